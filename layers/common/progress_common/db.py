@@ -1,0 +1,162 @@
+"""Database access: one engine per execution environment, sized for Lambda.
+
+The engine runs in autocommit mode and every operation of the service is a single SQL statement (most of
+them calls of the functions the migrations define), so each is its own transaction: nothing is ever
+half-written, and a read costs exactly one statement with no BEGIN/ROLLBACK round trips around it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+from sqlalchemy import URL, Engine, create_engine, make_url
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session, sessionmaker
+
+from progress_common.errors import ConfigurationError, DatabaseUnavailableError
+from progress_common.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+# SQLSTATE classes that mean "the database is not usable right now", not "your statement is wrong":
+# 08 connection exception, 53 insufficient resources, 57 operator intervention (includes statement
+# timeout 57014 and admin shutdown 57P01), 40 transaction rollback (serialization failure, deadlock).
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57", "40")
+
+_engine: Engine | None = None
+_engine_lock = threading.Lock()
+
+
+def _url_from_database_url(raw: str) -> URL:
+    url = make_url(raw)
+    if url.get_backend_name() != "postgresql":
+        raise ConfigurationError("DATABASE_URL must be a postgresql:// URL")
+    url = url.set(drivername="postgresql+pg8000")
+    # libpq spelling of a Unix socket (`?host=/path`), as pgserver hands out, to pg8000's `unix_sock`.
+    socket_dir = url.query.get("host")
+    if isinstance(socket_dir, str) and socket_dir.startswith("/"):
+        query = {k: v for k, v in url.query.items() if k != "host"}
+        query["unix_sock"] = f"{socket_dir}/.s.PGSQL.{url.port or 5432}"
+        url = url.set(host=None, port=None, query=query)
+    return url
+
+
+def _url_from_secret(secret_arn: str, host_override: str | None) -> URL:
+    # boto3 is imported here only: the path that fetches a secret is the only one that needs it.
+    import boto3
+
+    try:
+        response = boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)
+        secret = json.loads(response["SecretString"])
+        return URL.create(
+            "postgresql+pg8000",
+            username=secret["username"],
+            password=secret["password"],
+            host=host_override or secret["host"],
+            port=int(secret.get("port", 5432)),
+            database=secret.get("dbname") or secret.get("database") or "postgres",
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        # Never echo the secret: name the problem only.
+        raise ConfigurationError(f"database secret is malformed ({type(exc).__name__})") from None
+
+
+def database_url(settings: Settings) -> URL:
+    """The URL to connect to: DATABASE_URL when set, else the Secrets Manager secret."""
+    if settings.database_url is not None:
+        return _url_from_database_url(settings.database_url.get_secret_value())
+    assert settings.db_secret_arn is not None  # guaranteed by Settings validation
+    return _url_from_secret(settings.db_secret_arn, settings.db_host)
+
+
+def describe_url(url: URL) -> str:
+    """A printable form of the URL; the password is masked."""
+    return url.render_as_string(hide_password=True)
+
+
+def make_engine(
+    settings: Settings,
+    *,
+    pool_size: int | None = None,
+    socket_timeout: float | None = -1.0,
+    statement_timeout_ms: int | None = None,
+    autocommit: bool = True,
+) -> Engine:
+    """A new engine. Functions use get_engine(); tools and tests build their own with other limits.
+
+    socket_timeout: seconds a connect or read may block; -1 means the settings' connect timeout,
+    None means no limit (long migrations and imports).
+    """
+    url = database_url(settings)
+    timeout = settings.db_connect_timeout_seconds if socket_timeout == -1.0 else socket_timeout
+    statement_timeout = settings.db_statement_timeout_ms if statement_timeout_ms is None else statement_timeout_ms
+    connect_args: dict[str, Any] = {
+        "timeout": timeout,
+        "application_name": "progress-service",
+        # Sent in the startup packet: no extra round trip. UTC keeps JSON timestamps in one offset.
+        "startup_params": {"TimeZone": "UTC", "statement_timeout": str(statement_timeout)},
+    }
+    return create_engine(
+        url,
+        pool_size=pool_size or settings.db_pool_size,
+        max_overflow=0,
+        pool_timeout=settings.db_connect_timeout_seconds,
+        pool_pre_ping=True,
+        pool_recycle=900,
+        isolation_level="AUTOCOMMIT" if autocommit else "READ COMMITTED",
+        connect_args=connect_args,
+    )
+
+
+def get_engine() -> Engine:
+    """The execution environment's engine, created on first use and kept for the container's life."""
+    global _engine
+    if _engine is None:
+        with _engine_lock:
+            if _engine is None:
+                _engine = make_engine(get_settings())
+    return _engine
+
+
+def set_engine(engine: Engine | None) -> None:
+    """Replace the shared engine (tests, local server). The old one is disposed."""
+    global _engine
+    with _engine_lock:
+        if _engine is not None and _engine is not engine:
+            _engine.dispose()
+        _engine = engine
+
+
+def dispose_engine() -> None:
+    """Close pooled connections, e.g. before a snapshot or when the process freezes for long."""
+    set_engine(None)
+
+
+def get_sessionmaker(engine: Engine | None = None) -> sessionmaker[Session]:
+    """ORM sessions on the shared engine, for callers that want them (the service itself uses Core)."""
+    return sessionmaker(bind=engine or get_engine(), expire_on_commit=False)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when a database error means "unavailable, retry later" rather than a bug or bad data."""
+    if isinstance(exc, sa_exc.TimeoutError | DatabaseUnavailableError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated or isinstance(exc, sa_exc.InterfaceError | sa_exc.OperationalError):
+            return True
+        code = sqlstate(exc)
+        return code is not None and code.startswith(_TRANSIENT_SQLSTATE_CLASSES)
+    return isinstance(exc, ConnectionError | OSError)
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The PostgreSQL SQLSTATE of a pg8000 error wrapped by SQLAlchemy, when there is one."""
+    orig = getattr(exc, "orig", exc)
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], dict):
+        code = args[0].get("C")
+        return code if isinstance(code, str) else None
+    return None

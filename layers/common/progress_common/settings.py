@@ -1,0 +1,59 @@
+"""Settings from environment variables, validated once per container (at cold start)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from progress_common.errors import ConfigurationError
+
+
+class Settings(BaseModel):
+    """What the functions and local tools read from the environment.
+
+    Field names are the variable names, lower-cased. Exactly one database source is needed:
+    `DATABASE_URL` (local development, tests) or `DB_SECRET_ARN` (AWS: an RDS secret in Secrets Manager).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    database_url: SecretStr | None = None
+    db_secret_arn: str | None = None
+    # RDS Proxy endpoint: overrides the host of the secret, which names the instance behind it.
+    db_host: str | None = None
+    db_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    db_statement_timeout_ms: int = Field(default=10_000, ge=0, le=900_000)
+    db_pool_size: int = Field(default=1, ge=1, le=64)
+    user_id_claim: str = Field(default="sub", min_length=1)
+    archive_retention_days: int = Field(default=365, ge=1, le=36_500)
+    archive_batch_size: int = Field(default=5_000, ge=1, le=100_000)
+    retry_after_seconds: int = Field(default=5, ge=1, le=3600)
+
+    @model_validator(mode="after")
+    def _one_database_source(self) -> Settings:
+        if self.database_url is None and not self.db_secret_arn:
+            raise ValueError("set DATABASE_URL (local) or DB_SECRET_ARN (AWS)")
+        return self
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from the environment; raise ConfigurationError naming the bad variables."""
+    env = os.environ if environ is None else environ
+    values = {name.lower(): value for name, value in env.items() if name.lower() in Settings.model_fields}
+    values = {name: value for name, value in values.items() if value != ""}
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']).upper() or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid environment: {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The container's settings, read once."""
+    return load_settings()

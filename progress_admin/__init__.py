@@ -1,0 +1,1 @@
+"""Local tooling of the progress service: the `progress-admin` command (migrate, serve, archive, import-json)."""

@@ -1,0 +1,108 @@
+"""Which database local commands use, the embedded server, and schema migrations."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, text
+from sqlalchemy import exc as sa_exc
+
+from progress_common.db import database_url, describe_url, make_engine
+from progress_common.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Project-local folder for the embedded server's data; override with PROGRESS_LOCAL_DIR.
+DEFAULT_LOCAL_DIR = Path(".local")
+
+_embedded_servers: dict[str, Any] = {}
+
+
+class DatabaseNotReachableError(RuntimeError):
+    """The configured database does not answer; the message says which one and why."""
+
+
+def local_dir() -> Path:
+    return Path(os.environ.get("PROGRESS_LOCAL_DIR") or DEFAULT_LOCAL_DIR).resolve()
+
+
+def start_embedded_postgres(data_dir: Path, *, cleanup_mode: str | None = "stop") -> str:
+    """Start (or reuse) the pgserver PostgreSQL in data_dir; return a libpq-style URL for it."""
+    key = str(data_dir)
+    if key not in _embedded_servers:
+        import pgserver  # heavy and local-only: imported when the embedded server is wanted
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        _embedded_servers[key] = pgserver.get_server(data_dir, cleanup_mode=cleanup_mode)
+    server = _embedded_servers[key]
+    url: str = server.get_uri()
+    return url
+
+
+def ensure_database_url(*, announce: bool = True) -> str:
+    """DATABASE_URL if set; otherwise start the embedded PostgreSQL, export its URL and return it."""
+    existing = os.environ.get("DATABASE_URL")
+    if existing:
+        return existing
+    data_dir = local_dir() / "pgdata"
+    url = start_embedded_postgres(data_dir)
+    os.environ["DATABASE_URL"] = url
+    if announce:
+        print(f"DATABASE_URL is not set: using the embedded PostgreSQL in {data_dir}", file=sys.stderr)
+    return url
+
+
+def admin_settings() -> Settings:
+    """Settings for local tools: DATABASE_URL (or the embedded server) is the database."""
+    ensure_database_url()
+    env = dict(os.environ)
+    env.pop("DB_SECRET_ARN", None)
+    return load_settings(env)
+
+
+def admin_engine(settings: Settings, *, autocommit: bool = True, pool_size: int = 1) -> Engine:
+    """An engine for long-running tools: no socket or statement time limit."""
+    return make_engine(
+        settings, pool_size=pool_size, socket_timeout=None, statement_timeout_ms=0, autocommit=autocommit
+    )
+
+
+def check_reachable(settings: Settings) -> None:
+    """Fail fast, with the URL (password masked) and the reason, when the database does not answer."""
+    engine = make_engine(settings, socket_timeout=settings.db_connect_timeout_seconds)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except sa_exc.DBAPIError as exc:
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+        raise DatabaseNotReachableError(
+            f"cannot reach the database at {describe_url(database_url(settings))}: {reason}"
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def migrate(settings: Settings, revision: str = "head") -> str | None:
+    """Bring the database to `revision` (default: newest). Safe to run twice, or twice at once."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+
+    check_reachable(settings)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    engine = admin_engine(settings, autocommit=False)
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+        with engine.connect() as conn:
+            current: str | None = MigrationContext.configure(conn).get_current_revision()
+            return current
+    finally:
+        engine.dispose()

@@ -1,0 +1,102 @@
+"""Shared test helpers: recounts from the raw rows, to compare with what the aggregates say."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+
+def aggregates_of(engine: Engine, user_id: int) -> dict[str, Any]:
+    """What the aggregate tables and the profile say about one user."""
+    with engine.connect() as conn:
+        profile = conn.execute(
+            text(
+                "SELECT total_attempts, correct_attempts, practice_days, first_practice_date, last_practice_date,"
+                " current_streak, longest_streak, session_count, session_exercises_sum, timezone"
+                " FROM user_profiles WHERE user_id = :u"
+            ),
+            {"u": user_id},
+        ).mappings().one_or_none()
+        daily = conn.execute(
+            text("SELECT day, attempts, correct FROM user_daily_stats WHERE user_id = :u ORDER BY day"),
+            {"u": user_id},
+        ).all()
+        exercises = conn.execute(
+            text(
+                "SELECT exercise_id, attempts, correct, last_attempt_at FROM user_exercise_stats"
+                " WHERE user_id = :u ORDER BY exercise_id"
+            ),
+            {"u": user_id},
+        ).all()
+        sessions = conn.execute(
+            text("SELECT id, total_exercises, correct_answers FROM sessions WHERE user_id = :u ORDER BY id"),
+            {"u": user_id},
+        ).all()
+    return {
+        "profile": dict(profile) if profile else None,
+        "daily": [tuple(r) for r in daily],
+        "exercises": [tuple(r) for r in exercises],
+        "sessions": [tuple(r) for r in sessions],
+    }
+
+
+def recount_from_rows(engine: Engine, user_id: int) -> dict[str, Any]:
+    """The same figures, recounted from every live and archived attempt (the ground truth)."""
+    with engine.connect() as conn:
+        tz = conn.execute(
+            text("SELECT coalesce((SELECT timezone FROM user_profiles WHERE user_id = :u), 'UTC')"),
+            {"u": user_id},
+        ).scalar_one()
+        rows = conn.execute(
+            text(
+                "SELECT exercise_id, is_correct, created_at, (created_at AT TIME ZONE :tz)::date AS day, session_id"
+                " FROM attempts WHERE user_id = :u UNION ALL"
+                " SELECT exercise_id, is_correct, created_at, (created_at AT TIME ZONE :tz)::date, session_id"
+                " FROM attempts_archive WHERE user_id = :u"
+            ),
+            {"u": user_id, "tz": tz},
+        ).all()
+    days: dict[dt.date, list[int]] = {}
+    exercises: dict[int, list[Any]] = {}
+    sessions: dict[int, list[int]] = {}
+    for exercise_id, is_correct, created_at, day, session_id in rows:
+        d = days.setdefault(day, [0, 0])
+        d[0] += 1
+        d[1] += int(is_correct)
+        e = exercises.setdefault(exercise_id, [0, 0, created_at])
+        e[0] += 1
+        e[1] += int(is_correct)
+        e[2] = max(e[2], created_at)
+        if session_id is not None:
+            s = sessions.setdefault(session_id, [0, 0])
+            s[0] += 1
+            s[1] += int(is_correct)
+    return {
+        "total": len(rows),
+        "correct": sum(int(r[1]) for r in rows),
+        "daily": sorted((day, v[0], v[1]) for day, v in days.items()),
+        "exercises": sorted((ex, v[0], v[1], v[2]) for ex, v in exercises.items()),
+        "sessions": sorted((sid, v[0], v[1]) for sid, v in sessions.items()),
+    }
+
+
+def assert_aggregates_match_rows(engine: Engine, user_id: int) -> None:
+    truth = recount_from_rows(engine, user_id)
+    agg = aggregates_of(engine, user_id)
+    profile = agg["profile"]
+    if truth["total"] == 0:
+        assert profile is None or profile["total_attempts"] == 0
+        assert agg["daily"] == [] and agg["exercises"] == []
+        return
+    assert profile is not None
+    assert (profile["total_attempts"], profile["correct_attempts"]) == (truth["total"], truth["correct"])
+    assert agg["daily"] == truth["daily"]
+    assert agg["exercises"] == truth["exercises"]
+    assert agg["sessions"] == truth["sessions"]
+    assert profile["practice_days"] == len(truth["daily"])
+    assert profile["session_count"] == len(truth["sessions"])
+    assert profile["session_exercises_sum"] == sum(s[1] for s in truth["sessions"])
+    assert profile["first_practice_date"] == truth["daily"][0][0]
+    assert profile["last_practice_date"] == truth["daily"][-1][0]
