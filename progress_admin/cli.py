@@ -11,8 +11,11 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from progress_admin.database import DatabaseNotReachableError, admin_settings, migrate
 from progress_common.errors import ConfigurationError
+
+from sqlalchemy import exc as sa_exc
+
+from progress_admin.database import DatabaseNotReachableError, admin_settings, migrate
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -61,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DatabaseNotReachableError, ConfigurationError) as exc:
         print(f"progress-admin {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except sa_exc.DBAPIError as exc:
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+        print(f"progress-admin {args.command}: database error: {reason}", file=sys.stderr)
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130
 

@@ -28,16 +28,23 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
 os.environ.pop("DB_SECRET_ARN", None)
 
 import pytest
+from progress_common import db as common_db
+from progress_common.settings import get_settings, load_settings
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy import exc as sa_exc
 
 from progress_admin.database import migrate, start_embedded_postgres
-from progress_common import db as common_db
-from progress_common.settings import get_settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_SERVER_URL = "postgresql+pg8000://root@127.0.0.1:5432/test"
-TABLES = ("attempts", "attempts_archive", "sessions", "user_profiles", "user_daily_stats", "user_exercise_stats")
+TABLES = (
+    "attempts",
+    "attempts_archive",
+    "sessions",
+    "user_profiles",
+    "user_daily_stats",
+    "user_exercise_stats",
+)
 
 
 @dataclass
@@ -146,16 +153,15 @@ def new_user_id() -> Callable[[], int]:
 
 def insert_attempts_sql(engine: Engine, rows: list[dict[str, Any]]) -> None:
     """Insert attempts the way the legacy exercises service does: plain SQL, nothing else."""
+    if not rows:
+        return
     with engine.connect() as conn:
         conn.execute(
             text(
                 "INSERT INTO attempts (user_id, exercise_id, is_correct, user_answer, created_at, session_id) "
                 "VALUES (:user_id, :exercise_id, :is_correct, :user_answer, :created_at, :session_id)"
             ),
-            [
-                {"user_answer": "", "session_id": None, **row}
-                for row in rows
-            ],
+            [{"user_answer": "", "session_id": None, **row} for row in rows],
         )
 
 
@@ -177,3 +183,19 @@ def load_function() -> Callable[[str], ModuleType]:
         return cache[name]
 
     return load
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[Callable[[], str]]:
+    """What the Powertools logger wrote during the test, as JSON lines (it writes to the real stdout)."""
+    import io
+    import logging
+
+    from progress_common.observability import logger as service_logger
+
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(service_logger.registered_formatter)
+    service_logger._logger.addHandler(handler)
+    yield buffer.getvalue
+    service_logger._logger.removeHandler(handler)

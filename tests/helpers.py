@@ -11,14 +11,18 @@ from sqlalchemy import Engine, text
 def aggregates_of(engine: Engine, user_id: int) -> dict[str, Any]:
     """What the aggregate tables and the profile say about one user."""
     with engine.connect() as conn:
-        profile = conn.execute(
-            text(
-                "SELECT total_attempts, correct_attempts, practice_days, first_practice_date, last_practice_date,"
-                " current_streak, longest_streak, session_count, session_exercises_sum, timezone"
-                " FROM user_profiles WHERE user_id = :u"
-            ),
-            {"u": user_id},
-        ).mappings().one_or_none()
+        profile = (
+            conn.execute(
+                text(
+                    "SELECT total_attempts, correct_attempts, practice_days, first_practice_date, last_practice_date,"
+                    " current_streak, longest_streak, session_count, session_exercises_sum, timezone"
+                    " FROM user_profiles WHERE user_id = :u"
+                ),
+                {"u": user_id},
+            )
+            .mappings()
+            .one_or_none()
+        )
         daily = conn.execute(
             text("SELECT day, attempts, correct FROM user_daily_stats WHERE user_id = :u ORDER BY day"),
             {"u": user_id},

@@ -6,12 +6,12 @@ import datetime as dt
 import uuid
 
 import pytest
+from progress_common.db import sqlstate
+from progress_common.settings import get_settings
 from sqlalchemy import Engine, text
 from sqlalchemy import exc as sa_exc
 
 from progress_admin.database import migrate
-from progress_common.db import sqlstate
-from progress_common.settings import get_settings
 from tests.conftest import insert_attempts_sql
 from tests.helpers import aggregates_of, assert_aggregates_match_rows
 
@@ -63,7 +63,9 @@ def test_one_multi_row_statement_and_out_of_order_days(db: Engine, new_user_id) 
         )
         # a late, back-dated attempt that joins the two days into one run
         conn.execute(
-            text("INSERT INTO attempts (user_id, exercise_id, is_correct, created_at) VALUES (:u, 6, true, :t)"),
+            text(
+                "INSERT INTO attempts (user_id, exercise_id, is_correct, created_at) VALUES (:u, 6, true, :t)"
+            ),
             {"u": user, "t": at("2026-01-11")},
         )
     agg = aggregates_of(db, user)
@@ -78,17 +80,29 @@ def test_legacy_session_ids_create_and_update_sessions(db: Engine, new_user_id) 
     insert_attempts_sql(
         db,
         [
-            {"user_id": user, "exercise_id": 1, "is_correct": True, "created_at": at("2026-02-01", 9),
-             "session_id": session_id},
-            {"user_id": user, "exercise_id": 2, "is_correct": False, "created_at": at("2026-02-01", 9, 5),
-             "session_id": session_id},
+            {
+                "user_id": user,
+                "exercise_id": 1,
+                "is_correct": True,
+                "created_at": at("2026-02-01", 9),
+                "session_id": session_id,
+            },
+            {
+                "user_id": user,
+                "exercise_id": 2,
+                "is_correct": False,
+                "created_at": at("2026-02-01", 9, 5),
+                "session_id": session_id,
+            },
         ],
     )
     with db.connect() as conn:
         row = conn.execute(text("SELECT * FROM sessions WHERE id = :s"), {"s": session_id}).mappings().one()
         profile = conn.execute(
-            text("SELECT session_count, session_exercises_sum, session_accuracy_sum FROM user_profiles"
-                 " WHERE user_id = :u"),
+            text(
+                "SELECT session_count, session_exercises_sum, session_accuracy_sum FROM user_profiles"
+                " WHERE user_id = :u"
+            ),
             {"u": user},
         ).one()
     assert row["user_id"] == user
@@ -100,24 +114,58 @@ def test_legacy_session_ids_create_and_update_sessions(db: Engine, new_user_id) 
 
 def test_session_of_another_user_is_refused_and_nothing_is_written(db: Engine, new_user_id) -> None:
     owner, intruder = new_user_id(), new_user_id()
-    insert_attempts_sql(db, [{"user_id": owner, "exercise_id": 1, "is_correct": True,
-                              "created_at": at("2026-02-01"), "session_id": 4242}])
+    insert_attempts_sql(
+        db,
+        [
+            {
+                "user_id": owner,
+                "exercise_id": 1,
+                "is_correct": True,
+                "created_at": at("2026-02-01"),
+                "session_id": 4242,
+            }
+        ],
+    )
     with pytest.raises(sa_exc.DBAPIError, match="belongs to another user"):
-        insert_attempts_sql(db, [{"user_id": intruder, "exercise_id": 1, "is_correct": True,
-                                  "created_at": at("2026-02-01"), "session_id": 4242}])
+        insert_attempts_sql(
+            db,
+            [
+                {
+                    "user_id": intruder,
+                    "exercise_id": 1,
+                    "is_correct": True,
+                    "created_at": at("2026-02-01"),
+                    "session_id": 4242,
+                }
+            ],
+        )
     with db.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM attempts WHERE user_id = :u"), {"u": intruder}).scalar() == 0
+        assert (
+            conn.execute(text("SELECT count(*) FROM attempts WHERE user_id = :u"), {"u": intruder}).scalar()
+            == 0
+        )
     assert aggregates_of(db, intruder)["profile"] is None
 
 
 @pytest.mark.parametrize(
     ("column", "value"),
-    [("user_id", None), ("exercise_id", None), ("is_correct", None), ("user_answer", "x" * 10_001),
-     ("user_id", -1)],
+    [
+        ("user_id", None),
+        ("exercise_id", None),
+        ("is_correct", None),
+        ("user_answer", "x" * 10_001),
+        ("user_id", -1),
+    ],
 )
 def test_constraints_keep_bad_rows_out(db: Engine, column: str, value: object) -> None:
-    row = {"user_id": 1, "exercise_id": 1, "is_correct": True, "user_answer": "", "created_at": at("2026-01-01"),
-           "session_id": None}
+    row = {
+        "user_id": 1,
+        "exercise_id": 1,
+        "is_correct": True,
+        "user_answer": "",
+        "created_at": at("2026-01-01"),
+        "session_id": None,
+    }
     row[column] = value
     with pytest.raises(sa_exc.DBAPIError) as info:
         insert_attempts_sql(db, [row])
@@ -129,7 +177,9 @@ def test_constraints_keep_bad_rows_out(db: Engine, column: str, value: object) -
 
 def test_attempt_uid_is_unique(db: Engine) -> None:
     uid = uuid.uuid4()
-    sql = text("INSERT INTO attempts (user_id, exercise_id, is_correct, attempt_uid) VALUES (1, 1, true, :uid)")
+    sql = text(
+        "INSERT INTO attempts (user_id, exercise_id, is_correct, attempt_uid) VALUES (1, 1, true, :uid)"
+    )
     with db.connect() as conn:
         conn.execute(sql, {"uid": str(uid)})
     with pytest.raises(sa_exc.DBAPIError) as info, db.connect() as conn:
@@ -141,8 +191,9 @@ def test_attempt_uid_is_unique(db: Engine) -> None:
 def test_timezone_change_rebuilds_local_days(db: Engine, new_user_id) -> None:
     user = new_user_id()
     # 2026-07-01 06:30 UTC is still 2026-06-30 in Los Angeles (UTC-7 in summer)
-    insert_attempts_sql(db, [{"user_id": user, "exercise_id": 1, "is_correct": True,
-                              "created_at": at("2026-07-01", 6, 30)}])
+    insert_attempts_sql(
+        db, [{"user_id": user, "exercise_id": 1, "is_correct": True, "created_at": at("2026-07-01", 6, 30)}]
+    )
     assert aggregates_of(db, user)["daily"] == [(dt.date(2026, 7, 1), 1, 1)]
     with db.connect() as conn:
         changed = conn.execute(text("SELECT progress_set_timezone(:u, 'America/Los_Angeles')"), {"u": user})
@@ -162,8 +213,14 @@ def test_indexes_on_user_id_everywhere(db: Engine) -> None:
             text("SELECT tablename, indexdef FROM pg_indexes WHERE schemaname = 'public'")
         ).all()
     indexed = {t for t, d in rows if "(user_id" in d}
-    assert {"attempts", "attempts_archive", "sessions", "user_profiles", "user_daily_stats",
-            "user_exercise_stats"} <= indexed
+    assert {
+        "attempts",
+        "attempts_archive",
+        "sessions",
+        "user_profiles",
+        "user_daily_stats",
+        "user_exercise_stats",
+    } <= indexed
 
 
 def test_migrate_twice_is_harmless(db: Engine) -> None:

@@ -6,11 +6,10 @@ import logging
 import boto3
 import pytest
 from moto import mock_aws
-from sqlalchemy import text
-
 from progress_common import db as common_db
 from progress_common.errors import ConfigurationError
 from progress_common.settings import load_settings
+from sqlalchemy import text
 
 
 def test_settings_need_a_database_source() -> None:
@@ -31,7 +30,9 @@ def test_settings_defaults() -> None:
 
 
 def test_database_url_becomes_pg8000_and_unix_socket() -> None:
-    url = common_db.database_url(load_settings({"DATABASE_URL": "postgresql://postgres:@/postgres?host=/tmp/pg"}))
+    url = common_db.database_url(
+        load_settings({"DATABASE_URL": "postgresql://postgres:@/postgres?host=/tmp/pg"})
+    )
     assert url.drivername == "postgresql+pg8000"
     assert url.query["unix_sock"] == "/tmp/pg/.s.PGSQL.5432"
 
@@ -51,8 +52,13 @@ def test_engine_from_secrets_manager_connects_and_never_shows_password(
     arn = client.create_secret(
         Name="progress/db",
         SecretString=json.dumps(
-            {"host": real.host or "127.0.0.1", "port": real.port or 5432, "username": real.username,
-             "password": password, "dbname": real.database}
+            {
+                "host": real.host or "127.0.0.1",
+                "port": real.port or 5432,
+                "username": real.username,
+                "password": password,
+                "dbname": real.database,
+            }
         ),
     )["ARN"]
     settings = load_settings({"DB_SECRET_ARN": arn})

@@ -92,7 +92,9 @@ def make_engine(
     """
     url = database_url(settings)
     timeout = settings.db_connect_timeout_seconds if socket_timeout == -1.0 else socket_timeout
-    statement_timeout = settings.db_statement_timeout_ms if statement_timeout_ms is None else statement_timeout_ms
+    statement_timeout = (
+        settings.db_statement_timeout_ms if statement_timeout_ms is None else statement_timeout_ms
+    )
     connect_args: dict[str, Any] = {
         "timeout": timeout,
         "application_name": "progress-service",
@@ -106,6 +108,8 @@ def make_engine(
         pool_timeout=settings.db_connect_timeout_seconds,
         pool_pre_ping=True,
         pool_recycle=900,
+        # Errors must never carry user answers or other parameters into logs.
+        hide_parameters=True,
         isolation_level="AUTOCOMMIT" if autocommit else "READ COMMITTED",
         connect_args=connect_args,
     )

@@ -1,0 +1,163 @@
+"""HTTP plumbing shared by the API functions: the resolver, the caller's identity, the error body.
+
+Every error leaves as `{"error": {"code", "message"[, "details"]}}` with the right status; no stack
+trace or SQL ever reaches a response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from sqlalchemy import exc as sa_exc
+
+from progress_common.db import is_transient
+from progress_common.errors import (
+    DatabaseUnavailableError,
+    InvalidCursorError,
+    InvalidUserIdError,
+    UnauthorizedError,
+)
+from progress_common.identity import parse_user_id
+from progress_common.observability import logger, metrics
+from progress_common.settings import get_settings
+
+# A reset needs no body; anything this large is a mistake or an attack.
+MAX_BODY_BYTES = 16 * 1024
+
+ERROR_RESPONSES: dict[int, dict[str, Any]] = {
+    status: {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    for status, description in (
+        (400, "Malformed request or cursor"),
+        (401, "No verified identity in the request"),
+        (413, "Request body too large"),
+        (422, "Invalid query parameters"),
+        (500, "Internal error (logged with the request id)"),
+        (503, "Database unavailable; retry after the Retry-After seconds"),
+    )
+}
+
+
+def responses_for(model: type[Any], description: str) -> dict[int, dict[str, Any]]:
+    """The OpenAPI responses of a route: its 200 model and the project's error bodies."""
+    return {
+        200: {"description": description, "content": {"application/json": {"model": model}}},
+        **ERROR_RESPONSES,
+    }
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {"error": {"code": code, "message": message}}
+    if details is not None:
+        body["error"]["details"] = details
+    return Response(
+        status_code=status, content_type="application/json", body=body, headers=dict(headers or {})
+    )
+
+
+def _raw_error_response(status: int, code: str, message: str) -> dict[str, Any]:
+    """An error in the Lambda proxy shape, for events too broken for the resolver to read."""
+    import json
+
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps({"error": {"code": code, "message": message}}),
+        "isBase64Encoded": False,
+    }
+
+
+class ProgressResolver(APIGatewayHttpResolver):
+    """The HTTP API v2 resolver, refusing events it cannot route before Powertools reads them."""
+
+    def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
+        http = event.get("requestContext", {}).get("http") if isinstance(event, Mapping) else None
+        if not isinstance(http, Mapping) or "method" not in http or "rawPath" not in event:
+            logger.warning("rejected an event that is not an API Gateway HTTP API v2.0 request")
+            return _raw_error_response(400, "bad_request", "not an API Gateway HTTP API request")
+        body = event.get("body")
+        if isinstance(body, str) and len(body) > MAX_BODY_BYTES * (
+            4 / 3 if event.get("isBase64Encoded") else 1
+        ):
+            return _raw_error_response(
+                413, "payload_too_large", f"request body exceeds {MAX_BODY_BYTES} bytes"
+            )
+        return super().resolve(event, context)
+
+
+def current_user_id(app: BaseRouter) -> int:
+    """The caller, from the verified JWT claims of the API Gateway authorizer. Never from the request."""
+    claim_name = get_settings().user_id_claim
+    request_context = app.current_event.raw_event.get("requestContext") or {}
+    claims = ((request_context.get("authorizer") or {}).get("jwt") or {}).get("claims") or {}
+    raw = claims.get(claim_name) if isinstance(claims, Mapping) else None
+    if raw is None:
+        raise UnauthorizedError("the request carries no verified identity")
+    try:
+        user_id = parse_user_id(raw)
+    except InvalidUserIdError:
+        raise UnauthorizedError("the identity in the token is not a valid user id") from None
+    logger.append_keys(user_id=user_id)
+    return user_id
+
+
+def build_resolver() -> ProgressResolver:
+    """The resolver every API function uses: validation on, errors in the project's shape."""
+    app = ProgressResolver(enable_validation=True)
+
+    @app.exception_handler(UnauthorizedError)
+    def _unauthorized(exc: UnauthorizedError) -> Response:
+        return error_response(401, exc.code, str(exc), headers={"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(InvalidCursorError)
+    def _bad_cursor(exc: InvalidCursorError) -> Response:
+        return error_response(400, exc.code, "cursor is not valid; start again without it")
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(exc: RequestValidationError) -> Response:
+        details = [
+            {"loc": list(err.get("loc", ())), "message": err.get("msg", ""), "type": err.get("type", "")}
+            for err in exc.errors()
+        ]
+        return error_response(422, "validation_error", "request parameters are not valid", details)
+
+    @app.exception_handler([sa_exc.SQLAlchemyError, DatabaseUnavailableError, ConnectionError])
+    def _database(exc: Exception) -> Response:
+        if not is_transient(exc):
+            return _internal(exc)
+        logger.warning("database unavailable", extra={"error_type": type(exc).__name__})
+        metrics.add_metric(name="DatabaseUnavailable", unit="Count", value=1)
+        retry_after = str(get_settings().retry_after_seconds)
+        return error_response(
+            503,
+            "database_unavailable",
+            "the service is temporarily unavailable, retry later",
+            headers={"Retry-After": retry_after},
+        )
+
+    @app.exception_handler(Exception)
+    def _internal(exc: Exception) -> Response:
+        logger.exception("unhandled error")
+        return error_response(500, "internal_error", "internal error")
+
+    @app.not_found
+    def _not_found(exc: Exception) -> Response:
+        return error_response(404, "not_found", "no such route")
+
+    return app
+
+
+__all__ = ["build_resolver", "current_user_id", "error_response"]

@@ -1,0 +1,172 @@
+"""Pydantic models of what the service takes in and gives out (the HTTP API and the SQS message)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StrictBool,
+    field_validator,
+)
+
+from progress_common.identity import BIGINT_MAX, parse_user_id
+
+MAX_ANSWER_LENGTH = 10_000
+
+
+def _valid_timezone(name: str) -> str:
+    if not name or len(name) > 64 or name != name.strip():
+        raise ValueError("timezone must be an IANA name such as 'Europe/Berlin'")
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {name!r}; use an IANA name such as 'Europe/Berlin'") from None
+    return name
+
+
+TimezoneName = Annotated[str, AfterValidator(_valid_timezone)]
+DbId = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
+# ISO 8601 with a numeric offset ("+00:00"), as PostgreSQL writes it, rather than pydantic's "Z".
+Timestamp = Annotated[
+    AwareDatetime, PlainSerializer(lambda v: v.isoformat(), return_type=str, when_used="json")
+]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable error code")
+    message: str = Field(description="what went wrong, for a person")
+    details: list[dict[str, Any]] | None = Field(
+        default=None, description="validation problems, one per field"
+    )
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class RecentAttempt(BaseModel):
+    id: int
+    exercise_id: int
+    is_correct: bool
+    user_answer: str
+    created_at: Timestamp
+    session_id: int | None
+
+
+class ProgressResponse(BaseModel):
+    user_id: int
+    total_attempts: int
+    correct_attempts: int
+    accuracy: float | None = Field(description="correct / total, 0..1; null when there are no attempts")
+    current_streak: int
+    longest_streak: int
+    last_practice_date: dt.date | None
+    timezone: str
+    recent_attempts: list[RecentAttempt]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+
+
+class SessionSummary(BaseModel):
+    total: int
+    average_exercises: float | None
+    average_accuracy: float | None
+
+
+class ExerciseStatistics(BaseModel):
+    exercise_id: int
+    attempts: int
+    correct: int
+    accuracy: float
+    last_attempt_at: Timestamp
+
+
+class DailyCount(BaseModel):
+    date: dt.date
+    attempts: int
+    correct: int
+
+
+class StatisticsResponse(BaseModel):
+    user_id: int
+    total_attempts: int
+    correct_attempts: int
+    accuracy: float | None
+    current_streak: int
+    longest_streak: int
+    practice_days: int
+    first_practice_date: dt.date | None
+    last_practice_date: dt.date | None
+    sessions: SessionSummary
+    by_exercise: list[ExerciseStatistics] = Field(description="most attempted first, at most 100")
+    daily: list[DailyCount] = Field(description="the last `days` local days, zeros included, oldest first")
+
+
+class DeletedCounts(BaseModel):
+    attempts: int
+    archived_attempts: int
+    sessions: int
+
+
+class ResetResponse(BaseModel):
+    user_id: int
+    deleted: DeletedCounts
+    profile_reset: bool
+
+
+class AttemptMessage(BaseModel):
+    """One graded attempt, as the exercises service sends it on the queue."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    attempt_uid: uuid.UUID
+    user_id: int
+    exercise_id: DbId
+    is_correct: StrictBool
+    user_answer: str = Field(max_length=MAX_ANSWER_LENGTH)
+    created_at: AwareDatetime | None = None
+    session_id: DbId | None = None
+    timezone: TimezoneName | None = None
+
+    @field_validator("user_id", mode="before")
+    @classmethod
+    def _parse_user_id(cls, value: Any) -> int:
+        return parse_user_id(value)
+
+    @field_validator("user_answer")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        # PostgreSQL text cannot hold NUL; every other character round-trips.
+        if "\x00" in value:
+            raise ValueError("user_answer must not contain NUL characters")
+        return value
+
+    @field_validator("created_at")
+    @classmethod
+    def _not_in_the_future(cls, value: dt.datetime | None) -> dt.datetime | None:
+        # A little clock skew is fine; an attempt from tomorrow would make today's streak wrong.
+        if value is not None and value > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5):
+            raise ValueError("created_at is in the future")
+        return value
+
+    def to_row(self, ordinal: int = 0) -> dict[str, Any]:
+        """The JSON record progress_record_attempts() takes."""
+        return {
+            "attempt_uid": str(self.attempt_uid),
+            "user_id": self.user_id,
+            "exercise_id": self.exercise_id,
+            "is_correct": self.is_correct,
+            "user_answer": self.user_answer,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "session_id": self.session_id,
+            "timezone": self.timezone,
+            "ord": ordinal,
+        }

@@ -1,0 +1,68 @@
+"""The three routes of the HTTP API, one Router each, so each function serves only its own route
+and the OpenAPI document can be generated from all of them at once.
+
+No `from __future__ import annotations` here: Powertools reads these annotations at run time.
+"""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from progress_common.http import current_user_id, responses_for
+from progress_common.models import ProgressResponse, ResetResponse, StatisticsResponse
+from progress_common.observability import metrics, tracer
+from progress_common.queries import get_progress, get_statistics
+from progress_common.writes import reset_progress
+
+progress_router = APIGatewayHttpRouter()
+statistics_router = APIGatewayHttpRouter()
+reset_router = APIGatewayHttpRouter()
+
+
+@progress_router.get(
+    "/progress",
+    summary="How am I doing",
+    description="Totals, accuracy, streaks in the user's timezone and a page of recent attempts, newest first.",
+    tags=["progress"],
+    responses=responses_for(ProgressResponse, "The caller's progress"),
+)
+@tracer.capture_method
+def read_progress(
+    limit: Annotated[int, Query(ge=1, le=100, description="page size")] = 20,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="`next_cursor` of the previous page")
+    ] = None,
+) -> ProgressResponse:
+    user_id = current_user_id(progress_router)
+    return get_progress(user_id, limit=limit, cursor=cursor)
+
+
+@statistics_router.get(
+    "/progress/statistics",
+    summary="My statistics",
+    description="Totals, streaks, sessions, the 100 most attempted exercises and a daily series.",
+    tags=["progress"],
+    responses=responses_for(StatisticsResponse, "The caller's statistics"),
+)
+@tracer.capture_method
+def read_statistics(
+    days: Annotated[int, Query(ge=1, le=366, description="length of the daily series, in local days")] = 30,
+) -> StatisticsResponse:
+    user_id = current_user_id(statistics_router)
+    return get_statistics(user_id, days=days)
+
+
+@reset_router.post(
+    "/progress/reset",
+    summary="Start over",
+    description="Deletes every attempt (live and archived), session, aggregate and streak of the caller.",
+    tags=["progress"],
+    responses=responses_for(ResetResponse, "What was deleted"),
+)
+@tracer.capture_method
+def reset() -> ResetResponse:
+    user_id = current_user_id(reset_router)
+    result = reset_progress(user_id)
+    metrics.add_metric(name="ProgressResets", unit="Count", value=1)
+    return result

@@ -1,0 +1,80 @@
+"""Writes: the shared write path (save_user_attempt_to_db and batches) and reset.
+
+Each call is one SQL statement, hence one transaction: the attempt, its aggregates, its session and the
+profile's cached streaks are written together or not at all (the triggers of the schema do the folding).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Literal
+
+from sqlalchemy import Engine, text
+from sqlalchemy import exc as sa_exc
+
+from progress_common.db import get_engine, is_transient, sqlstate
+from progress_common.errors import DatabaseUnavailableError, InvalidTimezoneError, SessionOwnershipError
+from progress_common.models import AttemptMessage, DeletedCounts, ResetResponse
+
+SaveOutcome = Literal["written", "duplicate"]
+
+RECORD_SQL = text("SELECT attempt_uid::text FROM progress_record_attempts(CAST(:batch AS jsonb))")
+RESET_SQL = text(
+    "SELECT deleted_attempts, deleted_archived, deleted_sessions FROM progress_reset_user(:user_id)"
+)
+
+
+def _translate(exc: sa_exc.DBAPIError) -> Exception:
+    code = sqlstate(exc)
+    if code == "PR001":
+        return SessionOwnershipError("the attempt names a session that belongs to another user")
+    if code == "22023":
+        return InvalidTimezoneError("the database does not know that timezone")
+    if is_transient(exc):
+        return DatabaseUnavailableError("the database is unavailable")
+    return exc
+
+
+def save_attempts(attempts: Sequence[AttemptMessage], *, engine: Engine | None = None) -> set[str]:
+    """Write a batch of attempts in one transaction; return the attempt_uids actually written.
+
+    A uid already recorded (live or archived) is skipped, so a retried batch writes nothing twice.
+    """
+    if not attempts:
+        return set()
+    batch = json.dumps([attempt.to_row(ordinal) for ordinal, attempt in enumerate(attempts)])
+    try:
+        with (engine or get_engine()).connect() as conn:
+            return {row[0] for row in conn.execute(RECORD_SQL, {"batch": batch})}
+    except sa_exc.DBAPIError as exc:
+        translated = _translate(exc)
+        if translated is exc:
+            raise
+        raise translated from exc
+
+
+def save_user_attempt_to_db(attempt: AttemptMessage, *, engine: Engine | None = None) -> SaveOutcome:
+    """Write one attempt with its aggregates, session counters and cached streaks, atomically.
+
+    Returns "duplicate" (and writes nothing) when its attempt_uid was recorded before.
+    """
+    written = save_attempts([attempt], engine=engine)
+    return "written" if written else "duplicate"
+
+
+def reset_progress(user_id: int, *, engine: Engine | None = None) -> ResetResponse:
+    """Remove everything of one user, atomically; a second reset returns zeros."""
+    try:
+        with (engine or get_engine()).connect() as conn:
+            attempts, archived, sessions = conn.execute(RESET_SQL, {"user_id": user_id}).one()
+    except sa_exc.DBAPIError as exc:
+        translated = _translate(exc)
+        if translated is exc:
+            raise
+        raise translated from exc
+    return ResetResponse(
+        user_id=user_id,
+        deleted=DeletedCounts(attempts=attempts, archived_attempts=archived, sessions=sessions),
+        profile_reset=True,
+    )

@@ -1,0 +1,411 @@
+"""The three HTTP functions, driven with real API Gateway HTTP API v2.0 events against PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+from progress_common import db as common_db
+from progress_common.settings import get_settings, load_settings
+from sqlalchemy import Engine, text
+
+from tests.conftest import insert_attempts_sql
+from tests.events import call, http_event
+
+UTC = dt.UTC
+
+
+@pytest.fixture
+def api(load_function: Callable[[str], ModuleType], db: Engine) -> Callable[..., tuple[int, dict, Any]]:
+    """api("GET", "/progress", user="user_7", query={...}) -> (status, headers, body)."""
+    handlers = {
+        ("GET", "/progress"): load_function("get_progress").lambda_handler,
+        ("GET", "/progress/statistics"): load_function("get_statistics").lambda_handler,
+        ("POST", "/progress/reset"): load_function("reset_progress").lambda_handler,
+    }
+
+    def invoke(method: str, path: str, *, user: Any = None, handler_path: str | None = None, **kwargs: Any):
+        claims = kwargs.pop("claims", None)
+        if claims is None:
+            claims = {} if user is None else {"sub": user}
+        handler = handlers[(method, handler_path or path)]
+        return call(handler, http_event(method, path, claims=claims, **kwargs))
+
+    return invoke
+
+
+def attempts_for(user: int, *created: dt.datetime, exercise_id: int = 1, correct: bool = True) -> list[dict]:
+    return [
+        {
+            "user_id": user,
+            "exercise_id": exercise_id,
+            "is_correct": correct,
+            "created_at": c,
+            "user_answer": "a",
+        }
+        for c in created
+    ]
+
+
+def test_empty_user_gets_zeros_and_defaults(api, new_user_id) -> None:
+    user = new_user_id()
+    status, _, body = api("GET", "/progress", user=f"user_{user}")
+    assert status == 200
+    assert body == {
+        "user_id": user,
+        "total_attempts": 0,
+        "correct_attempts": 0,
+        "accuracy": None,
+        "current_streak": 0,
+        "longest_streak": 0,
+        "last_practice_date": None,
+        "timezone": "UTC",
+        "recent_attempts": [],
+        "next_cursor": None,
+    }
+    status, _, stats = api("GET", "/progress/statistics", user=str(user), query={"days": "7"})
+    assert status == 200
+    assert stats["accuracy"] is None and stats["total_attempts"] == 0 and stats["practice_days"] == 0
+    assert stats["first_practice_date"] is None and stats["last_practice_date"] is None
+    assert stats["sessions"] == {"total": 0, "average_exercises": None, "average_accuracy": None}
+    assert stats["by_exercise"] == []
+    assert len(stats["daily"]) == 7 and all(d["attempts"] == 0 and d["correct"] == 0 for d in stats["daily"])
+
+
+def test_legacy_sql_insert_shows_at_once_and_spellings_reach_the_same_user(api, db, new_user_id) -> None:
+    user = new_user_id()
+    now = dt.datetime.now(UTC)
+    insert_attempts_sql(db, attempts_for(user, now - dt.timedelta(minutes=2), now - dt.timedelta(minutes=1)))
+    bodies = [api("GET", "/progress", user=spelling)[2] for spelling in (f"user_{user}", str(user), user)]
+    assert bodies[0] == bodies[1] == bodies[2]
+    assert bodies[0]["total_attempts"] == 2 and bodies[0]["current_streak"] == 1
+    insert_attempts_sql(db, attempts_for(user, now, correct=False))
+    body = api("GET", "/progress", user=user)[2]
+    assert body["total_attempts"] == 3 and body["correct_attempts"] == 2
+    assert body["accuracy"] == pytest.approx(2 / 3, abs=1e-6)
+    assert body["recent_attempts"][0]["is_correct"] is False
+    stats = api("GET", "/progress/statistics", user=user)[2]
+    assert stats["total_attempts"] == 3 and stats["daily"][-1]["attempts"] >= 1
+
+
+def test_one_user_never_sees_or_resets_another(api, db, new_user_id) -> None:
+    alice, bob = new_user_id(), new_user_id()
+    now = dt.datetime.now(UTC)
+    insert_attempts_sql(db, attempts_for(alice, now) + attempts_for(bob, now, now, exercise_id=9))
+    # identity comes from the verified claims only: query strings and bodies naming another user are ignored
+    status, _, body = api("GET", "/progress", user=alice, query={"user_id": str(bob)})
+    assert status == 422 or body["user_id"] == alice
+    body = api("GET", "/progress", user=alice)[2]
+    assert body["user_id"] == alice and body["total_attempts"] == 1
+    assert all(a["exercise_id"] == 1 for a in body["recent_attempts"])
+    status, _, reset = api(
+        "POST",
+        "/progress/reset",
+        user=alice,
+        body=f'{{"user_id": {bob}}}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert status == 200
+    assert reset == {
+        "user_id": alice,
+        "deleted": {"attempts": 1, "archived_attempts": 0, "sessions": 0},
+        "profile_reset": True,
+    }
+    assert api("GET", "/progress", user=bob)[2]["total_attempts"] == 2
+    assert api("GET", "/progress", user=alice)[2]["total_attempts"] == 0
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {},
+        {"sub": ""},
+        {"sub": "7abc"},
+        {"sub": "user_"},
+        {"sub": "-3"},
+        {"sub": 7.5},
+        {"sub": None},
+        {"email": "a@b.c"},
+        {"sub": str(2**80)},
+    ],
+)
+def test_missing_or_bad_identity_is_401_on_every_route(api, claims) -> None:
+    for method, path in (("GET", "/progress"), ("GET", "/progress/statistics"), ("POST", "/progress/reset")):
+        status, headers, body = api(method, path, claims=claims)
+        assert status == 401, (method, path, claims)
+        assert body["error"]["code"] == "unauthorized"
+        assert headers["content-type"] == "application/json"
+
+
+def test_no_authorizer_at_all_is_401(load_function, db) -> None:
+    handler = load_function("get_progress").lambda_handler
+    status, _, body = call(handler, http_event("GET", "/progress", authorizer=False))
+    assert status == 401 and body["error"]["code"] == "unauthorized"
+
+
+def test_missing_request_context_is_a_clean_400(load_function, db) -> None:
+    handler = load_function("get_progress").lambda_handler
+    event = http_event("GET", "/progress", claims={"sub": "7"})
+    del event["requestContext"]
+    status, _, body = call(handler, event)
+    assert status == 400 and body["error"]["code"] == "bad_request"
+    status, _, body = call(handler, {"hello": "world"})
+    assert status == 400
+
+
+def test_user_id_claim_is_configurable(api, db, new_user_id, monkeypatch) -> None:
+    user = new_user_id()
+    insert_attempts_sql(db, attempts_for(user, dt.datetime.now(UTC)))
+    monkeypatch.setenv("USER_ID_CLAIM", "custom:learner_id")
+    get_settings.cache_clear()
+    try:
+        status, _, body = api("GET", "/progress", claims={"sub": "999", "custom:learner_id": f"user_{user}"})
+        assert status == 200 and body["user_id"] == user and body["total_attempts"] == 1
+        assert api("GET", "/progress", claims={"sub": str(user)})[0] == 401
+    finally:
+        monkeypatch.delenv("USER_ID_CLAIM")
+        get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "field"),
+    [
+        ("/progress", {"limit": "0"}, "limit"),
+        ("/progress", {"limit": "101"}, "limit"),
+        ("/progress", {"limit": "ten"}, "limit"),
+        ("/progress/statistics", {"days": "0"}, "days"),
+        ("/progress/statistics", {"days": "367"}, "days"),
+        ("/progress/statistics", {"days": "1.5"}, "days"),
+    ],
+)
+def test_bad_query_values_are_422_with_details(api, path, query, field) -> None:
+    status, _, body = api("GET", path, user="7", query=query)
+    assert status == 422
+    assert body["error"]["code"] == "validation_error"
+    assert body["error"]["details"][0]["loc"] == ["query", field]
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        "eyJ0IjoxfQ",
+        base64.urlsafe_b64encode(b'{"t":"x","i":1}').decode(),
+        base64.urlsafe_b64encode(b'{"t":"2026-01-01T00:00:00","i":1}').decode(),
+    ],
+)
+def test_bad_cursor_is_400(api, cursor) -> None:
+    status, _, body = api("GET", "/progress", user="7", query={"cursor": cursor})
+    assert status == 400 and body["error"]["code"] == "invalid_cursor"
+
+
+def test_unknown_route_is_a_json_404(load_function, db) -> None:
+    handler = load_function("get_progress").lambda_handler
+    status, _, body = call(handler, http_event("GET", "/progress/elsewhere", claims={"sub": "7"}))
+    assert status == 404 and body["error"]["code"] == "not_found"
+
+
+def test_reset_accepts_base64_bodies_and_odd_header_case_and_refuses_huge_ones(api, db, new_user_id) -> None:
+    user = new_user_id()
+    insert_attempts_sql(db, attempts_for(user, dt.datetime.now(UTC)))
+    status, _, body = api(
+        "POST",
+        "/progress/reset",
+        user=user,
+        body="{}",
+        base64_body=True,
+        headers={"CoNtEnT-TyPe": "application/json", "AUTHORIZATION": "Bearer x"},
+    )
+    assert status == 200 and body["deleted"]["attempts"] == 1
+    status, _, body = api("POST", "/progress/reset", user=user, body="x" * 100_000)
+    assert status == 413 and body["error"]["code"] == "payload_too_large"
+
+
+def test_pagination_walks_every_attempt_once_and_is_stable_under_inserts(api, db, new_user_id) -> None:
+    user = new_user_id()
+    base = dt.datetime.now(UTC) - dt.timedelta(hours=1)
+    # 45 attempts, some sharing a timestamp, so the id breaks ties
+    created = [base + dt.timedelta(seconds=i // 3) for i in range(45)]
+    insert_attempts_sql(db, attempts_for(user, *created))
+    seen: list[int] = []
+    cursor = None
+    pages = 0
+    while True:
+        query = {"limit": "20"} | ({"cursor": cursor} if cursor else {})
+        status, _, body = api("GET", "/progress", user=user, query=query)
+        assert status == 200
+        seen += [a["id"] for a in body["recent_attempts"]]
+        pages += 1
+        if pages == 1:
+            # a new attempt arriving between pages must not shift the next page
+            insert_attempts_sql(db, attempts_for(user, dt.datetime.now(UTC)))
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert len(seen) == 45 == len(set(seen))
+    with db.connect() as conn:
+        expected = (
+            conn.execute(
+                text(
+                    "SELECT id FROM attempts WHERE user_id = :u AND created_at <= :t ORDER BY created_at DESC, id DESC"
+                ),
+                {"u": user, "t": created[-1]},
+            )
+            .scalars()
+            .all()
+        )
+    assert seen == expected
+
+
+def test_statistics_figures(api, db, new_user_id) -> None:
+    user = new_user_id()
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    today = now.date()
+    rows = []
+    for exercise_id, (n, correct) in {1: (5, 4), 2: (3, 0), 3: (7, 7)}.items():
+        for i in range(n):
+            rows.append(
+                {
+                    "user_id": user,
+                    "exercise_id": exercise_id,
+                    "is_correct": i < correct,
+                    "created_at": now - dt.timedelta(days=i),
+                    "session_id": None,
+                }
+            )
+    insert_attempts_sql(db, rows)
+    with db.connect() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO attempts (user_id, exercise_id, is_correct, created_at, session_id) VALUES"
+                " (:u, 4, true, :t, 777001), (:u, 4, false, :t, 777001), (:u, 4, true, :t, 777002)"
+            ),
+            {"u": user, "t": now - dt.timedelta(days=40)},
+        )
+    status, _, stats = api("GET", "/progress/statistics", user=user, query={"days": "10"})
+    assert status == 200
+    assert stats["total_attempts"] == 18 and stats["correct_attempts"] == 13
+    assert stats["accuracy"] == pytest.approx(13 / 18, abs=1e-6)
+    assert [e["exercise_id"] for e in stats["by_exercise"]] == [3, 1, 2, 4]
+    by_id = {e["exercise_id"]: e for e in stats["by_exercise"]}
+    assert by_id[1]["attempts"] == 5 and by_id[1]["correct"] == 4 and by_id[1]["accuracy"] == 0.8
+    assert by_id[2]["accuracy"] == 0.0
+    assert dt.datetime.fromisoformat(by_id[3]["last_attempt_at"]) == now
+    assert stats["practice_days"] == 8  # today .. today-6, and the day 40 days ago
+    assert stats["first_practice_date"] == (today - dt.timedelta(days=40)).isoformat()
+    assert stats["last_practice_date"] == today.isoformat()
+    assert stats["current_streak"] == 7 and stats["longest_streak"] == 7
+    assert stats["sessions"] == {"total": 2, "average_exercises": 1.5, "average_accuracy": 0.75}
+    assert [d["date"] for d in stats["daily"]] == [
+        (today - dt.timedelta(days=9 - i)).isoformat() for i in range(10)
+    ]
+    assert stats["daily"][-1] == {"date": today.isoformat(), "attempts": 3, "correct": 2}
+    assert stats["daily"][0]["attempts"] == 0  # zero days filled
+    assert sum(d["attempts"] for d in stats["daily"]) == 15
+
+
+def test_by_exercise_is_capped_at_100(api, db, new_user_id) -> None:
+    user = new_user_id()
+    now = dt.datetime.now(UTC)
+    with db.connect() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO attempts (user_id, exercise_id, is_correct, created_at)"
+                " SELECT :u, e, true, :t FROM generate_series(1, 130) e"
+            ),
+            {"u": user, "t": now},
+        )
+    stats = api("GET", "/progress/statistics", user=user)[2]
+    assert len(stats["by_exercise"]) == 100
+
+
+def test_reset_removes_everything_of_the_user_atomically_and_twice_gives_zeros(api, db, new_user_id) -> None:
+    user, other = new_user_id(), new_user_id()
+    now = dt.datetime.now(UTC)
+    with db.connect() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO attempts (user_id, exercise_id, is_correct, created_at, session_id) VALUES"
+                " (:u, 1, true, :t, 880001), (:u, 2, true, :t, 880001), (:o, 1, true, :t, 880002)"
+            ),
+            {"u": user, "o": other, "t": now},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO attempts (user_id, exercise_id, is_correct, created_at) VALUES (:u, 3, true, :old)"
+            ),
+            {"u": user, "old": now - dt.timedelta(days=800)},
+        )
+        conn.execute(text("SELECT progress_archive_batch(:cut, 100)"), {"cut": now - dt.timedelta(days=365)})
+    before_other = api("GET", "/progress/statistics", user=other)[2]
+    status, _, body = api("POST", "/progress/reset", user=user)
+    assert status == 200
+    assert body["deleted"] == {"attempts": 2, "archived_attempts": 1, "sessions": 1}
+    status, _, body = api("POST", "/progress/reset", user=user)
+    assert body["deleted"] == {"attempts": 0, "archived_attempts": 0, "sessions": 0}
+    after = api("GET", "/progress/statistics", user=user)[2]
+    assert after["total_attempts"] == 0 and after["longest_streak"] == 0 and after["by_exercise"] == []
+    assert after["sessions"]["total"] == 0 and after["practice_days"] == 0
+    with db.connect() as conn:
+        for table in ("attempts", "attempts_archive", "sessions", "user_daily_stats", "user_exercise_stats"):
+            assert (
+                conn.execute(text(f"SELECT count(*) FROM {table} WHERE user_id = :u"), {"u": user}).scalar()
+                == 0
+            )
+    assert api("GET", "/progress/statistics", user=other)[2] == before_other
+
+
+@pytest.mark.parametrize("history", [10, 400])
+def test_each_endpoint_costs_one_statement_whatever_the_history(
+    api, db, count_sql, new_user_id, history
+) -> None:
+    user = new_user_id()
+    with db.connect() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO attempts (user_id, exercise_id, is_correct, created_at, session_id)"
+                " SELECT :u, mod(i, 37), mod(i, 3) = 0, now() - make_interval(hours => i), 990000 + i / 10"
+                " FROM generate_series(1, :n) i"
+            ),
+            {"u": user, "n": history},
+        )
+    for method, path, query in (
+        ("GET", "/progress", {"limit": "50"}),
+        ("GET", "/progress/statistics", {"days": "366"}),
+        ("POST", "/progress/reset", None),
+    ):
+        count_sql.reset()
+        status, _, _ = api(method, path, user=user, query=query)
+        assert status == 200
+        assert count_sql.count == 1, (path, count_sql.statements)
+
+
+def test_database_down_gives_503_with_retry_after_and_recovers(api, db, new_user_id) -> None:
+    user = new_user_id()
+    working = common_db.get_engine()
+    dead = common_db.make_engine(load_settings({"DATABASE_URL": "postgresql://root@127.0.0.1:1/none"}))
+    common_db._engine = dead
+    try:
+        for method, path in (
+            ("GET", "/progress"),
+            ("GET", "/progress/statistics"),
+            ("POST", "/progress/reset"),
+        ):
+            status, headers, body = api(method, path, user=user)
+            assert status == 503
+            assert headers["retry-after"] == str(get_settings().retry_after_seconds)
+            assert body == {
+                "error": {
+                    "code": "database_unavailable",
+                    "message": "the service is temporarily unavailable, retry later",
+                }
+            }
+    finally:
+        dead.dispose()
+        common_db._engine = working
+    assert api("GET", "/progress", user=user)[0] == 200

@@ -1,0 +1,194 @@
+"""ArchiveAttemptsFunction and `progress-admin archive` on the real database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from sqlalchemy import text
+
+from progress_common.archive import archive_old_attempts
+from progress_common.db import make_engine
+from progress_common.settings import get_settings
+from tests.events import FakeLambdaContext, call, http_event
+from tests.helpers import assert_aggregates_match_rows
+
+
+def seed_two_years(db, user: int, *, per_day: int = 3, tz: str = "Europe/Berlin") -> int:
+    """Attempts every other day over the last two years (some sessions), plus a run ending today."""
+    with db.connect() as conn:
+        conn.execute(text("SELECT progress_set_timezone(:u, :tz)"), {"u": user, "tz": tz})
+        conn.execute(
+            text(
+                "INSERT INTO attempts (user_id, exercise_id, is_correct, user_answer, created_at, session_id)"
+                " SELECT :u, mod(d * 7 + k, 23), mod(d + k, 4) <> 0, 'answer ' || d || '/' || k,"
+                "        now() - make_interval(days => d, mins => k * 17),"
+                "        CASE WHEN mod(d, 5) = 0 THEN :s0 + d END"
+                " FROM generate_series(0, 730) d, generate_series(1, :per_day) k"
+                " WHERE mod(d, 2) = 0 OR d < 4"
+            ),
+            {"u": user, "per_day": per_day, "s0": (user % 100_000) * 1000},
+        )
+        return conn.execute(text("SELECT count(*) FROM attempts WHERE user_id = :u"), {"u": user}).scalar_one()
+
+
+def counts(db, user: int | None = None) -> tuple[int, int, int]:
+    where = "WHERE user_id = :u" if user is not None else ""
+    with db.connect() as conn:
+        live = conn.execute(text(f"SELECT count(*) FROM attempts {where}"), {"u": user}).scalar_one()
+        archived = conn.execute(text(f"SELECT count(*) FROM attempts_archive {where}"), {"u": user}).scalar_one()
+        union = conn.execute(
+            text(
+                f"SELECT count(DISTINCT id) FROM (SELECT id FROM attempts {where}"
+                f" UNION ALL SELECT id FROM attempts_archive {where}) ids"
+            ),
+            {"u": user},
+        ).scalar_one()
+    return live, archived, union
+
+
+def read_both(load_function, user: int) -> tuple[dict, dict]:
+    _, _, progress = call(
+        load_function("get_progress").lambda_handler,
+        http_event("GET", "/progress", claims={"sub": str(user)}, query={"limit": "100"}),
+    )
+    _, _, stats = call(
+        load_function("get_statistics").lambda_handler,
+        http_event("GET", "/progress/statistics", claims={"sub": str(user)}, query={"days": "366"}),
+    )
+    return progress, stats
+
+
+def test_archival_changes_no_figure_except_the_recent_list(db, load_function, new_user_id) -> None:
+    user = new_user_id()
+    total = seed_two_years(db, user)
+    progress_before, stats_before = read_both(load_function, user)
+    event = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
+    result = load_function("archive_attempts").lambda_handler(event, FakeLambdaContext())
+    assert result["moved"] > 0 and result["more_remaining"] is False
+    live, archived, distinct = counts(db, user)
+    assert live + archived == distinct == total and archived == result["moved"]
+    progress_after, stats_after = read_both(load_function, user)
+    assert stats_after == stats_before
+    recent_before = progress_before.pop("recent_attempts")
+    recent_after = progress_after.pop("recent_attempts")
+    progress_before.pop("next_cursor"), progress_after.pop("next_cursor")
+    assert progress_after == progress_before
+    cutoff = dt.datetime.fromisoformat(result["cutoff"])
+    assert recent_after == [a for a in recent_before if dt.datetime.fromisoformat(a["created_at"]) >= cutoff]
+    assert stats_after["current_streak"] >= 4  # the run of recent days survives archival
+    assert_aggregates_match_rows(db, user)
+
+
+def test_two_concurrent_runs_lose_and_duplicate_nothing(db, new_user_id) -> None:
+    users = [new_user_id() for _ in range(3)]
+    totals = {u: seed_two_years(db, u) for u in users}
+    engines = [make_engine(get_settings()) for _ in range(2)]
+    results = []
+    barrier = threading.Barrier(2)
+
+    def run(engine) -> None:
+        barrier.wait()
+        results.append(archive_old_attempts(retention_days=365, batch_size=50, engine=engine))
+
+    threads = [threading.Thread(target=run, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for e in engines:
+        e.dispose()
+    assert len(results) == 2
+    live, archived, distinct = counts(db)
+    assert live + archived == distinct == sum(totals.values())
+    assert sum(r.moved for r in results) == archived
+    for user in users:
+        assert_aggregates_match_rows(db, user)
+    with db.connect() as conn:
+        old = conn.execute(text("SELECT count(*) FROM attempts WHERE created_at < now() - interval '365 days'"))
+        assert old.scalar_one() == 0
+
+
+def test_a_run_stops_before_its_deadline_and_a_rerun_finishes(db, new_user_id) -> None:
+    user = new_user_id()
+    total = seed_two_years(db, user)
+    budget = iter([60_000, 60_000, 60_000, 500])  # three batches, then the deadline is near
+    first = archive_old_attempts(retention_days=365, batch_size=40, remaining_ms=lambda: next(budget))
+    assert first.batches == 3 and first.moved == 120
+    assert first.stopped_for_time and first.more_remaining
+    second = archive_old_attempts(retention_days=365, batch_size=40)
+    assert not second.more_remaining and not second.stopped_for_time
+    live, archived, distinct = counts(db, user)
+    assert live + archived == distinct == total
+    assert archived == first.moved + second.moved
+
+
+def test_killed_mid_run_then_rerun(db, test_database, new_user_id) -> None:
+    user = new_user_id()
+    total = seed_two_years(db, user, per_day=40)
+    env = {**os.environ, "DATABASE_URL": test_database.url}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "progress_admin.cli", "archive", "--batch-size", "25"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    # wait until it has moved something, then kill it without warning
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and counts(db, user)[1] == 0 and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    live, archived, distinct = counts(db, user)
+    assert live + archived == distinct == total
+    assert archived > 0
+    rerun = subprocess.run(
+        [sys.executable, "-m", "progress_admin.cli", "archive", "--batch-size", "1000"],
+        env=env, capture_output=True, text=True, timeout=60, check=True,
+    )
+    assert '"more_remaining": false' in rerun.stdout
+    live, archived2, distinct = counts(db, user)
+    assert live + archived2 == distinct == total and archived2 >= archived
+    assert_aggregates_match_rows(db, user)
+
+
+def test_reset_after_archival_removes_archived_rows_too(db, load_function, new_user_id) -> None:
+    user, other = new_user_id(), new_user_id()
+    seed_two_years(db, user)
+    other_total = seed_two_years(db, other)
+    archive_old_attempts(retention_days=365, batch_size=1000)
+    assert counts(db, user)[1] > 0
+    status, _, body = call(load_function("reset_progress").lambda_handler,
+                           http_event("POST", "/progress/reset", claims={"sub": f"user_{user}"}))
+    assert status == 200 and body["deleted"]["archived_attempts"] > 0
+    assert counts(db, user) == (0, 0, 0)
+    live, archived, _ = counts(db, other)
+    assert live + archived == other_total and archived > 0
+
+
+def test_archive_command_reports_what_it_moved(db, new_user_id, capsys) -> None:
+    from progress_admin.cli import main
+
+    user = new_user_id()
+    seed_two_years(db, user)
+    assert main(["archive", "--retention-days", "30", "--batch-size", "100"]) == 0
+    out = capsys.readouterr().out
+    assert '"moved": ' in out and '"more_remaining": false' in out
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM attempts WHERE created_at < now() - interval '30 days'"
+                                 " AND user_id = :u"), {"u": user}).scalar_one() == 0
+
+
+@pytest.mark.parametrize("bad", ["0", "abc"])
+def test_bad_retention_setting_fails_at_cold_start(bad, monkeypatch) -> None:
+    from progress_common.errors import ConfigurationError
+    from progress_common.settings import load_settings
+
+    with pytest.raises(ConfigurationError, match="ARCHIVE_RETENTION_DAYS"):
+        load_settings({"DATABASE_URL": "postgresql://x@h/db", "ARCHIVE_RETENTION_DAYS": bad})

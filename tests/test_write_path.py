@@ -1,0 +1,224 @@
+"""RecordAttemptsFunction and save_user_attempt_to_db against the real database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+
+import boto3
+import pytest
+from moto import mock_aws
+from progress_common.errors import InvalidTimezoneError, SessionOwnershipError
+from progress_common.models import AttemptMessage
+from progress_common.writes import save_user_attempt_to_db
+from sqlalchemy import text
+
+from tests.events import FakeLambdaContext, attempt_body, call, http_event, sqs_event, sqs_record
+from tests.helpers import assert_aggregates_match_rows
+
+SECRET_ANSWER = "my-very-private-answer-7f3a"
+
+
+@pytest.fixture
+def consumer(load_function, db):
+    handler = load_function("record_attempts").lambda_handler
+
+    def run(event: dict) -> list[str]:
+        result = handler(event, FakeLambdaContext())
+        return [failure["itemIdentifier"] for failure in result["batchItemFailures"]]
+
+    return run
+
+
+def count_attempts(db, user: int) -> int:
+    with db.connect() as conn:
+        return conn.execute(
+            text("SELECT count(*) FROM attempts WHERE user_id = :u"), {"u": user}
+        ).scalar_one()
+
+
+def test_mixed_batch_reports_exactly_the_bad_messages(consumer, db, new_user_id, captured_logs) -> None:
+    user, other = new_user_id(), new_user_id()
+    save_user_attempt_to_db(
+        AttemptMessage.model_validate_json(attempt_body(user_id=other, session_id=5150, user_answer="x"))
+    )
+    earlier_uid = str(uuid.uuid4())
+    save_user_attempt_to_db(
+        AttemptMessage.model_validate_json(attempt_body(user_id=user, attempt_uid=earlier_uid))
+    )
+    future = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).isoformat()
+    good_uid = str(uuid.uuid4())
+    messages = {
+        "good": attempt_body(user_id=f"user_{user}", attempt_uid=good_uid, user_answer=SECRET_ANSWER),
+        "good-numeric-id": attempt_body(
+            user_id=user, exercise_id=4, session_id=6160, timezone="Europe/Berlin"
+        ),
+        "duplicate-in-batch": attempt_body(user_id=str(user), attempt_uid=good_uid),
+        "duplicate-earlier": attempt_body(user_id=user, attempt_uid=earlier_uid),
+        "good-no-created-at": attempt_body(user_id=user, created_at=...),
+        "not-json": "{not json",
+        "empty": "",
+        "missing-field": attempt_body(user_id=user, is_correct=...),
+        "bad-user": attempt_body(user_id="user_-1", user_answer=SECRET_ANSWER),
+        "bad-uid": attempt_body(user_id=user, attempt_uid="not-a-uuid"),
+        "string-bool": attempt_body(user_id=user, is_correct="yes"),
+        "unknown-timezone": attempt_body(user_id=user, timezone="Mars/Olympus", user_answer=SECRET_ANSWER),
+        "answer-too-long": attempt_body(user_id=user, user_answer="x" * 10_001),
+        "nul-in-answer": attempt_body(user_id=user, user_answer="a\u0000b"),
+        "future": attempt_body(user_id=user, created_at=future),
+        "naive-time": attempt_body(user_id=user, created_at="2026-01-01T10:00:00"),
+        "foreign-session": attempt_body(user_id=user, session_id=5150, user_answer=SECRET_ANSWER),
+    }
+    failures = consumer(sqs_event(*(sqs_record(body, message_id=mid) for mid, body in messages.items())))
+    assert sorted(failures) == sorted(
+        [
+            "not-json",
+            "empty",
+            "missing-field",
+            "bad-user",
+            "bad-uid",
+            "string-bool",
+            "unknown-timezone",
+            "answer-too-long",
+            "nul-in-answer",
+            "future",
+            "naive-time",
+            "foreign-session",
+        ]
+    )
+    assert count_attempts(db, user) == 4  # earlier + good + good-numeric-id + good-no-created-at
+    with db.connect() as conn:
+        tz = conn.execute(
+            text("SELECT timezone FROM user_profiles WHERE user_id = :u"), {"u": user}
+        ).scalar_one()
+        session_owner = conn.execute(text("SELECT user_id FROM sessions WHERE id = 6160")).scalar_one()
+    assert tz == "Europe/Berlin" and session_owner == user
+    assert_aggregates_match_rows(db, user)
+    logs = captured_logs()
+    assert SECRET_ANSWER not in logs
+    for message_id in failures:  # every failure is logged with its message id
+        assert f'"message_id":"{message_id}"' in logs
+
+
+def test_a_retried_batch_writes_nothing_twice(consumer, db, new_user_id) -> None:
+    user = new_user_id()
+    event = sqs_event(
+        *(
+            sqs_record(attempt_body(user_id=user, exercise_id=i % 3, session_id=7000 + user % 1000))
+            for i in range(10)
+        )
+    )
+    assert consumer(event) == []
+    with db.connect() as conn:
+        before = conn.execute(
+            text("SELECT total_attempts, session_count FROM user_profiles WHERE user_id = :u"), {"u": user}
+        ).one()
+    assert consumer(event) == []
+    assert consumer(event) == []
+    with db.connect() as conn:
+        after = conn.execute(
+            text("SELECT total_attempts, session_count FROM user_profiles WHERE user_id = :u"), {"u": user}
+        ).one()
+    assert before == after == (10, 1)
+    assert count_attempts(db, user) == 10
+    assert_aggregates_match_rows(db, user)
+
+
+def test_a_batch_of_only_poison_is_a_partial_response_not_an_error(consumer, db) -> None:
+    assert consumer(sqs_event(sqs_record("nope", message_id="m1"), sqs_record("{}", message_id="m2"))) == [
+        "m1",
+        "m2",
+    ]
+
+
+@mock_aws
+def test_messages_through_sqs_then_get_progress_shows_them(consumer, load_function, db, new_user_id) -> None:
+    """Send through an (emulated) SQS queue, deliver what it hands out, then read over the API."""
+    user = new_user_id()
+    sqs = boto3.client("sqs")
+    queue_url = sqs.create_queue(QueueName="progress-attempts")["QueueUrl"]
+    for i in range(3):
+        sqs.send_message(
+            QueueUrl=queue_url,
+            MessageBody=attempt_body(user_id=f"user_{user}", exercise_id=i, is_correct=i != 1),
+        )
+    received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"])[
+        "Messages"
+    ]
+    event = sqs_event(
+        *(
+            sqs_record(
+                m["Body"],
+                message_id=m["MessageId"],
+                receive_count=int(m["Attributes"]["ApproximateReceiveCount"]),
+            )
+            for m in received
+        )
+    )
+    assert consumer(event) == []
+    status, _, body = call(
+        load_function("get_progress").lambda_handler,
+        http_event("GET", "/progress", claims={"sub": str(user)}),
+    )
+    assert status == 200
+    assert body["total_attempts"] == 3 and body["correct_attempts"] == 2 and body["current_streak"] == 1
+    assert sorted(a["exercise_id"] for a in body["recent_attempts"]) == [0, 1, 2]
+
+
+def test_save_reports_duplicates_and_typed_errors(db, new_user_id) -> None:
+    user = new_user_id()
+    message = AttemptMessage.model_validate_json(attempt_body(user_id=user))
+    assert save_user_attempt_to_db(message) == "written"
+    assert save_user_attempt_to_db(message) == "duplicate"
+    owner = new_user_id()
+    save_user_attempt_to_db(AttemptMessage.model_validate_json(attempt_body(user_id=owner, session_id=4444)))
+    with pytest.raises(SessionOwnershipError):
+        save_user_attempt_to_db(
+            AttemptMessage.model_validate_json(attempt_body(user_id=user, session_id=4444))
+        )
+    # a name Python knows but this check refuses never reaches SQL; one PostgreSQL refuses is typed too
+    with db.connect() as conn:
+        known = conn.execute(
+            text("SELECT count(*) FROM pg_timezone_names WHERE name = 'Europe/Kyiv'")
+        ).scalar()
+    if not known:
+        with pytest.raises(InvalidTimezoneError):
+            save_user_attempt_to_db(
+                AttemptMessage.model_validate_json(attempt_body(user_id=user, timezone="Europe/Kyiv"))
+            )
+    assert count_attempts(db, user) == 1
+
+
+def test_a_duplicate_of_an_archived_attempt_is_still_a_duplicate(db, new_user_id) -> None:
+    user = new_user_id()
+    old = (dt.datetime.now(dt.UTC) - dt.timedelta(days=400)).isoformat()
+    message = AttemptMessage.model_validate_json(attempt_body(user_id=user, created_at=old))
+    assert save_user_attempt_to_db(message) == "written"
+    with db.connect() as conn:
+        assert (
+            conn.execute(text("SELECT progress_archive_batch(now() - interval '365 days', 10)")).scalar() == 1
+        )
+    assert save_user_attempt_to_db(message) == "duplicate"
+    assert count_attempts(db, user) == 0
+    assert_aggregates_match_rows(db, user)
+
+
+def test_unicode_and_sql_looking_answers_round_trip(db, load_function, new_user_id) -> None:
+    user = new_user_id()
+    answers = [
+        "'; DROP TABLE attempts; --",
+        "Ünïcødé ✓ 日本語 🦜",
+        "tab\tnew\nline\rbell\x07",
+        "100% %s %% done",
+    ]
+    for answer in answers:
+        save_user_attempt_to_db(
+            AttemptMessage.model_validate_json(attempt_body(user_id=user, user_answer=answer))
+        )
+    _, _, body = call(
+        load_function("get_progress").lambda_handler,
+        http_event("GET", "/progress", claims={"sub": str(user)}),
+    )
+    assert sorted(a["user_answer"] for a in body["recent_attempts"]) == sorted(answers)
+    assert json.dumps(body)  # serializable
