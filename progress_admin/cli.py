@@ -12,7 +12,6 @@ import sys
 from collections.abc import Callable, Sequence
 
 from progress_common.errors import ConfigurationError
-
 from sqlalchemy import exc as sa_exc
 
 from progress_admin.database import DatabaseNotReachableError, admin_settings, migrate
@@ -65,7 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"progress-admin {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except sa_exc.DBAPIError as exc:
-        reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+        detail = getattr(getattr(exc, "orig", None), "args", (None,))[0]
+        if isinstance(detail, dict):  # a PostgreSQL error: its message and SQLSTATE, not the whole context
+            reason = f"{detail.get('M')} (SQLSTATE {detail.get('C')})"
+        else:
+            reason = str(getattr(exc, "orig", exc)).splitlines()[0]
         print(f"progress-admin {args.command}: database error: {reason}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:

@@ -44,7 +44,9 @@ def _openapi(args: argparse.Namespace) -> int:
 
 
 def _configure_archive(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--retention-days", type=int, default=None, help="default: ARCHIVE_RETENTION_DAYS or 365")
+    parser.add_argument(
+        "--retention-days", type=int, default=None, help="default: ARCHIVE_RETENTION_DAYS or 365"
+    )
     parser.add_argument("--batch-size", type=int, default=None, help="default: ARCHIVE_BATCH_SIZE or 5000")
     parser.add_argument("--max-seconds", type=float, default=None, help="stop cleanly after about this long")
 
@@ -54,8 +56,9 @@ def _archive(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from progress_admin.database import admin_engine, admin_settings
     from progress_common.archive import archive_old_attempts
+
+    from progress_admin.database import admin_engine, admin_settings
 
     settings = admin_settings()
     engine = admin_engine(settings)
@@ -76,3 +79,127 @@ def _archive(args: argparse.Namespace) -> int:
         engine.dispose()
     print(json.dumps(result.as_dict()))
     return 0
+
+
+def project_root() -> Path:
+    """The folder holding template.yaml: the current one or a parent."""
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "template.yaml").is_file():
+            return folder
+    raise SystemExit("progress-admin: run this inside the project (no template.yaml found)")
+
+
+def _configure_serve(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="loopback address to listen on (default 127.0.0.1)"
+    )
+    parser.add_argument("--port", type=int, default=3000, help="port (default 3000; 0 picks a free one)")
+
+
+@command("serve", "run the HTTP API locally on loopback (no JWT verification)", _configure_serve)
+def _serve(args: argparse.Namespace) -> int:
+    import os
+    import warnings
+
+    from progress_admin.database import admin_settings, migrate
+    from progress_admin.serve import BANNER, create_server
+
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+    root = project_root()
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "progress")
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ProgressService")
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
+    os.environ.setdefault("DB_POOL_SIZE", "2")
+    revision = migrate(admin_settings())
+    print(f"database schema is at revision {revision}", file=sys.stderr)
+    try:
+        server = create_server(root, args.host, args.port, log=lambda line: print(line, file=sys.stderr))
+    except ValueError as exc:
+        print(f"progress-admin serve: {exc}", file=sys.stderr)
+        return 2
+    host, port = str(server.server_address[0]), int(server.server_address[1])
+    url = f"http://{host}:{port}"
+    routes = ", ".join(f"{m} {p}" for m, p in sorted(server.RequestHandlerClass.api_routes))  # type: ignore[attr-defined]
+    print(BANNER.format(url=url, routes=routes), file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def _configure_token(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--user", default="user_7", help="the user id claim (default user_7)")
+    parser.add_argument("--claim", default=None, help="claim name (default USER_ID_CLAIM or sub)")
+
+
+@command("token", "print an unsigned JWT for `serve` (which does not verify tokens)", _configure_token)
+def _token(args: argparse.Namespace) -> int:
+    import os
+
+    from progress_admin.serve import make_token
+
+    claim = args.claim or os.environ.get("USER_ID_CLAIM") or "sub"
+    print(make_token({claim: args.user, "iss": "progress-admin (local, unsigned)"}))
+    return 0
+
+
+def _configure_demo(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--user", default="user_7", help="user to fill (default user_7)")
+    parser.add_argument("--days", type=int, default=60, help="days of history (default 60)")
+    parser.add_argument("--timezone", default="Europe/Berlin", help="the user's IANA timezone")
+
+
+@command("demo-data", "put a demo learner's history in the local database (idempotent)", _configure_demo)
+def _demo_data(args: argparse.Namespace) -> int:
+    from progress_common.identity import parse_user_id
+    from progress_common.writes import save_attempts
+
+    from progress_admin.database import admin_engine, admin_settings, migrate
+    from progress_admin.demo import demo_attempts
+    from progress_admin.serve import make_token
+
+    user_id = parse_user_id(args.user)
+    settings = admin_settings()
+    migrate(settings)
+    engine = admin_engine(settings)
+    try:
+        attempts = demo_attempts(user_id, days=args.days, timezone=args.timezone)
+        written = save_attempts(attempts, engine=engine)
+    finally:
+        engine.dispose()
+    print(f"user {user_id}: {len(written)} attempts written, {len(attempts) - len(written)} already there")
+    token = make_token({"sub": args.user})
+    print(f"token: {token}")
+    print(f'try:   curl -s -H "Authorization: Bearer {token}" http://127.0.0.1:3000/progress')
+    return 0
+
+
+def _configure_import(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "directory", type=Path, help="folder with attempts_<user>.json files and streaks.json"
+    )
+    parser.add_argument("--dry-run", action="store_true", help="report what would be imported, write nothing")
+
+
+@command("import-json", "import the old system's JSON progress files (idempotent)", _configure_import)
+def _import_json(args: argparse.Namespace) -> int:
+    from progress_admin.database import admin_engine, admin_settings, migrate
+    from progress_admin.importer import main_import
+
+    if not args.directory.is_dir():
+        print(f"progress-admin import-json: {args.directory} is not a directory", file=sys.stderr)
+        return 2
+    settings = admin_settings()
+    migrate(settings)
+    engine = admin_engine(settings)
+    try:
+        return main_import(args.directory, engine, args.dry_run)
+    finally:
+        engine.dispose()

@@ -11,11 +11,11 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import text
-
 from progress_common.archive import archive_old_attempts
 from progress_common.db import make_engine
 from progress_common.settings import get_settings
+from sqlalchemy import text
+
 from tests.events import FakeLambdaContext, call, http_event
 from tests.helpers import assert_aggregates_match_rows
 
@@ -35,14 +35,18 @@ def seed_two_years(db, user: int, *, per_day: int = 3, tz: str = "Europe/Berlin"
             ),
             {"u": user, "per_day": per_day, "s0": (user % 100_000) * 1000},
         )
-        return conn.execute(text("SELECT count(*) FROM attempts WHERE user_id = :u"), {"u": user}).scalar_one()
+        return conn.execute(
+            text("SELECT count(*) FROM attempts WHERE user_id = :u"), {"u": user}
+        ).scalar_one()
 
 
 def counts(db, user: int | None = None) -> tuple[int, int, int]:
     where = "WHERE user_id = :u" if user is not None else ""
     with db.connect() as conn:
         live = conn.execute(text(f"SELECT count(*) FROM attempts {where}"), {"u": user}).scalar_one()
-        archived = conn.execute(text(f"SELECT count(*) FROM attempts_archive {where}"), {"u": user}).scalar_one()
+        archived = conn.execute(
+            text(f"SELECT count(*) FROM attempts_archive {where}"), {"u": user}
+        ).scalar_one()
         union = conn.execute(
             text(
                 f"SELECT count(DISTINCT id) FROM (SELECT id FROM attempts {where}"
@@ -111,7 +115,9 @@ def test_two_concurrent_runs_lose_and_duplicate_nothing(db, new_user_id) -> None
     for user in users:
         assert_aggregates_match_rows(db, user)
     with db.connect() as conn:
-        old = conn.execute(text("SELECT count(*) FROM attempts WHERE created_at < now() - interval '365 days'"))
+        old = conn.execute(
+            text("SELECT count(*) FROM attempts WHERE created_at < now() - interval '365 days'")
+        )
         assert old.scalar_one() == 0
 
 
@@ -150,7 +156,11 @@ def test_killed_mid_run_then_rerun(db, test_database, new_user_id) -> None:
     assert archived > 0
     rerun = subprocess.run(
         [sys.executable, "-m", "progress_admin.cli", "archive", "--batch-size", "1000"],
-        env=env, capture_output=True, text=True, timeout=60, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     assert '"more_remaining": false' in rerun.stdout
     live, archived2, distinct = counts(db, user)
@@ -164,8 +174,10 @@ def test_reset_after_archival_removes_archived_rows_too(db, load_function, new_u
     other_total = seed_two_years(db, other)
     archive_old_attempts(retention_days=365, batch_size=1000)
     assert counts(db, user)[1] > 0
-    status, _, body = call(load_function("reset_progress").lambda_handler,
-                           http_event("POST", "/progress/reset", claims={"sub": f"user_{user}"}))
+    status, _, body = call(
+        load_function("reset_progress").lambda_handler,
+        http_event("POST", "/progress/reset", claims={"sub": f"user_{user}"}),
+    )
     assert status == 200 and body["deleted"]["archived_attempts"] > 0
     assert counts(db, user) == (0, 0, 0)
     live, archived, _ = counts(db, other)
@@ -181,8 +193,16 @@ def test_archive_command_reports_what_it_moved(db, new_user_id, capsys) -> None:
     out = capsys.readouterr().out
     assert '"moved": ' in out and '"more_remaining": false' in out
     with db.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM attempts WHERE created_at < now() - interval '30 days'"
-                                 " AND user_id = :u"), {"u": user}).scalar_one() == 0
+        assert (
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM attempts WHERE created_at < now() - interval '30 days'"
+                    " AND user_id = :u"
+                ),
+                {"u": user},
+            ).scalar_one()
+            == 0
+        )
 
 
 @pytest.mark.parametrize("bad", ["0", "abc"])

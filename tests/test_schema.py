@@ -224,5 +224,5 @@ def test_indexes_on_user_id_everywhere(db: Engine) -> None:
 
 
 def test_migrate_twice_is_harmless(db: Engine) -> None:
-    assert migrate(get_settings()) == "0001"
-    assert migrate(get_settings()) == "0001"
+    assert migrate(get_settings()) == "0002"
+    assert migrate(get_settings()) == "0002"

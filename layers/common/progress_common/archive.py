@@ -18,7 +18,9 @@ from sqlalchemy import Engine, text
 from progress_common.db import get_engine
 
 ARCHIVE_BATCH_SQL = text("SELECT progress_archive_batch(CAST(:cutoff AS timestamptz), :batch_size)")
-MORE_REMAINING_SQL = text("SELECT EXISTS (SELECT 1 FROM attempts WHERE created_at < CAST(:cutoff AS timestamptz))")
+MORE_REMAINING_SQL = text(
+    "SELECT EXISTS (SELECT 1 FROM attempts WHERE created_at < CAST(:cutoff AS timestamptz))"
+)
 
 # Stop when less than this is left, or less than three times the slowest batch so far.
 MIN_TIME_MARGIN_MS = 2_000

@@ -23,7 +23,8 @@ from progress_common.identity import BIGINT_MAX, parse_user_id
 MAX_ANSWER_LENGTH = 10_000
 
 
-def _valid_timezone(name: str) -> str:
+def validate_timezone(name: str) -> str:
+    """Return the name when it is an IANA timezone Python knows; raise ValueError otherwise."""
     if not name or len(name) > 64 or name != name.strip():
         raise ValueError("timezone must be an IANA name such as 'Europe/Berlin'")
     try:
@@ -33,7 +34,7 @@ def _valid_timezone(name: str) -> str:
     return name
 
 
-TimezoneName = Annotated[str, AfterValidator(_valid_timezone)]
+TimezoneName = Annotated[str, AfterValidator(validate_timezone)]
 DbId = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
 # ISO 8601 with a numeric offset ("+00:00"), as PostgreSQL writes it, rather than pydantic's "Z".
 Timestamp = Annotated[

@@ -24,7 +24,8 @@ class Settings(BaseModel):
     db_secret_arn: str | None = None
     # RDS Proxy endpoint: overrides the host of the secret, which names the instance behind it.
     db_host: str | None = None
-    db_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # seconds a connect, or a read of a result, may block before the call fails
+    db_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=900)
     db_statement_timeout_ms: int = Field(default=10_000, ge=0, le=900_000)
     db_pool_size: int = Field(default=1, ge=1, le=64)
     user_id_claim: str = Field(default="sub", min_length=1)

@@ -1,0 +1,303 @@
+"""`progress-admin serve`: the HTTP API on loopback, without Docker.
+
+Routes come from template.yaml. Each HTTP request becomes an API Gateway HTTP API v2.0 event and is
+handed to the real Lambda handler, in this process. There is NO JWT verification: the claims of the
+Bearer token are read as they are, so this server must never listen beyond 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import importlib.util
+import ipaddress
+import json
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from progress_admin.template import Route, http_routes, load_template
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+SWAGGER_ASSETS = ("swagger-ui-bundle.min.js", "swagger-ui.min.css")
+MAX_BODY_BYTES = 1024 * 1024
+
+SWAGGER_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>Progress service API (local)</title>
+<link rel="stylesheet" href="/docs/swagger-ui.min.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/swagger-ui-bundle.min.js"></script>
+<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});</script>
+</body></html>
+"""
+
+
+def load_function_module(path: Path) -> ModuleType:
+    """Import functions/<name>/app.py by path under a unique module name (they are all called app.py)."""
+    module_name = f"function_{path.parent.name}_app_{uuid.uuid4().hex[:6]}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def unverified_claims(authorization: str | None) -> dict[str, Any] | None:
+    """The claims of `Bearer <JWT>`, NOT verified. None when there is no readable token."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        return None
+    parts = authorization.split(" ", 1)[1].strip().split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+        claims = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def make_token(claims: dict[str, Any]) -> str:
+    """An unsigned JWT (alg "none") for local use with `serve`, which does not verify tokens."""
+
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+
+class FakeContext:
+    """Enough of the Lambda context for Powertools: request id, names, remaining time."""
+
+    def __init__(self, function_name: str, timeout_seconds: float) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 512
+        self.aws_request_id = str(uuid.uuid4())
+        self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{function_name}"
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def build_event(
+    method: str,
+    raw_path: str,
+    query: str,
+    headers: dict[str, str],
+    body: bytes,
+    claims: dict[str, Any] | None,
+    source_ip: str,
+    request_id: str,
+) -> dict[str, Any]:
+    """An API Gateway HTTP API payload 2.0 event, as the real gateway builds it."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    cookies = [c.strip() for c in lowered.pop("cookie", "").split(";") if c.strip()]
+    params: dict[str, str] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        params[key] = f"{params[key]},{value}" if key in params else value
+    now = dt.datetime.now(dt.UTC)
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": f"{method} {raw_path}",
+        "rawPath": raw_path,
+        "rawQueryString": query,
+        "headers": lowered,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": lowered.get("host", "127.0.0.1"),
+            "domainPrefix": "local",
+            "http": {
+                "method": method,
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": lowered.get("user-agent", ""),
+            },
+            "requestId": request_id,
+            "routeKey": f"{method} {raw_path}",
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if params:
+        event["queryStringParameters"] = params
+    if claims is not None:
+        event["requestContext"]["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
+    if body:
+        event["body"] = base64.b64encode(body).decode()
+        event["isBase64Encoded"] = True
+    return event
+
+
+class LocalApi:
+    """The routes of template.yaml bound to their handlers."""
+
+    def __init__(self, root: Path, openapi: Callable[[], str]) -> None:
+        template = load_template(root / "template.yaml")
+        self.routes: dict[tuple[str, str], tuple[Route, Handler, float]] = {}
+        timeout_default = float(template.get("Globals", {}).get("Function", {}).get("Timeout", 10))
+        for route in http_routes(template, root):
+            module = load_function_module(route.code_dir / f"{route.handler.split('.')[0]}.py")
+            handler = getattr(module, route.handler.split(".")[1])
+            timeout = float(
+                template["Resources"][route.function]["Properties"].get("Timeout", timeout_default)
+            )
+            self.routes[(route.method, route.path)] = (route, handler, timeout)
+        self.openapi = openapi
+        # Powertools keeps the current event on the router: one request at a time, as one Lambda does.
+        self.lock = threading.Lock()
+
+    def invoke(self, route_key: tuple[str, str], event: dict[str, Any]) -> dict[str, Any]:
+        route, handler, timeout = self.routes[route_key]
+        with self.lock:
+            return handler(event, FakeContext(route.function, timeout))
+
+
+def _swagger_asset(name: str) -> bytes:
+    import aws_lambda_powertools.event_handler.openapi.swagger_ui as swagger_ui
+
+    return (Path(swagger_ui.__file__).parent / name).read_bytes()
+
+
+def make_request_handler(api: LocalApi, log: Callable[[str], None]) -> type[BaseHTTPRequestHandler]:
+    class RequestHandler(BaseHTTPRequestHandler):
+        server_version = "progress-local"
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log(f"{self.address_string()} {format % args}")
+
+        def _send(
+            self,
+            status: int,
+            body: bytes,
+            headers: dict[str, str] | None = None,
+            cookies: list[str] | None = None,
+        ) -> None:
+            self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            for cookie in cookies or []:
+                self.send_header("Set-Cookie", cookie)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _json(self, status: int, data: Any) -> None:
+            self._send(status, json.dumps(data).encode(), {"Content-Type": "application/json"})
+
+        def _handle(self) -> None:
+            url = urlsplit(self.path)
+            method = self.command.upper()
+            if method == "GET" and (
+                url.path in ("/openapi.json", "/docs", "/docs/") or url.path.startswith("/docs/")
+            ):
+                self._serve_docs(url.path)
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                self._json(413, {"message": "Request Entity Too Large"})
+                return
+            body = self.rfile.read(length) if length else b""
+            key = (method, url.path)
+            if key not in api.routes:
+                # what API Gateway answers for a route it does not have
+                self._json(404, {"message": "Not Found"})
+                return
+            claims = unverified_claims(self.headers.get("Authorization"))
+            if claims is None:
+                # what the JWT authorizer answers before any function runs
+                self._json(401, {"message": "Unauthorized"})
+                return
+            request_id = str(uuid.uuid4())
+            event = build_event(
+                method,
+                url.path,
+                url.query,
+                dict(self.headers.items()),
+                body,
+                claims,
+                self.client_address[0],
+                request_id,
+            )
+            try:
+                response = api.invoke(key, event)
+            except Exception as exc:  # the function crashed: API Gateway answers 500
+                log(f"function error for {method} {url.path}: {type(exc).__name__}: {exc}")
+                self._json(500, {"message": "Internal Server Error"})
+                return
+            payload = response.get("body") or ""
+            raw = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
+            headers = dict(response.get("headers") or {})
+            for name, values in (response.get("multiValueHeaders") or {}).items():
+                headers[name] = ", ".join(values)
+            headers["apigw-requestid"] = request_id
+            self._send(int(response.get("statusCode", 200)), raw, headers, response.get("cookies"))
+
+        def _serve_docs(self, path: str) -> None:
+            if path == "/openapi.json":
+                self._send(200, api.openapi().encode(), {"Content-Type": "application/json"})
+            elif path in ("/docs", "/docs/"):
+                self._send(200, SWAGGER_PAGE.encode(), {"Content-Type": "text/html; charset=utf-8"})
+            elif path.removeprefix("/docs/") in SWAGGER_ASSETS:
+                name = path.removeprefix("/docs/")
+                kind = "text/css" if name.endswith(".css") else "application/javascript"
+                self._send(200, _swagger_asset(name), {"Content-Type": kind})
+            else:
+                self._json(404, {"message": "Not Found"})
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+
+    RequestHandler.api_routes = sorted(api.routes)  # type: ignore[attr-defined]
+    return RequestHandler
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def create_server(root: Path, host: str, port: int, log: Callable[[str], None]) -> ThreadingHTTPServer:
+    if not is_loopback(host):
+        raise ValueError(
+            f"serve listens on loopback only (it does not verify tokens); {host!r} is not loopback"
+        )
+    from progress_admin.openapi import render
+
+    api = LocalApi(root, render)
+    server = ThreadingHTTPServer((host, port), make_request_handler(api, log))
+    server.daemon_threads = True
+    return server
+
+
+BANNER = """\
+==============================================================================
+ progress-admin serve: LOCAL DEVELOPMENT ONLY
+ There is NO JWT verification here: the claims of any Bearer token are taken
+ as they are (in AWS, the API Gateway JWT authorizer verifies them).
+ Listening on {url} (loopback only).
+ Routes from template.yaml: {routes}
+ OpenAPI: {url}/openapi.json   Swagger UI: {url}/docs
+ A token for user_7: progress-admin token --user user_7
+==============================================================================
+"""

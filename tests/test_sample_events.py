@@ -1,0 +1,42 @@
+"""Every sample event in events/ runs through its handler against the real database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import text
+
+from progress_admin.template import functions, load_template
+from tests.events import FakeLambdaContext
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_there_is_a_sample_event_and_an_env_entry_per_function() -> None:
+    template_functions = functions(load_template(ROOT / "template.yaml"))
+    env = json.loads((ROOT / "env.json").read_text())
+    assert set(env) == set(template_functions)
+    for resource in template_functions.values():
+        folder = Path(resource["Properties"]["CodeUri"]).name
+        assert (ROOT / "events" / f"{folder}.json").is_file(), folder
+
+
+def test_sample_events_run(load_function, db) -> None:
+    def run(name: str) -> dict:
+        event = json.loads((ROOT / "events" / f"{name}.json").read_text())
+        return load_function(name).lambda_handler(event, FakeLambdaContext())
+
+    assert run("record_attempts") == {"batchItemFailures": []}
+    progress = run("get_progress")
+    assert progress["statusCode"] == 200 and json.loads(progress["body"])["total_attempts"] == 2
+    stats = run("get_statistics")
+    assert stats["statusCode"] == 200 and json.loads(stats["body"])["sessions"]["total"] == 1
+    assert run("archive_attempts")["moved"] == 0
+    reset = run("reset_progress")
+    assert reset["statusCode"] == 200 and json.loads(reset["body"])["deleted"]["attempts"] == 2
+    with db.connect() as conn:
+        assert (
+            conn.execute(text("SELECT timezone FROM user_profiles WHERE user_id = 7")).scalar()
+            == "Europe/Berlin"
+        )

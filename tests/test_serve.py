@@ -1,0 +1,147 @@
+"""`progress-admin serve` over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from progress_admin.serve import create_server, make_token, unverified_claims
+from tests.conftest import insert_attempts_sql
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def request(
+    url: str,
+    method: str = "GET",
+    token: str | None = None,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, method=method, data=body, headers=headers or {})
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()
+
+
+@pytest.fixture
+def server(db):
+    srv = create_server(ROOT, "127.0.0.1", 0, log=lambda line: None)
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_every_route_over_http(server, db, new_user_id) -> None:
+    import datetime as dt
+
+    user = new_user_id()
+    token = make_token({"sub": f"user_{user}"})
+    insert_attempts_sql(
+        db,
+        [
+            {
+                "user_id": user,
+                "exercise_id": 5,
+                "is_correct": True,
+                "created_at": dt.datetime.now(dt.UTC),
+                "user_answer": "hé ✓",
+            }
+        ],
+    )
+    status, headers, body = request(f"{server}/progress?limit=5", token=token)
+    assert status == 200 and headers["content-type"] == "application/json"
+    progress = json.loads(body)
+    assert progress["user_id"] == user and progress["recent_attempts"][0]["user_answer"] == "hé ✓"
+    assert headers["apigw-requestid"]
+    status, _, body = request(f"{server}/progress/statistics?days=2", token=token)
+    assert status == 200 and len(json.loads(body)["daily"]) == 2
+    status, _, body = request(f"{server}/progress/statistics?days=0", token=token)
+    assert status == 422 and json.loads(body)["error"]["code"] == "validation_error"
+    status, _, body = request(
+        f"{server}/progress/reset",
+        "POST",
+        token=token,
+        body=b'{"anything": 1}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert status == 200 and json.loads(body)["deleted"]["attempts"] == 1
+
+
+def test_gateway_behaviour_without_token_or_route(server) -> None:
+    status, _, body = request(f"{server}/progress")
+    assert status == 401 and json.loads(body) == {"message": "Unauthorized"}
+    status, _, body = request(f"{server}/progress", token="not-a-jwt")
+    assert status == 401
+    status, _, _ = request(f"{server}/elsewhere", token=make_token({"sub": "7"}))
+    assert status == 404
+    # a readable token whose claim is not a user id reaches the function, which answers 401 itself
+    status, _, body = request(f"{server}/progress", token=make_token({"sub": "robert'); DROP TABLE"}))
+    assert status == 401 and json.loads(body)["error"]["code"] == "unauthorized"
+
+
+def test_openapi_and_swagger_ui_are_served_from_local_assets(server) -> None:
+    status, _, body = request(f"{server}/openapi.json")
+    assert status == 200 and "/progress/statistics" in json.loads(body)["paths"]
+    status, _, page = request(f"{server}/docs")
+    assert status == 200 and b"/docs/swagger-ui-bundle.min.js" in page and b"https://" not in page
+    status, headers, asset = request(f"{server}/docs/swagger-ui-bundle.min.js")
+    assert status == 200 and len(asset) > 100_000 and headers["content-type"] == "application/javascript"
+
+
+def test_refuses_to_listen_beyond_loopback() -> None:
+    with pytest.raises(ValueError, match="loopback"):
+        create_server(ROOT, "0.0.0.0", 0, log=print)
+
+
+def test_unverified_claims_reads_only_well_formed_bearer_tokens() -> None:
+    assert unverified_claims(f"Bearer {make_token({'sub': 'user_7'})}") == {"sub": "user_7"}
+    assert unverified_claims(f"bearer {make_token({'sub': 7})}") == {"sub": 7}
+    for bad in (None, "", "Basic abc", "Bearer a.b", "Bearer a.!!!.c", "Bearer a.bnVsbA.c"):
+        assert unverified_claims(bad) is None
+
+
+def test_the_readme_command_serves_the_api(test_database, db, new_user_id) -> None:
+    """`progress-admin serve` as a process: migrates, announces itself, answers over HTTP."""
+    env = {**os.environ, "DATABASE_URL": test_database.url, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "progress_admin.cli", "serve", "--port", "0"],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        banner = []
+        url = None
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            banner.append(line)
+            match = re.search(r"Listening on (http://127\.0\.0\.1:\d+)", line)
+            if match:
+                url = match.group(1)
+            if line.startswith("=====") and url:
+                break
+        assert url, "".join(banner)
+        assert any("NO JWT verification" in line for line in banner)
+        status, _, body = request(f"{url}/progress", token=make_token({"sub": str(new_user_id())}))
+        assert status == 200 and json.loads(body)["total_attempts"] == 0
+    finally:
+        proc.terminate()
+        proc.wait(10)
