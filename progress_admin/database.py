@@ -34,10 +34,14 @@ def start_embedded_postgres(data_dir: Path, *, cleanup_mode: str | None = "stop"
     """Start (or reuse) the pgserver PostgreSQL in data_dir; return a libpq-style URL for it."""
     key = str(data_dir)
     if key not in _embedded_servers:
-        import pgserver  # heavy and local-only: imported when the embedded server is wanted
+        import warnings
 
         data_dir.mkdir(parents=True, exist_ok=True)
-        _embedded_servers[key] = pgserver.get_server(data_dir, cleanup_mode=cleanup_mode)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs' XDG_RUNTIME_DIR notice on servers
+            import pgserver  # heavy and local-only: imported when the embedded server is wanted
+
+            _embedded_servers[key] = pgserver.get_server(data_dir, cleanup_mode=cleanup_mode)
     server = _embedded_servers[key]
     url: str = server.get_uri()
     return url

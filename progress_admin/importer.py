@@ -61,10 +61,13 @@ class FileReport:
     duplicates: int = 0
     rejected: list[str] = field(default_factory=list)
     skipped: str | None = None  # the whole file, and why
+    streak_records: int | None = None  # for streaks.json: records applied (idempotent)
 
     def line(self) -> str:
         if self.skipped:
             return f"{self.name}: skipped ({self.skipped})"
+        if self.streak_records is not None:
+            return f"{self.name}: {self.streak_records} streak records applied, rejected {len(self.rejected)}"
         return f"{self.name}: imported {self.imported}, duplicates {self.duplicates}, rejected {len(self.rejected)}"
 
 
@@ -254,7 +257,7 @@ def import_directory(
             _progress(progress, done, len(attempt_files))
     streaks_path = directory / "streaks.json"
     if streaks_path.is_file():
-        file_report = FileReport(streaks_path.name)
+        file_report = FileReport(streaks_path.name, streak_records=0)
         report.files.append(file_report)
         for user_id, longest, timezone in _parse_streaks(streaks_path, file_report):
             if not dry_run:
@@ -262,7 +265,7 @@ def import_directory(
                     if timezone:
                         conn.execute(SET_TIMEZONE_SQL, {"user_id": user_id, "timezone": timezone})
                     conn.execute(LEGACY_STREAK_SQL, {"user_id": user_id, "longest": longest})
-            file_report.imported += 1
+            file_report.streak_records = (file_report.streak_records or 0) + 1
     for file_report in report.files:
         echo(file_report.line())
         for problem in file_report.rejected:

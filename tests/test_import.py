@@ -89,7 +89,7 @@ def test_import_writes_through_the_shared_path_and_keeps_longer_legacy_streaks(
     out = capsys.readouterr().out
     assert f"attempts_user_{a}.json: imported 4, duplicates 0, rejected 0" in out
     assert f"attempts_{b}.json: imported 2, duplicates 0, rejected 0" in out
-    assert "streaks.json: imported 2, duplicates 0, rejected 0" in out
+    assert "streaks.json: 2 streak records applied, rejected 0" in out
     stats_a = progress_of(load_function, a)
     assert stats_a["total_attempts"] == 4 and stats_a["correct_attempts"] == 3
     assert stats_a["current_streak"] == 3  # from the history: d-3, d-2, d-1
@@ -126,7 +126,7 @@ def test_dry_run_reports_and_writes_nothing(legacy_dir, db, capsys) -> None:
     directory, a, _ = legacy_dir
     assert main(["import-json", "--dry-run", str(directory)]) == 0
     out = capsys.readouterr().out
-    assert f"attempts_user_{a}.json: imported 4" in out and "dry run: 3 files, would import 8" in out
+    assert f"attempts_user_{a}.json: imported 4" in out and "dry run: 3 files, would import 6" in out
     with db.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM attempts")).scalar_one() == 0
         assert conn.execute(text("SELECT count(*) FROM user_profiles")).scalar_one() == 0
@@ -161,7 +161,7 @@ def test_bad_records_are_reported_by_file_and_index_and_the_rest_imported(
         assert f"rejected attempts_{user}.json[{index}]" in out
     assert "attempts_9.json: skipped (not JSON" in out
     assert "attempts_bob.json: skipped (no user id in the file name" in out
-    assert "streaks.json: imported 0, duplicates 0, rejected 2" in out
+    assert "streaks.json: 0 streak records applied, rejected 2" in out
     with db.connect() as conn:
         assert (
             conn.execute(text("SELECT count(*) FROM attempts WHERE user_id = :u"), {"u": user}).scalar_one()
