@@ -11,10 +11,10 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from progress_common.errors import ConfigurationError
 from sqlalchemy import exc as sa_exc
 
 from progress_admin.database import DatabaseNotReachableError, admin_settings, migrate
+from progress_common.errors import ConfigurationError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

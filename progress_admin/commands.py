@@ -56,9 +56,8 @@ def _archive(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from progress_common.archive import archive_old_attempts
-
     from progress_admin.database import admin_engine, admin_settings
+    from progress_common.archive import archive_old_attempts
 
     settings = admin_settings()
     engine = admin_engine(settings)
@@ -158,12 +157,11 @@ def _configure_demo(parser: argparse.ArgumentParser) -> None:
 
 @command("demo-data", "put a demo learner's history in the local database (idempotent)", _configure_demo)
 def _demo_data(args: argparse.Namespace) -> int:
-    from progress_common.identity import parse_user_id
-    from progress_common.writes import save_attempts
-
     from progress_admin.database import admin_engine, admin_settings, migrate
     from progress_admin.demo import demo_attempts
     from progress_admin.serve import make_token
+    from progress_common.identity import parse_user_id
+    from progress_common.writes import save_attempts
 
     user_id = parse_user_id(args.user)
     settings = admin_settings()

@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from progress_common.db import database_url, describe_url, make_engine
-from progress_common.settings import Settings, load_settings
 from sqlalchemy import Engine, text
 from sqlalchemy import exc as sa_exc
+
+from progress_common.db import database_url, describe_url, make_engine
+from progress_common.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 

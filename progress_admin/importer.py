@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from pydantic import ValidationError
+from sqlalchemy import Engine, text
+
 from progress_common.errors import InvalidUserIdError, ProgressError
 from progress_common.identity import parse_user_id
 from progress_common.models import AttemptMessage, validate_timezone
 from progress_common.writes import save_attempts
-from pydantic import ValidationError
-from sqlalchemy import Engine, text
 
 IMPORT_NAMESPACE = uuid.UUID("b3e4a3c2-55a1-4f5e-a7a4-61f0c3a9e7d2")
 ATTEMPTS_FILE = re.compile(r"attempts_(?P<user>.+)\.json")

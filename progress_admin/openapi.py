@@ -19,6 +19,7 @@ VERSION = "1.0.0"
 
 def build_openapi() -> dict[str, Any]:
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
     from progress_common.http import build_resolver
     from progress_common.routes import progress_router, reset_router, statistics_router
 

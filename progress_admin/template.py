@@ -27,7 +27,9 @@ def _cfn_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[
     elif isinstance(node, yaml.MappingNode):
         value = loader.construct_mapping(node, deep=True)
     else:
-        raise yaml.constructor.ConstructorError(None, None, f"unexpected node for !{tag_suffix}", node.start_mark)
+        raise yaml.constructor.ConstructorError(
+            None, None, f"unexpected node for !{tag_suffix}", node.start_mark
+        )
     return {name: value}
 
 

@@ -6,15 +6,9 @@ Server choice, in order: TEST_DATABASE_URL (a maintenance URL of any server), th
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import secrets
-import sys
-import tempfile
-import uuid
-import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -28,15 +22,15 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
 os.environ.pop("DB_SECRET_ARN", None)
 
 import pytest
+from sqlalchemy import Engine, event, text
+
+from progress_admin.database import migrate
+from progress_admin.scratch import ScratchDatabase, scratch_database
+from progress_admin.serve import load_function_module
 from progress_common import db as common_db
 from progress_common.settings import get_settings, load_settings
-from sqlalchemy import Engine, create_engine, event, make_url, text
-from sqlalchemy import exc as sa_exc
-
-from progress_admin.database import migrate, start_embedded_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCAL_SERVER_URL = "postgresql+pg8000://root@127.0.0.1:5432/test"
 TABLES = (
     "attempts",
     "attempts_archive",
@@ -47,60 +41,20 @@ TABLES = (
 )
 
 
-@dataclass
-class TestDatabase:
-    url: str  # of the per-run database
-    maintenance_url: str
-    kind: str  # "server" or "embedded"
-
-
-def _server_answers(url: str) -> bool:
-    engine = create_engine(url, connect_args={"timeout": 2})
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return True
-    except sa_exc.DBAPIError:
-        return False
-    finally:
-        engine.dispose()
-
-
-def _maintenance_url(tmp_root: Path) -> tuple[str, str]:
-    explicit = os.environ.get("TEST_DATABASE_URL")
-    if explicit:
-        return common_db._url_from_database_url(explicit).render_as_string(hide_password=False), "server"
-    if os.environ.get("PROGRESS_TEST_EMBEDDED") != "1" and _server_answers(LOCAL_SERVER_URL):
-        return LOCAL_SERVER_URL, "server"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        raw = start_embedded_postgres(tmp_root / "pgdata", cleanup_mode="delete")
-    return common_db._url_from_database_url(raw).render_as_string(hide_password=False), "embedded"
+@pytest.fixture(scope="session")
+def test_database() -> Iterator[ScratchDatabase]:
+    with scratch_database("progress_test") as database:
+        os.environ["DATABASE_URL"] = database.url
+        get_settings.cache_clear()
+        try:
+            migrate(load_settings())
+            yield database
+        finally:
+            common_db.set_engine(None)
 
 
 @pytest.fixture(scope="session")
-def test_database() -> Iterator[TestDatabase]:
-    tmp_root = Path(tempfile.mkdtemp(prefix="progress-tests-"))
-    maintenance_url, kind = _maintenance_url(tmp_root)
-    name = f"progress_test_{os.getpid()}_{secrets.token_hex(4)}"
-    admin = create_engine(maintenance_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(maintenance_url).set(database=name).render_as_string(hide_password=False)
-    os.environ["DATABASE_URL"] = url
-    get_settings.cache_clear()
-    try:
-        migrate(load_settings())
-        yield TestDatabase(url=url, maintenance_url=maintenance_url, kind=kind)
-    finally:
-        common_db.set_engine(None)
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@pytest.fixture(scope="session")
-def engine(test_database: TestDatabase) -> Iterator[Engine]:
+def engine(test_database: ScratchDatabase) -> Iterator[Engine]:
     """The shared (autocommit) engine the functions use, pointed at the test database."""
     eng = common_db.make_engine(get_settings(), pool_size=4)
     common_db.set_engine(eng)
@@ -167,19 +121,12 @@ def insert_attempts_sql(engine: Engine, rows: list[dict[str, Any]]) -> None:
 
 @pytest.fixture(scope="session")
 def load_function() -> Callable[[str], ModuleType]:
-    """Import functions/<name>/app.py by path under a unique module name (all are called app.py)."""
+    """Import functions/<name>/app.py by path, once, under a unique module name (all are app.py)."""
     cache: dict[str, ModuleType] = {}
 
     def load(name: str) -> ModuleType:
         if name not in cache:
-            path = ROOT / "functions" / name / "app.py"
-            module_name = f"function_{name}_app_{uuid.uuid4().hex[:6]}"
-            spec = importlib.util.spec_from_file_location(module_name, path)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            spec.loader.exec_module(module)
-            cache[name] = module
+            cache[name] = load_function_module(ROOT / "functions" / name / "app.py")
         return cache[name]
 
     return load

@@ -9,10 +9,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from progress_common import db as common_db
-from progress_common.settings import get_settings, load_settings
 from sqlalchemy import Engine, text
 
+from progress_common import db as common_db
+from progress_common.settings import get_settings, load_settings
 from tests.conftest import insert_attempts_sql
 from tests.events import call, http_event
 

@@ -11,11 +11,11 @@ import threading
 import time
 
 import pytest
+from sqlalchemy import text
+
 from progress_common.archive import archive_old_attempts
 from progress_common.db import make_engine
 from progress_common.settings import get_settings
-from sqlalchemy import text
-
 from tests.events import FakeLambdaContext, call, http_event
 from tests.helpers import assert_aggregates_match_rows
 

@@ -9,13 +9,13 @@ import time
 import uuid
 
 import pytest
+from sqlalchemy import text
+
 from progress_common.db import make_engine
 from progress_common.models import AttemptMessage
 from progress_common.settings import get_settings
 from progress_common.streaks import compute_streaks
 from progress_common.writes import save_user_attempt_to_db
-from sqlalchemy import text
-
 from tests.helpers import assert_aggregates_match_rows
 
 THREADS = 16

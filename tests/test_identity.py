@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from progress_common.errors import InvalidUserIdError
 from progress_common.identity import BIGINT_MAX, parse_user_id
 

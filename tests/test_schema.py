@@ -6,12 +6,12 @@ import datetime as dt
 import uuid
 
 import pytest
-from progress_common.db import sqlstate
-from progress_common.settings import get_settings
 from sqlalchemy import Engine, text
 from sqlalchemy import exc as sa_exc
 
 from progress_admin.database import migrate
+from progress_common.db import sqlstate
+from progress_common.settings import get_settings
 from tests.conftest import insert_attempts_sql
 from tests.helpers import aggregates_of, assert_aggregates_match_rows
 

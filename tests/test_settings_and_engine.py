@@ -6,10 +6,11 @@ import logging
 import boto3
 import pytest
 from moto import mock_aws
+from sqlalchemy import text
+
 from progress_common import db as common_db
 from progress_common.errors import ConfigurationError
 from progress_common.settings import load_settings
-from sqlalchemy import text
 
 
 def test_settings_need_a_database_source() -> None:

@@ -6,9 +6,9 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
-from progress_common.streaks import compute_streaks, current_streak_at
 from sqlalchemy import Engine, text
 
+from progress_common.streaks import compute_streaks, current_streak_at
 from tests.conftest import insert_attempts_sql
 from tests.events import call, http_event
 

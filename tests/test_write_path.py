@@ -9,11 +9,11 @@ import uuid
 import boto3
 import pytest
 from moto import mock_aws
+from sqlalchemy import text
+
 from progress_common.errors import InvalidTimezoneError, SessionOwnershipError
 from progress_common.models import AttemptMessage
 from progress_common.writes import save_user_attempt_to_db
-from sqlalchemy import text
-
 from tests.events import FakeLambdaContext, attempt_body, call, http_event, sqs_event, sqs_record
 from tests.helpers import assert_aggregates_match_rows
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from progress_common.archive import archive_old_attempts
 from progress_common.observability import logger, metrics, tracer
 from progress_common.settings import get_settings

@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from progress_common.http import build_resolver
 from progress_common.observability import logger, metrics, tracer
 from progress_common.routes import progress_router

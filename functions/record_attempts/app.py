@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from progress_common.ingest import new_processor, record_attempt
 from progress_common.observability import logger, metrics, tracer
 from progress_common.settings import get_settings
