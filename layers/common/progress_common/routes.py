@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from progress_common.http import current_user_id, responses_for
 from progress_common.models import ProgressResponse, ResetResponse, StatisticsResponse
-from progress_common.observability import metrics, tracer
+from progress_common.observability import metrics
 from progress_common.queries import get_progress, get_statistics
 from progress_common.writes import reset_progress
 
@@ -27,7 +27,6 @@ reset_router = APIGatewayHttpRouter()
     tags=["progress"],
     responses=responses_for(ProgressResponse, "The caller's progress"),
 )
-@tracer.capture_method
 def read_progress(
     limit: Annotated[int, Query(ge=1, le=100, description="page size")] = 20,
     cursor: Annotated[
@@ -45,7 +44,6 @@ def read_progress(
     tags=["progress"],
     responses=responses_for(StatisticsResponse, "The caller's statistics"),
 )
-@tracer.capture_method
 def read_statistics(
     days: Annotated[int, Query(ge=1, le=366, description="length of the daily series, in local days")] = 30,
 ) -> StatisticsResponse:
@@ -60,7 +58,6 @@ def read_statistics(
     tags=["progress"],
     responses=responses_for(ResetResponse, "What was deleted"),
 )
-@tracer.capture_method
 def reset() -> ResetResponse:
     user_id = current_user_id(reset_router)
     result = reset_progress(user_id)
