@@ -99,6 +99,7 @@ def _configure_serve(parser: argparse.ArgumentParser) -> None:
 @command("serve", "run the HTTP API locally on loopback (no JWT verification)", _configure_serve)
 def _serve(args: argparse.Namespace) -> int:
     import os
+    import signal
     import warnings
 
     from progress_admin.database import admin_settings, migrate
@@ -124,6 +125,8 @@ def _serve(args: argparse.Namespace) -> int:
     url = f"http://{host}:{port}"
     routes = ", ".join(f"{m} {p}" for m, p in sorted(server.RequestHandlerClass.api_routes))  # type: ignore[attr-defined]
     print(BANNER.format(url=url, routes=routes), file=sys.stderr, flush=True)
+    # SIGTERM ends like Ctrl-C, so the embedded PostgreSQL is stopped on the way out (atexit)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
         server.serve_forever()
     except KeyboardInterrupt:

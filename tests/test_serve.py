@@ -116,9 +116,15 @@ def test_unverified_claims_reads_only_well_formed_bearer_tokens() -> None:
         assert unverified_claims(bad) is None
 
 
-def test_the_readme_command_serves_the_api(test_database, db, new_user_id) -> None:
-    """`progress-admin serve` as a process: migrates, announces itself, answers over HTTP."""
-    env = {**os.environ, "DATABASE_URL": test_database.url, "PYTHONUNBUFFERED": "1"}
+@pytest.mark.parametrize("database", ["DATABASE_URL", "embedded"])
+def test_the_readme_command_serves_the_api(test_database, db, new_user_id, tmp_path, database) -> None:
+    """`progress-admin serve` as a process: (starts the embedded PostgreSQL when DATABASE_URL is unset,)
+    migrates, announces itself, answers over HTTP."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PROGRESS_LOCAL_DIR": str(tmp_path / "local")}
+    if database == "DATABASE_URL":
+        env["DATABASE_URL"] = test_database.url
+    else:
+        env.pop("DATABASE_URL", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "progress_admin.cli", "serve", "--port", "0"],
         cwd=ROOT,
@@ -140,6 +146,8 @@ def test_the_readme_command_serves_the_api(test_database, db, new_user_id) -> No
                 break
         assert url, "".join(banner)
         assert any("NO JWT verification" in line for line in banner)
+        if database == "embedded":
+            assert any("using the embedded PostgreSQL" in line for line in banner)
         status, _, body = request(f"{url}/progress", token=make_token({"sub": str(new_user_id())}))
         assert status == 200 and json.loads(body)["total_attempts"] == 0
     finally:
