@@ -31,13 +31,9 @@ def _load(engine: Engine, user_id: int) -> tuple[list[Any], ZoneInfo]:
     return rows, tz
 
 
-def old_progress(engine: Engine, user_id: int, limit: int = 20) -> dict[str, Any]:
-    rows, tz = _load(engine, user_id)
-    today = dt.datetime.now(tz).date()
-    days = {row.created_at.astimezone(tz).date() for row in rows}
-    streaks = compute_streaks(days, today)
+def _totals(user_id: int, rows: list[Any], local_days: list[dt.date], today: dt.date) -> dict[str, Any]:
+    streaks = compute_streaks(local_days, today)
     correct = sum(1 for row in rows if row.is_correct)
-    recent = sorted(rows, key=lambda r: (r.created_at, r.id), reverse=True)[:limit]
     return {
         "user_id": user_id,
         "total_attempts": len(rows),
@@ -45,7 +41,17 @@ def old_progress(engine: Engine, user_id: int, limit: int = 20) -> dict[str, Any
         "accuracy": round(correct / len(rows), 6) if rows else None,
         "current_streak": streaks.current,
         "longest_streak": streaks.longest,
-        "last_practice_date": max(days).isoformat() if days else None,
+        "last_practice_date": max(local_days).isoformat() if local_days else None,
+    }
+
+
+def old_progress(engine: Engine, user_id: int, limit: int = 20) -> dict[str, Any]:
+    rows, tz = _load(engine, user_id)
+    today = dt.datetime.now(tz).date()
+    local_days = [row.created_at.astimezone(tz).date() for row in rows]
+    recent = sorted(rows, key=lambda r: (r.created_at, r.id), reverse=True)[:limit]
+    return {
+        **_totals(user_id, rows, local_days, today),
         "recent_attempts": [
             {
                 "id": r.id,
@@ -64,7 +70,6 @@ def old_statistics(engine: Engine, user_id: int, days: int = 30) -> dict[str, An
     rows, tz = _load(engine, user_id)
     today = dt.datetime.now(tz).date()
     local_days = [row.created_at.astimezone(tz).date() for row in rows]
-    streaks = compute_streaks(local_days, today)
     per_day: Counter[dt.date] = Counter(local_days)
     correct_per_day: Counter[dt.date] = Counter(
         d for d, r in zip(local_days, rows, strict=True) if r.is_correct
@@ -81,15 +86,9 @@ def old_statistics(engine: Engine, user_id: int, days: int = 30) -> dict[str, An
             s[0] += 1
             s[1] += int(row.is_correct)
     top = sorted(exercises.items(), key=lambda kv: (-kv[1][0], kv[0]))[:100]
-    correct = sum(1 for row in rows if row.is_correct)
     series = [today - dt.timedelta(days=days - 1 - i) for i in range(days)]
     return {
-        "user_id": user_id,
-        "total_attempts": len(rows),
-        "correct_attempts": correct,
-        "accuracy": round(correct / len(rows), 6) if rows else None,
-        "current_streak": streaks.current,
-        "longest_streak": streaks.longest,
+        **_totals(user_id, rows, local_days, today),
         "practice_days": len(per_day),
         "sessions": {
             "total": len(sessions),

@@ -146,3 +146,18 @@ def captured_logs() -> Iterator[Callable[[], str]]:
     service_logger._logger.addHandler(handler)
     yield buffer.getvalue
     service_logger._logger.removeHandler(handler)
+
+
+@pytest.fixture(scope="module")
+def live_server(engine: Engine) -> Iterator[str]:
+    """`progress-admin serve`'s server on a free loopback port, in a thread; yields its base URL."""
+    import threading
+
+    from progress_admin.serve import create_server
+
+    server = create_server(ROOT, "127.0.0.1", 0, log=lambda line: None)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()

@@ -140,3 +140,24 @@ def attempt_body(**overrides: Any) -> str:
         else:
             body[key] = value
     return json.dumps(body)
+
+
+def http_request(
+    url: str,
+    method: str = "GET",
+    token: str | None = None,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """A real HTTP request; returns status, headers (lower-cased names) and the raw body."""
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, method=method, data=body, headers=headers or {})
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()

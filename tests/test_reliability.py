@@ -16,12 +16,20 @@ import pytest
 from sqlalchemy import text
 
 from progress_admin.database import migrate, start_embedded_postgres
-from progress_admin.serve import create_server, make_token
+from progress_admin.serve import make_token
 from progress_common import db as common_db
 from progress_common.models import AttemptMessage
 from progress_common.settings import get_settings, load_settings
 from progress_common.writes import save_user_attempt_to_db
-from tests.events import FakeLambdaContext, attempt_body, call, http_event, sqs_event, sqs_record
+from tests.events import (
+    FakeLambdaContext,
+    attempt_body,
+    call,
+    http_event,
+    http_request,
+    sqs_event,
+    sqs_record,
+)
 from tests.helpers import assert_aggregates_match_rows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,23 +94,9 @@ def test_database_stops_mid_run_then_comes_back(stoppable_database, load_functio
     assert call(progress, http_event("GET", "/progress", claims=claims))[2]["total_attempts"] == 5
 
 
-@pytest.fixture(scope="module")
-def live_server(engine):
-    srv = create_server(ROOT, "127.0.0.1", 0, log=lambda line: None)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
-
-
 def _get(url: str, token: str | None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read()
+    status, _, body = http_request(url, token=token)
+    return status, body
 
 
 def test_hostile_query_values_are_rejected_cleanly(live_server, db) -> None:

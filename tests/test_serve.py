@@ -7,47 +7,18 @@ import os
 import re
 import subprocess
 import sys
-import threading
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from progress_admin.serve import create_server, make_token, unverified_claims
 from tests.conftest import insert_attempts_sql
+from tests.events import http_request
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def request(
-    url: str,
-    method: str = "GET",
-    token: str | None = None,
-    body: bytes | None = None,
-    headers: dict[str, str] | None = None,
-) -> tuple[int, dict[str, str], bytes]:
-    req = urllib.request.Request(url, method=method, data=body, headers=headers or {})
-    if token:
-        req.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
-    except urllib.error.HTTPError as err:
-        return err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()
-
-
-@pytest.fixture
-def server(db):
-    srv = create_server(ROOT, "127.0.0.1", 0, log=lambda line: None)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
-    srv.shutdown()
-    srv.server_close()
-
-
-def test_every_route_over_http(server, db, new_user_id) -> None:
+def test_every_route_over_http(live_server, db, new_user_id) -> None:
     import datetime as dt
 
     user = new_user_id()
@@ -64,17 +35,17 @@ def test_every_route_over_http(server, db, new_user_id) -> None:
             }
         ],
     )
-    status, headers, body = request(f"{server}/progress?limit=5", token=token)
+    status, headers, body = http_request(f"{live_server}/progress?limit=5", token=token)
     assert status == 200 and headers["content-type"] == "application/json"
     progress = json.loads(body)
     assert progress["user_id"] == user and progress["recent_attempts"][0]["user_answer"] == "hé ✓"
     assert headers["apigw-requestid"]
-    status, _, body = request(f"{server}/progress/statistics?days=2", token=token)
+    status, _, body = http_request(f"{live_server}/progress/statistics?days=2", token=token)
     assert status == 200 and len(json.loads(body)["daily"]) == 2
-    status, _, body = request(f"{server}/progress/statistics?days=0", token=token)
+    status, _, body = http_request(f"{live_server}/progress/statistics?days=0", token=token)
     assert status == 422 and json.loads(body)["error"]["code"] == "validation_error"
-    status, _, body = request(
-        f"{server}/progress/reset",
+    status, _, body = http_request(
+        f"{live_server}/progress/reset",
         "POST",
         token=token,
         body=b'{"anything": 1}',
@@ -83,24 +54,26 @@ def test_every_route_over_http(server, db, new_user_id) -> None:
     assert status == 200 and json.loads(body)["deleted"]["attempts"] == 1
 
 
-def test_gateway_behaviour_without_token_or_route(server) -> None:
-    status, _, body = request(f"{server}/progress")
+def test_gateway_behaviour_without_token_or_route(live_server) -> None:
+    status, _, body = http_request(f"{live_server}/progress")
     assert status == 401 and json.loads(body) == {"message": "Unauthorized"}
-    status, _, body = request(f"{server}/progress", token="not-a-jwt")
+    status, _, body = http_request(f"{live_server}/progress", token="not-a-jwt")
     assert status == 401
-    status, _, _ = request(f"{server}/elsewhere", token=make_token({"sub": "7"}))
+    status, _, _ = http_request(f"{live_server}/elsewhere", token=make_token({"sub": "7"}))
     assert status == 404
     # a readable token whose claim is not a user id reaches the function, which answers 401 itself
-    status, _, body = request(f"{server}/progress", token=make_token({"sub": "robert'); DROP TABLE"}))
+    status, _, body = http_request(
+        f"{live_server}/progress", token=make_token({"sub": "robert'); DROP TABLE"})
+    )
     assert status == 401 and json.loads(body)["error"]["code"] == "unauthorized"
 
 
-def test_openapi_and_swagger_ui_are_served_from_local_assets(server) -> None:
-    status, _, body = request(f"{server}/openapi.json")
+def test_openapi_and_swagger_ui_are_served_from_local_assets(live_server) -> None:
+    status, _, body = http_request(f"{live_server}/openapi.json")
     assert status == 200 and "/progress/statistics" in json.loads(body)["paths"]
-    status, _, page = request(f"{server}/docs")
+    status, _, page = http_request(f"{live_server}/docs")
     assert status == 200 and b"/docs/swagger-ui-bundle.min.js" in page and b"https://" not in page
-    status, headers, asset = request(f"{server}/docs/swagger-ui-bundle.min.js")
+    status, headers, asset = http_request(f"{live_server}/docs/swagger-ui-bundle.min.js")
     assert status == 200 and len(asset) > 100_000 and headers["content-type"] == "application/javascript"
 
 
@@ -148,7 +121,7 @@ def test_the_readme_command_serves_the_api(test_database, db, new_user_id, tmp_p
         assert any("NO JWT verification" in line for line in banner)
         if database == "embedded":
             assert any("using the embedded PostgreSQL" in line for line in banner)
-        status, _, body = request(f"{url}/progress", token=make_token({"sub": str(new_user_id())}))
+        status, _, body = http_request(f"{url}/progress", token=make_token({"sub": str(new_user_id())}))
         assert status == 200 and json.loads(body)["total_attempts"] == 0
     finally:
         proc.terminate()

@@ -58,20 +58,33 @@ def _date(value: str | None) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
 
 
+def _read(conn: Connection, user_id: int, statement: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """Run a read function; return its document with the fields both GETs share already worked out."""
+    row: dict[str, Any] = json.loads(conn.execute(statement, {"user_id": user_id, **params}).scalar_one())
+    today = dt.date.fromisoformat(row["today"])
+    last = _date(row["last_practice_date"])
+    current = _current_streak(conn, user_id, today, last, row["run_at_last_day"])
+    row["common"] = {
+        "user_id": user_id,
+        "total_attempts": row["total_attempts"],
+        "correct_attempts": row["correct_attempts"],
+        "accuracy": _accuracy(row["correct_attempts"], row["total_attempts"]),
+        "current_streak": current,
+        "longest_streak": max(row["longest_streak"], current),
+        "last_practice_date": last,
+    }
+    return row
+
+
 def get_progress(
     user_id: int, *, limit: int = 20, cursor: str | None = None, engine: Engine | None = None
 ) -> ProgressResponse:
     """Totals, streaks and one page of recent attempts (newest first) for one user."""
     cursor_at, cursor_id = decode_cursor(cursor) if cursor else NO_CURSOR
     with (engine or get_engine()).connect() as conn:
-        document = conn.execute(
-            PROGRESS_SQL,
-            {"user_id": user_id, "cursor_at": cursor_at, "cursor_id": cursor_id, "fetch": limit + 1},
-        ).scalar_one()
-        row = json.loads(document)
-        today = dt.date.fromisoformat(row["today"])
-        last = _date(row["last_practice_date"])
-        current = _current_streak(conn, user_id, today, last, row["run_at_last_day"])
+        row = _read(
+            conn, user_id, PROGRESS_SQL, {"cursor_at": cursor_at, "cursor_id": cursor_id, "fetch": limit + 1}
+        )
     recent: list[dict[str, Any]] = row["recent"]
     next_cursor = None
     if len(recent) > limit:
@@ -79,13 +92,7 @@ def get_progress(
         next_cursor = encode_cursor(recent[-1]["created_at"], recent[-1]["id"])
     return ProgressResponse.model_validate(
         {
-            "user_id": user_id,
-            "total_attempts": row["total_attempts"],
-            "correct_attempts": row["correct_attempts"],
-            "accuracy": _accuracy(row["correct_attempts"], row["total_attempts"]),
-            "current_streak": current,
-            "longest_streak": max(row["longest_streak"], current),
-            "last_practice_date": last,
+            **row["common"],
             "timezone": row["timezone"],
             "recent_attempts": recent,
             "next_cursor": next_cursor,
@@ -96,25 +103,15 @@ def get_progress(
 def get_statistics(user_id: int, *, days: int = 30, engine: Engine | None = None) -> StatisticsResponse:
     """Totals, streaks, sessions, per-exercise figures and a daily series of `days` local days."""
     with (engine or get_engine()).connect() as conn:
-        document = conn.execute(STATISTICS_SQL, {"user_id": user_id, "days": days}).scalar_one()
-        row = json.loads(document)
-        today = dt.date.fromisoformat(row["today"])
-        last = _date(row["last_practice_date"])
-        current = _current_streak(conn, user_id, today, last, row["run_at_last_day"])
+        row = _read(conn, user_id, STATISTICS_SQL, {"days": days})
     by_exercise = [{**e, "accuracy": round(e["correct"] / e["attempts"], 6)} for e in row["by_exercise"]]
     daily = [{"date": d, "attempts": a, "correct": c} for d, a, c in row["daily"]]
     sessions = row["session_count"]
     return StatisticsResponse.model_validate(
         {
-            "user_id": user_id,
-            "total_attempts": row["total_attempts"],
-            "correct_attempts": row["correct_attempts"],
-            "accuracy": _accuracy(row["correct_attempts"], row["total_attempts"]),
-            "current_streak": current,
-            "longest_streak": max(row["longest_streak"], current),
+            **row["common"],
             "practice_days": row["practice_days"],
             "first_practice_date": _date(row["first_practice_date"]),
-            "last_practice_date": last,
             "sessions": {
                 "total": sessions,
                 "average_exercises": round(row["session_exercises_sum"] / sessions, 6) if sessions else None,
