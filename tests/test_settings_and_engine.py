@@ -115,3 +115,25 @@ def test_unreachable_database_fails_fast_with_a_clear_message(capsys: pytest.Cap
     assert "cannot reach the database at postgresql+pg8000://root:***@127.0.0.1:1/nowhere" in err
     assert "pw-not-shown" not in err
     assert elapsed < 5
+
+
+@mock_aws
+def test_unreadable_secret_is_a_503_not_a_crash(load_function, db, monkeypatch) -> None:
+    from progress_common.settings import get_settings
+    from tests.events import call, http_event
+
+    working = common_db.get_engine()
+    monkeypatch.setenv("DB_SECRET_ARN", "arn:aws:secretsmanager:eu-west-1:123456789012:secret:missing-AbCdEf")
+    monkeypatch.delenv("DATABASE_URL")
+    get_settings.cache_clear()
+    common_db._engine = None
+    try:
+        status, headers, body = call(
+            load_function("get_progress").lambda_handler, http_event("GET", "/progress", claims={"sub": "7"})
+        )
+    finally:
+        common_db._engine = working
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert status == 503 and "retry-after" in headers
+    assert body["error"]["code"] == "database_unavailable"

@@ -47,12 +47,17 @@ def _url_from_database_url(raw: str) -> URL:
 
 
 def _url_from_secret(secret_arn: str, host_override: str | None) -> URL:
-    # boto3 is imported here only: the path that fetches a secret is the only one that needs it.
-    import boto3
+    # Imported here only (it brings boto3): the path that fetches a secret is the only one that needs it.
+    from aws_lambda_powertools.utilities import parameters
 
     try:
-        response = boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)
-        secret = json.loads(response["SecretString"])
+        raw = parameters.get_secret(secret_arn, max_age=300)
+    except parameters.exceptions.GetParameterError:
+        # Secrets Manager unreachable or access denied: the caller sees 503; the log names the ARN only.
+        log.warning("could not read the database secret %s", secret_arn)
+        raise DatabaseUnavailableError("the database secret could not be read") from None
+    try:
+        secret = json.loads(raw if isinstance(raw, str) else raw.decode())
         return URL.create(
             "postgresql+pg8000",
             username=secret["username"],
