@@ -409,3 +409,12 @@ def test_database_down_gives_503_with_retry_after_and_recovers(api, db, new_user
         dead.dispose()
         common_db._engine = working
     assert api("GET", "/progress", user=user)[0] == 200
+
+
+def test_log_keys_of_one_request_never_leak_into_the_next(api, new_user_id) -> None:
+    from progress_common.observability import logger
+
+    assert api("GET", "/progress", user=new_user_id())[0] == 200
+    assert "user_id" in logger.get_current_keys()
+    assert api("GET", "/progress", claims={})[0] == 401
+    assert "user_id" not in logger.get_current_keys()

@@ -1,0 +1,39 @@
+"""docs/openapi.json is what the code generates (CI also runs `progress-admin openapi --check`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from progress_admin import openapi
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_committed_document_matches_the_code() -> None:
+    assert openapi.check(ROOT / "docs/openapi.json"), "run `./dev admin openapi` and commit docs/openapi.json"
+
+
+def test_document_describes_the_three_routes_their_errors_and_the_jwt() -> None:
+    document = json.loads((ROOT / "docs/openapi.json").read_text())
+    assert set(document["paths"]) == {"/progress", "/progress/statistics", "/progress/reset"}
+    assert document["security"] == [{"jwt": []}]
+    for path, method in (("/progress", "get"), ("/progress/statistics", "get"), ("/progress/reset", "post")):
+        responses = document["paths"][path][method]["responses"]
+        assert {"200", "401", "422", "503"} <= set(responses)
+        assert responses["401"]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ErrorBody"
+        }
+    limit = next(p for p in document["paths"]["/progress"]["get"]["parameters"] if p["name"] == "limit")
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"], limit["schema"]["default"]) == (
+        1,
+        100,
+        20,
+    )
+
+
+def test_a_drifted_document_is_detected(tmp_path) -> None:
+    drifted = tmp_path / "openapi.json"
+    drifted.write_text((ROOT / "docs/openapi.json").read_text().replace('"Progress service"', '"Old"'))
+    assert not openapi.check(drifted)
+    assert not openapi.check(tmp_path / "missing.json")
