@@ -325,6 +325,9 @@ $fn$;
 
 -- The shared write path: insert a batch of attempts (a JSON array), each counted once by attempt_uid,
 -- live or archived. One statement, so one transaction. Returns the uid and id of each row written.
+-- Residual race: a retry arriving while archival moves its original (deleted from attempts, not yet
+-- committed to attempts_archive) passes both checks. Retries come within SQS retention (days) and
+-- archival takes rows older than the retention period (a year), so the two do not meet in practice.
 CREATE FUNCTION progress_record_attempts(p_batch jsonb)
 RETURNS TABLE (attempt_uid uuid, attempt_id bigint)
 LANGUAGE plpgsql AS $fn$
