@@ -79,7 +79,7 @@ def test_empty_user_gets_zeros_and_defaults(api, new_user_id) -> None:
 def test_legacy_sql_insert_shows_at_once_and_spellings_reach_the_same_user(api, db, new_user_id) -> None:
     user = new_user_id()
     now = dt.datetime.now(UTC)
-    insert_attempts_sql(db, attempts_for(user, now - dt.timedelta(minutes=2), now - dt.timedelta(minutes=1)))
+    insert_attempts_sql(db, attempts_for(user, now - dt.timedelta(seconds=2), now - dt.timedelta(seconds=1)))
     bodies = [api("GET", "/progress", user=spelling)[2] for spelling in (f"user_{user}", str(user), user)]
     assert bodies[0] == bodies[1] == bodies[2]
     assert bodies[0]["total_attempts"] == 2 and bodies[0]["current_streak"] == 1
