@@ -45,19 +45,17 @@ def archive_old_attempts(
     batch_size: int,
     remaining_ms: Callable[[], int] | None = None,
     engine: Engine | None = None,
-    now: dt.datetime | None = None,
-    max_batches: int | None = None,
 ) -> ArchiveResult:
-    """Move old attempts in batches until none is left, time is short, or max_batches is reached."""
+    """Move old attempts in batches until none is left or the remaining time runs short."""
     engine = engine or get_engine()
-    cutoff = ((now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=retention_days)).isoformat()
+    cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(days=retention_days)).isoformat()
     started = time.perf_counter()
     moved = batches = 0
     slowest_ms = 0.0
     stopped_for_time = False
     exhausted = False
     with engine.connect() as conn:
-        while max_batches is None or batches < max_batches:
+        while True:
             if remaining_ms is not None and remaining_ms() < max(MIN_TIME_MARGIN_MS, 3 * slowest_ms):
                 stopped_for_time = True
                 break

@@ -53,6 +53,14 @@ def responses_for(model: type[Any], description: str) -> dict[int, dict[str, Any
     }
 
 
+def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The project's error body (models.ErrorBody)."""
+    body: dict[str, Any] = {"error": {"code": code, "message": message}}
+    if details is not None:
+        body["error"]["details"] = details
+    return body
+
+
 def error_response(
     status: int,
     code: str,
@@ -60,11 +68,11 @@ def error_response(
     details: list[dict[str, Any]] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    body: dict[str, Any] = {"error": {"code": code, "message": message}}
-    if details is not None:
-        body["error"]["details"] = details
     return Response(
-        status_code=status, content_type="application/json", body=body, headers=dict(headers or {})
+        status_code=status,
+        content_type="application/json",
+        body=error_body(code, message, details),
+        headers=dict(headers or {}),
     )
 
 
@@ -75,7 +83,7 @@ def _raw_error_response(status: int, code: str, message: str) -> dict[str, Any]:
     return {
         "statusCode": status,
         "headers": {"Content-Type": "application/json"},
-        "body": json.dumps({"error": {"code": code, "message": message}}),
+        "body": json.dumps(error_body(code, message)),
         "isBase64Encoded": False,
     }
 
@@ -160,4 +168,4 @@ def build_resolver() -> ProgressResolver:
     return app
 
 
-__all__ = ["build_resolver", "current_user_id", "error_response"]
+__all__ = ["build_resolver", "current_user_id", "error_body", "error_response"]

@@ -7,6 +7,7 @@ message id and what was wrong, never the learner's answer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
@@ -32,7 +33,7 @@ def new_processor() -> BatchProcessor:
 
 
 def _validation_summary(exc: ValidationError) -> list[dict[str, Any]]:
-    # loc/type/msg only: pydantic's own message would repeat the input, answer text included.
+    # loc and type only: pydantic's messages and its input field would repeat the answer text.
     return [{"loc": ".".join(str(p) for p in err["loc"]), "type": err["type"]} for err in exc.errors()]
 
 
@@ -53,33 +54,30 @@ def parse_message(record: SQSRecord) -> AttemptMessage:
         raise InvalidMessageError(f"message {record.message_id} is not a valid attempt") from None
 
 
+def _failed(
+    log: Callable[..., None], message: str, record: SQSRecord, attempt: AttemptMessage, **detail: str
+) -> None:
+    log(message, extra={"message_id": record.message_id, "attempt_uid": str(attempt.attempt_uid), **detail})
+    metrics.add_metric(name="AttemptsFailed", unit="Count", value=1)
+
+
 def record_attempt(record: SQSRecord) -> str:
     """Batch record handler: validate, write, and report "written" or "duplicate"."""
     attempt = parse_message(record)
     try:
         outcome = save_user_attempt_to_db(attempt)
     except ProgressError as exc:
-        logger.warning(
-            "could not record an attempt",
-            extra={
-                "message_id": record.message_id,
-                "attempt_uid": str(attempt.attempt_uid),
-                "error": exc.code,
-            },
-        )
-        metrics.add_metric(name="AttemptsFailed", unit="Count", value=1)
+        _failed(logger.warning, "could not record an attempt", record, attempt, error=exc.code)
         raise
     except Exception as exc:
         # str(exc) of a database error holds the statement, not the parameters (hide_parameters)
-        logger.error(
+        _failed(
+            logger.error,
             "unexpected error recording an attempt",
-            extra={
-                "message_id": record.message_id,
-                "attempt_uid": str(attempt.attempt_uid),
-                "error_type": type(exc).__name__,
-            },
+            record,
+            attempt,
+            error_type=type(exc).__name__,
         )
-        metrics.add_metric(name="AttemptsFailed", unit="Count", value=1)
         raise
     metrics.add_metric(
         name="AttemptsRecorded" if outcome == "written" else "AttemptsDuplicate", unit="Count", value=1

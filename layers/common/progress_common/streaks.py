@@ -34,7 +34,8 @@ def current_streak_at(today: dt.date, last_practice_date: dt.date | None, run_en
 
 
 def compute_streaks(practice_days: Iterable[dt.date], today: dt.date) -> Streaks:
-    """The reference definition, from the set of practice days (used by the importer's checks and tests)."""
+    """The reference definition, from the set of practice days (the benchmark baseline and the tests
+    check the database's cached runs against it)."""
     days = sorted(set(practice_days))
     longest = run = 0
     previous: dt.date | None = None

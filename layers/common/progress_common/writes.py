@@ -7,7 +7,8 @@ profile's cached streaks are written together or not at all (the triggers of the
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Literal
 
 from sqlalchemy import Engine, text
@@ -25,15 +26,20 @@ RESET_SQL = text(
 )
 
 
-def _translate(exc: sa_exc.DBAPIError) -> Exception:
-    code = sqlstate(exc)
-    if code == "PR001":
-        return SessionOwnershipError("the attempt names a session that belongs to another user")
-    if code == "22023":
-        return InvalidTimezoneError("the database does not know that timezone")
-    if is_transient(exc):
-        return DatabaseUnavailableError("the database is unavailable")
-    return exc
+@contextmanager
+def _domain_errors() -> Iterator[None]:
+    """Turn the database errors a write can meet into this package's typed errors; others pass through."""
+    try:
+        yield
+    except sa_exc.DBAPIError as exc:
+        code = sqlstate(exc)
+        if code == "PR001":
+            raise SessionOwnershipError("the attempt names a session that belongs to another user") from exc
+        if code == "22023":
+            raise InvalidTimezoneError("the database does not know that timezone") from exc
+        if is_transient(exc):
+            raise DatabaseUnavailableError("the database is unavailable") from exc
+        raise
 
 
 def save_attempts(attempts: Sequence[AttemptMessage], *, engine: Engine | None = None) -> set[str]:
@@ -44,14 +50,8 @@ def save_attempts(attempts: Sequence[AttemptMessage], *, engine: Engine | None =
     if not attempts:
         return set()
     batch = json.dumps([attempt.to_row(ordinal) for ordinal, attempt in enumerate(attempts)])
-    try:
-        with (engine or get_engine()).connect() as conn:
-            return {row[0] for row in conn.execute(RECORD_SQL, {"batch": batch})}
-    except sa_exc.DBAPIError as exc:
-        translated = _translate(exc)
-        if translated is exc:
-            raise
-        raise translated from exc
+    with _domain_errors(), (engine or get_engine()).connect() as conn:
+        return {row[0] for row in conn.execute(RECORD_SQL, {"batch": batch})}
 
 
 def save_user_attempt_to_db(attempt: AttemptMessage, *, engine: Engine | None = None) -> SaveOutcome:
@@ -65,14 +65,8 @@ def save_user_attempt_to_db(attempt: AttemptMessage, *, engine: Engine | None = 
 
 def reset_progress(user_id: int, *, engine: Engine | None = None) -> ResetResponse:
     """Remove everything of one user, atomically; a second reset returns zeros."""
-    try:
-        with (engine or get_engine()).connect() as conn:
-            attempts, archived, sessions = conn.execute(RESET_SQL, {"user_id": user_id}).one()
-    except sa_exc.DBAPIError as exc:
-        translated = _translate(exc)
-        if translated is exc:
-            raise
-        raise translated from exc
+    with _domain_errors(), (engine or get_engine()).connect() as conn:
+        attempts, archived, sessions = conn.execute(RESET_SQL, {"user_id": user_id}).one()
     return ResetResponse(
         user_id=user_id,
         deleted=DeletedCounts(attempts=attempts, archived_attempts=archived, sessions=sessions),
