@@ -192,15 +192,18 @@ def _configure_import(parser: argparse.ArgumentParser) -> None:
 @command("import-json", "import the old system's JSON progress files (idempotent)", _configure_import)
 def _import_json(args: argparse.Namespace) -> int:
     from progress_admin.database import admin_engine, admin_settings, migrate
-    from progress_admin.importer import main_import
+    from progress_admin.importer import ImportDirectoryError, check_directory, import_directory
 
-    if not args.directory.is_dir():
-        print(f"progress-admin import-json: {args.directory} is not a directory", file=sys.stderr)
+    try:
+        check_directory(args.directory)  # before any database is started
+    except ImportDirectoryError as exc:
+        print(f"progress-admin import-json: {exc}", file=sys.stderr)
         return 2
     settings = admin_settings()
     migrate(settings)
     engine = admin_engine(settings)
     try:
-        return main_import(args.directory, engine, args.dry_run)
+        report = import_directory(args.directory, engine, dry_run=args.dry_run, progress=sys.stderr)
     finally:
         engine.dispose()
+    return 0 if report.clean else 1

@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import sys
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -215,6 +214,14 @@ def _progress(out: TextIO, done: int, total: int) -> None:
     out.flush()
 
 
+def check_directory(directory: Path) -> None:
+    """Raise ImportDirectoryError unless `directory` is an existing directory."""
+    if not directory.exists():
+        raise ImportDirectoryError(f"{directory} is not a directory (it does not exist)")
+    if not directory.is_dir():
+        raise ImportDirectoryError(f"{directory} is not a directory")
+
+
 def import_directory(
     directory: Path,
     engine: Engine,
@@ -224,10 +231,7 @@ def import_directory(
     echo: Callable[[str], None] = print,
 ) -> ImportReport:
     """Import every attempts_*.json, then streaks.json, and report per file."""
-    if not directory.exists():
-        raise ImportDirectoryError(f"{directory} does not exist")
-    if not directory.is_dir():
-        raise ImportDirectoryError(f"{directory} is not a directory")
+    check_directory(directory)
     report = ImportReport(dry_run=dry_run)
     attempt_files = sorted(p for p in directory.iterdir() if p.is_file() and ATTEMPTS_FILE.fullmatch(p.name))
     show_bar = progress is not None and len(attempt_files) >= PROGRESS_BAR_MIN_FILES
@@ -278,12 +282,3 @@ def import_directory(
         f"duplicates {duplicates}, rejected {rejected}"
     )
     return report
-
-
-def main_import(directory: Path, engine: Engine, dry_run: bool) -> int:
-    try:
-        report = import_directory(directory, engine, dry_run=dry_run, progress=sys.stderr)
-    except ImportDirectoryError as exc:
-        print(f"progress-admin import-json: {exc}", file=sys.stderr)
-        return 2
-    return 0 if report.clean else 1
