@@ -11,6 +11,7 @@ from sqlalchemy import Engine, text
 from progress_common.streaks import compute_streaks, current_streak_at
 from tests.conftest import insert_attempts_sql
 from tests.events import call, http_event
+from tests.helpers import aggregates_of
 
 
 def local_today(engine: Engine, tz: str) -> dt.date:
@@ -120,15 +121,11 @@ def test_midnight_splits_days_in_the_users_zone(db, new_user_id) -> None:
             },
         ],
     )
-    with db.connect() as conn:
-        rows = conn.execute(
-            text("SELECT day, attempts FROM user_daily_stats WHERE user_id = :u ORDER BY day"), {"u": user}
-        ).all()
-        longest = conn.execute(
-            text("SELECT longest_streak FROM user_profiles WHERE user_id = :u"), {"u": user}
-        ).scalar_one()
+    agg = aggregates_of(db, user)
+    rows = [(day, attempts) for day, attempts, _correct in agg["daily"]]
+    longest = agg["profile"]["longest_streak"]
     # in UTC both are on 2026-05-01 (14:59 and 15:00); in Tokyo they are two days
-    assert [tuple(r) for r in rows] == [(dt.date(2026, 5, 1), 1), (dt.date(2026, 5, 2), 1)]
+    assert rows == [(dt.date(2026, 5, 1), 1), (dt.date(2026, 5, 2), 1)]
     assert longest == 2
 
 
@@ -159,13 +156,9 @@ def test_days_around_a_dst_change_are_ordinary_days(db, new_user_id, tz, days) -
                 }
             )
     insert_attempts_sql(db, rows)
-    with db.connect() as conn:
-        daily = conn.execute(
-            text("SELECT day, attempts FROM user_daily_stats WHERE user_id = :u ORDER BY day"), {"u": user}
-        ).all()
-        longest = conn.execute(
-            text("SELECT longest_streak FROM user_profiles WHERE user_id = :u"), {"u": user}
-        ).scalar_one()
+    agg = aggregates_of(db, user)
+    daily = [(day, attempts) for day, attempts, _correct in agg["daily"]]
+    longest = agg["profile"]["longest_streak"]
     assert [(r[0].isoformat(), r[1]) for r in daily] == [(d, 2) for d in days]
     assert longest == 3
 
