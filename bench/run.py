@@ -40,7 +40,7 @@ from sqlalchemy import Engine, text  # noqa: E402
 from bench.baseline import old_progress, old_statistics  # noqa: E402
 from progress_admin.database import migrate  # noqa: E402
 from progress_admin.scratch import scratch_database  # noqa: E402
-from progress_admin.serve import load_function_module  # noqa: E402
+from progress_admin.serve import FakeContext, load_function_module  # noqa: E402
 from progress_common import db as common_db  # noqa: E402
 from progress_common.models import AttemptMessage  # noqa: E402
 from progress_common.settings import get_settings, load_settings  # noqa: E402
@@ -83,17 +83,6 @@ def event(method: str, path: str, user: int, query: dict[str, str] | None = None
         },
         "isBase64Encoded": False,
     }
-
-
-class Context:
-    function_name = "bench"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:local:0:function:bench"
-    aws_request_id = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
 
 
 @contextlib.contextmanager
@@ -161,7 +150,7 @@ def interleaved(
 def bench_reads(engine: Engine, users: dict[int, int], runs: int) -> list[dict[str, Any]]:
     progress = load_function_module(ROOT / "functions/get_progress/app.py").lambda_handler
     stats = load_function_module(ROOT / "functions/get_statistics/app.py").lambda_handler
-    context = Context()
+    context = FakeContext("bench", 10)
 
     def select_one() -> None:
         with engine.connect() as conn:

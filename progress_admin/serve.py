@@ -76,9 +76,10 @@ def make_token(claims: dict[str, Any]) -> str:
 
 
 class FakeContext:
-    """Enough of the Lambda context for Powertools: request id, names, remaining time."""
+    """Enough of the Lambda context for Powertools: request id, names, remaining time.
+    Used by `serve`, the tests and the benchmarks."""
 
-    def __init__(self, function_name: str, timeout_seconds: float) -> None:
+    def __init__(self, function_name: str = "local", timeout_seconds: float = 30.0) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
         self.memory_limit_in_mb = 512

@@ -5,25 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from progress_admin.serve import FakeContext
 
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "progress-test"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 256
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    remaining_ms: int = 30_000
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:eu-west-1:123456789012:function:{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
+# The fake context `progress-admin serve` hands the handlers; tests use the same one.
+FakeLambdaContext = FakeContext
 
 
 def http_event(
