@@ -1,0 +1,82 @@
+"""progress-admin commands not covered elsewhere, and the engine helpers, on the real database."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from sqlalchemy import text
+
+from progress_admin.cli import main
+from progress_admin.serve import build_event, unverified_claims
+from progress_common import db as common_db
+from tests.events import call, http_event
+
+
+def test_token_prints_a_bearer_token_with_the_user_claim(capsys) -> None:
+    assert main(["token", "--user", "user_9"]) == 0
+    token = capsys.readouterr().out.strip()
+    assert unverified_claims(f"Bearer {token}")["sub"] == "user_9"
+
+
+def test_demo_data_is_idempotent_and_readable(db, load_function, capsys) -> None:
+    assert main(["demo-data", "--user", "user_5", "--days", "10", "--timezone", "Asia/Tokyo"]) == 0
+    first = capsys.readouterr().out
+    written = int(first.split(":")[1].split()[0])
+    assert written > 0 and "token: " in first
+    assert main(["demo-data", "--user", "user_5", "--days", "10", "--timezone", "Asia/Tokyo"]) == 0
+    assert "0 attempts written" in capsys.readouterr().out
+    status, _, body = call(
+        load_function("get_progress").lambda_handler, http_event("GET", "/progress", claims={"sub": "user_5"})
+    )
+    assert status == 200 and body["total_attempts"] == written and body["timezone"] == "Asia/Tokyo"
+
+
+def test_archive_stops_at_once_when_out_of_time(db, capsys) -> None:
+    with db.connect() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO attempts (user_id, exercise_id, is_correct, created_at)"
+                " VALUES (3, 1, true, now() - interval '800 days')"
+            )
+        )
+    assert main(["archive", "--max-seconds", "0.001"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["stopped_for_time"] is True and result["moved"] == 0 and result["more_remaining"] is True
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM attempts_archive")).scalar_one() == 0
+
+
+def test_sessionmaker_and_dispose_work_on_the_shared_engine(db) -> None:
+    with common_db.get_sessionmaker()() as session:
+        assert session.execute(text("SELECT 41 + 1")).scalar_one() == 42
+    shared = common_db.get_engine()
+    common_db.dispose_engine()
+    try:
+        fresh = common_db.get_engine()  # created again from the settings, on first use
+        assert fresh is not shared
+        with fresh.connect() as conn:
+            assert conn.execute(text("SELECT 1")).scalar_one() == 1
+    finally:
+        common_db.set_engine(shared)
+
+
+def test_serve_builds_gateway_events_from_http_requests() -> None:
+    event = build_event(
+        "POST",
+        "/progress/reset",
+        "a=1&a=2&b=x%20y",
+        {"Content-Type": "application/json", "Cookie": "s=1; t=2", "User-Agent": "curl"},
+        b'{"k": "\xc3\xa9"}',
+        {"sub": "user_7"},
+        "127.0.0.1",
+        "req-1",
+    )
+    assert event["version"] == "2.0" and event["routeKey"] == "POST /progress/reset"
+    assert event["queryStringParameters"] == {"a": "1,2", "b": "x y"}
+    assert event["cookies"] == ["s=1", "t=2"] and "cookie" not in event["headers"]
+    assert event["headers"]["content-type"] == "application/json"
+    assert event["isBase64Encoded"] and base64.b64decode(event["body"]) == b'{"k": "\xc3\xa9"}'
+    assert event["requestContext"]["authorizer"]["jwt"]["claims"] == {"sub": "user_7"}
+    assert event["requestContext"]["requestId"] == "req-1"
+    assert event["requestContext"]["http"]["userAgent"] == "curl"
