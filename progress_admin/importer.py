@@ -46,8 +46,8 @@ EXISTING_UIDS_SQL = text(
     " WHERE CAST(u AS uuid) IN (SELECT attempt_uid FROM attempts) OR CAST(u AS uuid) IN"
     " (SELECT attempt_uid FROM attempts_archive)"
 )
-LEGACY_STREAK_SQL = text("SELECT progress_set_legacy_longest_streak(:user_id, :longest)")
-SET_TIMEZONE_SQL = text("SELECT progress_set_timezone(:user_id, :timezone)")
+LEGACY_STREAK_SQL = text("SELECT progress_set_legacy_longest_streak_v1(:user_id, :longest)")
+SET_TIMEZONE_SQL = text("SELECT progress_set_timezone_v1(:user_id, :timezone)")
 
 
 class ImportDirectoryError(Exception):

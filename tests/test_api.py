@@ -341,7 +341,9 @@ def test_reset_removes_everything_of_the_user_atomically_and_twice_gives_zeros(a
             ),
             {"u": user, "old": now - dt.timedelta(days=800)},
         )
-        conn.execute(text("SELECT progress_archive_batch(:cut, 100)"), {"cut": now - dt.timedelta(days=365)})
+        conn.execute(
+            text("SELECT progress_archive_batch_v1(:cut, 100)"), {"cut": now - dt.timedelta(days=365)}
+        )
     before_other = api("GET", "/progress/statistics", user=other)[2]
     status, _, body = api("POST", "/progress/reset", user=user)
     assert status == 200

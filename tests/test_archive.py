@@ -23,7 +23,7 @@ from tests.helpers import assert_aggregates_match_rows
 def seed_two_years(db, user: int, *, per_day: int = 3, tz: str = "Europe/Berlin") -> int:
     """Attempts every other day over the last two years (some sessions), plus a run ending today."""
     with db.connect() as conn:
-        conn.execute(text("SELECT progress_set_timezone(:u, :tz)"), {"u": user, "tz": tz})
+        conn.execute(text("SELECT progress_set_timezone_v1(:u, :tz)"), {"u": user, "tz": tz})
         conn.execute(
             text(
                 "INSERT INTO attempts (user_id, exercise_id, is_correct, user_answer, created_at, session_id)"

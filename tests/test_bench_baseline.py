@@ -12,7 +12,7 @@ from tests.events import call, http_event
 def test_old_design_and_service_agree(db, load_function, new_user_id) -> None:
     user = new_user_id()
     with db.connect() as conn:
-        conn.execute(text("SELECT progress_set_timezone(:u, 'America/New_York')"), {"u": user})
+        conn.execute(text("SELECT progress_set_timezone_v1(:u, 'America/New_York')"), {"u": user})
         conn.execute(
             text(
                 "INSERT INTO attempts (user_id, exercise_id, is_correct, user_answer, created_at, session_id)"

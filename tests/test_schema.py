@@ -196,14 +196,16 @@ def test_timezone_change_rebuilds_local_days(db: Engine, new_user_id) -> None:
     )
     assert aggregates_of(db, user)["daily"] == [(dt.date(2026, 7, 1), 1, 1)]
     with db.connect() as conn:
-        changed = conn.execute(text("SELECT progress_set_timezone(:u, 'America/Los_Angeles')"), {"u": user})
+        changed = conn.execute(
+            text("SELECT progress_set_timezone_v1(:u, 'America/Los_Angeles')"), {"u": user}
+        )
         assert changed.scalar() is True
     agg = aggregates_of(db, user)
     assert agg["daily"] == [(dt.date(2026, 6, 30), 1, 1)]
     assert agg["profile"]["timezone"] == "America/Los_Angeles"
     assert agg["profile"]["last_practice_date"] == dt.date(2026, 6, 30)
     with pytest.raises(sa_exc.DBAPIError), db.connect() as conn:
-        conn.execute(text("SELECT progress_set_timezone(:u, 'Mars/Olympus_Mons')"), {"u": user})
+        conn.execute(text("SELECT progress_set_timezone_v1(:u, 'Mars/Olympus_Mons')"), {"u": user})
     assert aggregates_of(db, user)["profile"]["timezone"] == "America/Los_Angeles"
 
 

@@ -21,7 +21,7 @@ def local_today(engine: Engine, tz: str) -> dt.date:
 
 def set_timezone(engine: Engine, user: int, tz: str) -> None:
     with engine.connect() as conn:
-        conn.execute(text("SELECT progress_set_timezone(:u, :tz)"), {"u": user, "tz": tz})
+        conn.execute(text("SELECT progress_set_timezone_v1(:u, :tz)"), {"u": user, "tz": tz})
 
 
 def practise(engine: Engine, user: int, tz: str, days: list[dt.date], *, at: dt.time = dt.time(0, 1)) -> None:

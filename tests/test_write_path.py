@@ -197,7 +197,8 @@ def test_a_duplicate_of_an_archived_attempt_is_still_a_duplicate(db, new_user_id
     assert save_user_attempt_to_db(message) == "written"
     with db.connect() as conn:
         assert (
-            conn.execute(text("SELECT progress_archive_batch(now() - interval '365 days', 10)")).scalar() == 1
+            conn.execute(text("SELECT progress_archive_batch_v1(now() - interval '365 days', 10)")).scalar()
+            == 1
         )
     assert save_user_attempt_to_db(message) == "duplicate"
     assert count_attempts(db, user) == 0

@@ -1,6 +1,6 @@
 """Archival: move attempts older than the retention period from `attempts` to `attempts_archive`.
 
-Each batch is one statement (progress_archive_batch), so its delete and insert commit together: a run
+Each batch is one statement (progress_archive_batch_v1), so its delete and insert commit together: a run
 killed at any point loses and duplicates nothing. Rows are picked with SKIP LOCKED, so overlapping runs
 share the work. No aggregate is touched, so no figure a GET returns changes (DESIGN invariant 2).
 """
@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 
 from progress_common.db import get_engine
 
-ARCHIVE_BATCH_SQL = text("SELECT progress_archive_batch(CAST(:cutoff AS timestamptz), :batch_size)")
+ARCHIVE_BATCH_SQL = text("SELECT progress_archive_batch_v1(CAST(:cutoff AS timestamptz), :batch_size)")
 MORE_REMAINING_SQL = text(
     "SELECT EXISTS (SELECT 1 FROM attempts WHERE created_at < CAST(:cutoff AS timestamptz))"
 )

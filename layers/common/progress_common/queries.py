@@ -20,12 +20,12 @@ from progress_common.streaks import current_streak_at
 
 NO_CURSOR = ("infinity", 2**63 - 1)
 
-# One short statement each: the queries live in the functions of migration 0003 (pg8000 rewrites the
+# One short statement each: the queries live in the read functions (progress_admin/sql/functions) (pg8000 rewrites the
 # paramstyle of every statement in Python, so a long statement text costs more than the query).
 PROGRESS_SQL = text(
-    "SELECT progress_read_progress(:user_id, CAST(:cursor_at AS timestamptz), CAST(:cursor_id AS bigint), :fetch)"
+    "SELECT progress_read_progress_v1(:user_id, CAST(:cursor_at AS timestamptz), CAST(:cursor_id AS bigint), :fetch)"
 )
-STATISTICS_SQL = text("SELECT progress_read_statistics(:user_id, CAST(:days AS int))")
+STATISTICS_SQL = text("SELECT progress_read_statistics_v1(:user_id, CAST(:days AS int))")
 
 # Only when the last practice day lies after "today" (clock skew, or a timezone moved west): the run
 # that ends at the latest practice day on or before today.

@@ -20,9 +20,9 @@ from progress_common.models import AttemptMessage, DeletedCounts, ResetResponse
 
 SaveOutcome = Literal["written", "duplicate"]
 
-RECORD_SQL = text("SELECT attempt_uid::text FROM progress_record_attempts(CAST(:batch AS jsonb))")
+RECORD_SQL = text("SELECT attempt_uid::text FROM progress_record_attempts_v1(CAST(:batch AS jsonb))")
 RESET_SQL = text(
-    "SELECT deleted_attempts, deleted_archived, deleted_sessions FROM progress_reset_user(:user_id)"
+    "SELECT deleted_attempts, deleted_archived, deleted_sessions FROM progress_reset_user_v1(:user_id)"
 )
 
 

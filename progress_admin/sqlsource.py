@@ -1,0 +1,78 @@
+"""The database's functions and triggers as reviewable source: one `.sql` file per object.
+
+`progress_admin/sql/functions/<name>.sql` and `progress_admin/sql/triggers/<name>.sql` hold the current
+definition of each object (`CREATE OR REPLACE ...`, so a file can be applied again). A migration never
+reads those files directly, since they change: it applies a frozen copy of the files it changes, kept in
+`progress_admin/migrations/sql/<revision>/` (same layout), so every old migration stays reproducible.
+tests/test_sql_source.py fails when the migrated database differs from the current files, or when a
+current file differs from its newest frozen copy (a change without a migration).
+
+Functions the layer calls carry their version in the name (`progress_record_attempts_v1`): a change of
+behaviour is a new file `..._v2.sql`, so the code of the previous release keeps calling `_v1` while a
+deploy is under way; a later migration drops `_v1`. Internal functions (trigger bodies, helpers) are
+replaced in place.
+
+The SQL goes through SQLAlchemy text() to pg8000: no `%` and no `:name` in these files (a test checks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+SNAPSHOT_DIR = Path(__file__).resolve().parent / "migrations" / "sql"
+# Functions first (triggers refer to them), each kind in name order.
+KINDS = ("functions", "triggers")
+
+# Unversioned functions that the release before 0004 calls. The migrations keep them (with their old,
+# frozen definitions) so that code keeps working while a deploy is under way; a later migration drops
+# them. The drift test allows these, and only these, beside the current files.
+PREVIOUS_RELEASE_FUNCTIONS = frozenset(
+    {
+        "progress_archive_batch",
+        "progress_read_progress",
+        "progress_read_statistics",
+        "progress_record_attempts",
+        "progress_reset_user",
+        "progress_set_legacy_longest_streak",
+        "progress_set_timezone",
+    }
+)
+
+
+@dataclass(frozen=True)
+class SqlObject:
+    kind: str  # "functions" or "triggers"
+    name: str
+    path: Path
+
+    def sql(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+
+def objects_in(root: Path) -> list[SqlObject]:
+    """Every object defined under root, in the order they must be applied."""
+    return [
+        SqlObject(kind, path.stem, path) for kind in KINDS for path in sorted((root / kind).glob("*.sql"))
+    ]
+
+
+def current_objects() -> list[SqlObject]:
+    """The current definitions: what a database at the head revision must hold."""
+    return objects_in(SQL_DIR)
+
+
+def snapshot_objects(revision: str) -> list[SqlObject]:
+    """The frozen copies a migration applies."""
+    root = SNAPSHOT_DIR / revision
+    if not root.is_dir():
+        raise FileNotFoundError(f"no frozen SQL for migration {revision} in {root}")
+    return objects_in(root)
+
+
+def apply_snapshot(op: Any, revision: str) -> None:
+    """Apply migration `revision`'s frozen definitions (call from the migration's upgrade())."""
+    for obj in snapshot_objects(revision):
+        op.execute(obj.sql())
