@@ -157,6 +157,58 @@ def test_missing_request_context_is_a_clean_400(load_function, db) -> None:
     assert status == 400
 
 
+def _broken(change: Callable[[dict], Any]) -> dict:
+    event = http_event("GET", "/progress", claims={"sub": "7"})
+    change(event)
+    return event
+
+
+MALFORMED_EVENTS = {
+    "requestContext missing": _broken(lambda e: e.pop("requestContext")),
+    "requestContext a string": _broken(lambda e: e.update(requestContext="x")),
+    "requestContext a list": _broken(lambda e: e.update(requestContext=[1])),
+    "requestContext null": _broken(lambda e: e.update(requestContext=None)),
+    "http a string": _broken(lambda e: e["requestContext"].update(http="GET")),
+    "method a number": _broken(lambda e: e["requestContext"]["http"].update(method=1)),
+    "authorizer a string": _broken(lambda e: e["requestContext"].update(authorizer="jwt")),
+    "authorizer a list": _broken(lambda e: e["requestContext"].update(authorizer=[])),
+    "jwt a string": _broken(lambda e: e["requestContext"]["authorizer"].update(jwt="x")),
+    "jwt a list": _broken(lambda e: e["requestContext"]["authorizer"].update(jwt=[1])),
+    "claims a list": _broken(lambda e: e["requestContext"]["authorizer"]["jwt"].update(claims=["sub"])),
+    "headers a list": _broken(lambda e: e.update(headers=[["accept", "x"]])),
+    "headers a string": _broken(lambda e: e.update(headers="accept: x")),
+    "header value a number": _broken(lambda e: e["headers"].update(accept=1)),
+    "query value a number": _broken(lambda e: e.update(queryStringParameters={"limit": 5})),
+    "query value a list": _broken(lambda e: e.update(queryStringParameters={"limit": ["5"]})),
+    "query value null": _broken(lambda e: e.update(queryStringParameters={"cursor": None})),
+    "query a list": _broken(lambda e: e.update(queryStringParameters=["limit=5"])),
+    "rawPath null": _broken(lambda e: e.update(rawPath=None)),
+    "rawPath a number": _broken(lambda e: e.update(rawPath=7)),
+    "rawPath missing": _broken(lambda e: e.pop("rawPath")),
+    "rawQueryString a number": _broken(lambda e: e.update(rawQueryString=5)),
+    "cookies a string": _broken(lambda e: e.update(cookies="a=b")),
+    "body a number": _broken(lambda e: e.update(body=5)),
+    "body an object": _broken(lambda e: e.update(body={"a": 1})),
+    "isBase64Encoded a string": _broken(lambda e: e.update(isBase64Encoded="yes")),
+    "pathParameters a list": _broken(lambda e: e.update(pathParameters=[])),
+    "event a list": [],
+    "event a string": "GET /progress",
+    "event null": None,
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED_EVENTS))
+def test_malformed_events_are_a_clean_400_never_an_exception(load_function, db, name) -> None:
+    import copy
+
+    for function in ("get_progress", "get_statistics", "reset_progress"):
+        handler = load_function(function).lambda_handler
+        status, headers, body = call(handler, copy.deepcopy(MALFORMED_EVENTS[name]))
+        assert status == 400, (function, body)
+        assert headers["content-type"] == "application/json"
+        assert body["error"]["code"] == "bad_request"
+
+
 def test_user_id_claim_is_configurable(api, db, new_user_id, monkeypatch) -> None:
     user = new_user_id()
     insert_attempts_sql(db, attempts_for(user, dt.datetime.now(UTC)))
@@ -201,6 +253,51 @@ def test_bad_query_values_are_422_with_details(api, path, query, field) -> None:
 def test_bad_cursor_is_400(api, cursor) -> None:
     status, _, body = api("GET", "/progress", user="7", query={"cursor": cursor})
     assert status == 400 and body["error"]["code"] == "invalid_cursor"
+
+
+def forged(data: str) -> str:
+    return base64.urlsafe_b64encode(data.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        forged('{"t":"2026-01-01T00:00:00+00:00","i":' + str(2**63) + "}"),
+        forged('{"t":"2026-01-01T00:00:00+00:00","i":-1}'),
+        forged('{"t":"2026-01-01T00:00:00+00:00","i":1.0}'),
+        forged('{"t":"2026-01-01T00:00:00+00:00","i":true}'),
+        forged('{"t":"2026-W01-1T00:00:00+00:00","i":1}'),
+        forged('{"t":"2026-01-01T00:00:00,5+00:00","i":1}'),
+        forged('{"t":"2026-01-01T00:00:00+00:00:30","i":1}'),
+        forged('{"t":"2026-01-01T00:00:00+00:00\\u0000","i":1}'),
+        forged('{"t":"2026-01-01T00:00:00+00:00\\n","i":1}'),
+        forged('{"t":"0001-01-01T00:00:00+05:00","i":1}'),
+        forged('{"t":"20260101T000000+0000","i":1}'),
+        forged('{"t":"2026-02-30T00:00:00+00:00","i":1}'),
+        forged('{"t":"\uff12\uff10\uff12\uff16-01-01T00:00:00+00:00","i":1}'),  # fullwidth digits
+        forged('{"t":"\\uff12\\uff10\\uff12\\uff16-01-01T00:00:00+00:00","i":1}'),
+        forged('{"i":1,"t":"2026-01-01T00:00:00+00:00"}'),
+        forged('{"t": "2026-01-01T00:00:00+00:00", "i": 1}'),
+        forged('{"t":"2026-01-01T00:00:00+00:00","i":1,"u":7}'),
+        forged('{"t":"2026-01-01T00:00:00+00:00","i":1}') + "==",
+        "!" + forged('{"t":"2026-01-01T00:00:00+00:00","i":1}'),
+    ],
+)
+def test_forged_cursors_are_400_before_any_sql(api, db, cursor) -> None:
+    status, _, body = api("GET", "/progress", user="7", query={"cursor": cursor})
+    assert status == 400 and body["error"]["code"] == "invalid_cursor", body
+
+
+def test_a_cursor_in_the_issued_form_is_accepted(api, db, new_user_id) -> None:
+    user = new_user_id()
+    insert_attempts_sql(db, attempts_for(user, dt.datetime(2026, 1, 1, 12, 30, 0, 500000, tzinfo=UTC)))
+    # the form PostgreSQL writes (fraction trimmed) and the largest id, through the real read function
+    for cursor in (
+        forged('{"t":"2026-01-02T00:00:00.5+00:00","i":9223372036854775807}'),
+        forged('{"t":"2026-01-02T00:00:00+00:00","i":0}'),
+    ):
+        status, _, body = api("GET", "/progress", user=user, query={"cursor": cursor})
+        assert status == 200 and [a["exercise_id"] for a in body["recent_attempts"]] == [1], body
 
 
 def test_unknown_route_is_a_json_404(load_function, db) -> None:

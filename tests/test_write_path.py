@@ -177,16 +177,13 @@ def test_save_reports_duplicates_and_typed_errors(db, new_user_id) -> None:
         save_user_attempt_to_db(
             AttemptMessage.model_validate_json(attempt_body(user_id=user, session_id=4444))
         )
-    # a name Python knows but this check refuses never reaches SQL; one PostgreSQL refuses is typed too
-    with db.connect() as conn:
-        known = conn.execute(
-            text("SELECT count(*) FROM pg_timezone_names WHERE name = 'Europe/Kyiv'")
-        ).scalar()
-    if not known:
-        with pytest.raises(InvalidTimezoneError):
-            save_user_attempt_to_db(
-                AttemptMessage.model_validate_json(attempt_body(user_id=user, timezone="Europe/Kyiv"))
-            )
+    # a name that passed Python's check but PostgreSQL does not know (their tz databases can differ):
+    # SQLSTATE 22023 from the database becomes the typed error, and nothing is written
+    unknown_to_postgres = AttemptMessage.model_validate_json(attempt_body(user_id=user)).model_copy(
+        update={"timezone": "Mars/Olympus"}
+    )
+    with pytest.raises(InvalidTimezoneError):
+        save_user_attempt_to_db(unknown_to_postgres)
     assert count_attempts(db, user) == 1
 
 
@@ -222,4 +219,96 @@ def test_unicode_and_sql_looking_answers_round_trip(db, load_function, new_user_
         http_event("GET", "/progress", claims={"sub": str(user)}),
     )
     assert sorted(a["user_answer"] for a in body["recent_attempts"]) == sorted(answers)
-    assert json.dumps(body)  # serializable
+
+
+# Each is a JSON fragment for one field, as a careless or hostile producer might send it.
+LOOSE_VALUES = [
+    ("exercise_id", "true"),
+    ("exercise_id", '"42"'),
+    ("exercise_id", '"  42 "'),
+    ("exercise_id", "12.0"),
+    ("exercise_id", "1e1"),
+    ("exercise_id", "-1"),
+    ("exercise_id", str(2**63)),
+    ("session_id", "true"),
+    ("session_id", '"5"'),
+    ("session_id", "5.0"),
+    ("is_correct", "1"),
+    ("is_correct", '"true"'),
+    ("created_at", "1e9"),
+    ("created_at", "1000000000"),
+    ("created_at", '"1000000000"'),
+    ("created_at", "true"),
+    ("created_at", '"2026-01-01T10:00:00"'),
+    ("created_at", '"2026-01-01"'),
+    ("created_at", '"0001-01-01T00:00:00+05:00"'),
+    ("created_at", '"1999-12-31T23:59:59.999999Z"'),
+    ("created_at", '"2000-01-01T00:30:00+00:45"'),
+]
+
+
+@pytest.mark.parametrize(("field", "raw"), LOOSE_VALUES)
+def test_loose_json_types_and_out_of_range_times_are_rejected_never_stored(
+    consumer, db, new_user_id, captured_logs, field, raw
+) -> None:
+    user = new_user_id()
+    body = json.loads(attempt_body(user_id=user, user_answer=SECRET_ANSWER))
+    body[field] = "PLACEHOLDER"
+    message = json.dumps(body).replace('"PLACEHOLDER"', raw)
+    assert consumer(sqs_event(sqs_record(message, message_id="loose"))) == ["loose"]
+    assert count_attempts(db, user) == 0
+    with db.connect() as conn:
+        assert (
+            conn.execute(text("SELECT count(*) FROM user_profiles WHERE user_id = :u"), {"u": user}).scalar()
+            == 0
+        )
+    logged = [json.loads(line) for line in captured_logs().splitlines() if "rejected an attempt" in line]
+    assert [p["loc"] for p in logged[0]["problems"]] == [field]
+    assert logged[0]["problems"][0]["reason"]  # the reason, never the value
+    assert SECRET_ANSWER not in captured_logs()
+
+
+def test_created_at_bounds_are_inclusive_and_the_same_for_every_writer(consumer, db, new_user_id) -> None:
+    from pydantic import ValidationError
+
+    from progress_common.models import EARLIEST_CREATED_AT, MAX_CLOCK_SKEW
+
+    user = new_user_id()
+    earliest = attempt_body(user_id=user, created_at="2000-01-01T00:00:00Z")
+    almost_now = attempt_body(
+        user_id=user,
+        created_at=(dt.datetime.now(dt.UTC) + MAX_CLOCK_SKEW - dt.timedelta(seconds=20)).isoformat(),
+    )
+    too_late = attempt_body(
+        user_id=user,
+        created_at=(dt.datetime.now(dt.UTC) + MAX_CLOCK_SKEW + dt.timedelta(seconds=20)).isoformat(),
+    )
+    assert consumer(
+        sqs_event(sqs_record(earliest), sqs_record(almost_now), sqs_record(too_late, message_id="late"))
+    ) == ["late"]
+    assert count_attempts(db, user) == 2
+    # save_user_attempt_to_db's callers build the same model: the same bounds, from Python values too
+    for created_at in (
+        EARLIEST_CREATED_AT - dt.timedelta(microseconds=1),
+        dt.datetime(1, 1, 1, tzinfo=dt.UTC),
+    ):
+        with pytest.raises(ValidationError, match="created_at must not be before 2000-01-01"):
+            AttemptMessage(
+                attempt_uid=uuid.uuid4(),
+                user_id=user,
+                exercise_id=1,
+                is_correct=True,
+                user_answer="",
+                created_at=created_at,
+            )
+    assert (
+        AttemptMessage(
+            attempt_uid=uuid.uuid4(),
+            user_id=user,
+            exercise_id=1,
+            is_correct=True,
+            user_answer="",
+            created_at=EARLIEST_CREATED_AT,
+        ).created_at
+        == EARLIEST_CREATED_AT
+    )

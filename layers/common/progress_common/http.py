@@ -88,14 +88,60 @@ def _raw_error_response(status: int, code: str, message: str) -> dict[str, Any]:
     }
 
 
+def _is_string_map(value: Any) -> bool:
+    return isinstance(value, Mapping) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
+
+
+def malformed_event_reason(event: Any) -> str | None:
+    """Why `event` is not an API Gateway HTTP API v2.0 request the resolver can read, or None.
+
+    API Gateway never sends these, but a misconfigured integration or a test client can: each is a 400,
+    never an exception inside Powertools.
+    """
+    if not isinstance(event, Mapping):
+        return "the event is not an object"
+    request_context = event.get("requestContext")
+    if not isinstance(request_context, Mapping):
+        return "requestContext is missing or not an object"
+    http = request_context.get("http")
+    if not isinstance(http, Mapping) or not isinstance(http.get("method"), str) or not http["method"]:
+        return "requestContext.http.method is missing or not a string"
+    raw_path = event.get("rawPath")
+    if not isinstance(raw_path, str) or not raw_path.startswith("/"):
+        return "rawPath is missing or not a path"
+    for name in ("headers", "queryStringParameters", "pathParameters", "stageVariables"):
+        if event.get(name) is not None and not _is_string_map(event[name]):
+            return f"{name} is not an object of strings"
+    cookies = event.get("cookies")
+    if cookies is not None and not (isinstance(cookies, list) and all(isinstance(c, str) for c in cookies)):
+        return "cookies is not a list of strings"
+    for name, kind in (("rawQueryString", str), ("body", str), ("isBase64Encoded", bool)):
+        if event.get(name) is not None and not isinstance(event[name], kind):
+            return f"{name} is not a {kind.__name__}"
+    authorizer = request_context.get("authorizer")
+    if authorizer is not None:
+        if not isinstance(authorizer, Mapping):
+            return "requestContext.authorizer is not an object"
+        jwt = authorizer.get("jwt")
+        if jwt is not None and not (
+            isinstance(jwt, Mapping) and (jwt.get("claims") is None or isinstance(jwt["claims"], Mapping))
+        ):
+            return "requestContext.authorizer.jwt is not an object with claims"
+    return None
+
+
 class ProgressResolver(APIGatewayHttpResolver):
     """The HTTP API v2 resolver, refusing events it cannot route before Powertools reads them."""
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
-        http = event.get("requestContext", {}).get("http") if isinstance(event, Mapping) else None
-        if not isinstance(http, Mapping) or "method" not in http or "rawPath" not in event:
-            logger.warning("rejected an event that is not an API Gateway HTTP API v2.0 request")
-            return _raw_error_response(400, "bad_request", "not an API Gateway HTTP API request")
+        reason = malformed_event_reason(event)
+        if reason is not None:
+            logger.warning(
+                "rejected an event that is not an API Gateway HTTP API v2.0 request", extra={"reason": reason}
+            )
+            return _raw_error_response(400, "bad_request", f"not an API Gateway HTTP API request: {reason}")
         body = event.get("body")
         if isinstance(body, str) and len(body) > MAX_BODY_BYTES * (
             4 / 3 if event.get("isBase64Encoded") else 1

@@ -33,8 +33,12 @@ def new_processor() -> BatchProcessor:
 
 
 def _validation_summary(exc: ValidationError) -> list[dict[str, Any]]:
-    # loc and type only: pydantic's messages and its input field would repeat the answer text.
-    return [{"loc": ".".join(str(p) for p in err["loc"]), "type": err["type"]} for err in exc.errors()]
+    # Where and why, never the value: pydantic's `input` (and its str(), which quotes input_value) would
+    # repeat the answer text. Our own validators' messages name no input.
+    return [
+        {"loc": ".".join(str(p) for p in err["loc"]), "type": err["type"], "reason": err["msg"]}
+        for err in exc.errors(include_input=False, include_url=False)
+    ]
 
 
 def parse_message(record: SQSRecord) -> AttemptMessage:

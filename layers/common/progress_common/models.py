@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,6 +16,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     StrictBool,
+    StrictInt,
     field_validator,
 )
 
@@ -35,7 +37,27 @@ def validate_timezone(name: str) -> str:
 
 
 TimezoneName = Annotated[str, AfterValidator(validate_timezone)]
-DbId = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
+# A JSON integer only: not true, "42", "  42 " or 12.0 (pydantic's lax mode would take them all).
+DbId = Annotated[StrictInt, Field(ge=0, le=BIGINT_MAX)]
+
+# The bounds of an attempt's created_at (DESIGN, Write path), for every writer that validates one:
+# the SQS consumer, save_user_attempt_to_db() and the importer all go through AttemptMessage.
+EARLIEST_CREATED_AT = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+MAX_CLOCK_SKEW = dt.timedelta(minutes=5)
+# An ISO 8601 calendar date and time; without it pydantic would read "1000000000" as a Unix time.
+_ISO_DATETIME_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}")
+
+
+def check_created_at(value: dt.datetime, now: dt.datetime | None = None) -> dt.datetime:
+    """Return `value` when it lies within [EARLIEST_CREATED_AT, now + MAX_CLOCK_SKEW]; else ValueError."""
+    if value < EARLIEST_CREATED_AT:
+        raise ValueError(f"created_at must not be before {EARLIEST_CREATED_AT.isoformat()}")
+    # A little clock skew is fine; an attempt from tomorrow would make today's streak wrong.
+    if value > (now or dt.datetime.now(dt.UTC)) + MAX_CLOCK_SKEW:
+        raise ValueError("created_at is in the future")
+    return value
+
+
 # ISO 8601 with a numeric offset ("+00:00"), as PostgreSQL writes it, rather than pydantic's "Z".
 Timestamp = Annotated[
     AwareDatetime, PlainSerializer(lambda v: v.isoformat(), return_type=str, when_used="json")
@@ -150,13 +172,22 @@ class AttemptMessage(BaseModel):
             raise ValueError("user_answer must not contain NUL characters")
         return value
 
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _an_iso_string(cls, value: Any) -> Any:
+        # From JSON only a string: a number (1e9) is no timestamp here, whatever pydantic would make of it.
+        if value is None or isinstance(value, dt.datetime):
+            return value
+        if not isinstance(value, str) or not _ISO_DATETIME_START.match(value):
+            raise ValueError(
+                "created_at must be an ISO 8601 string with an offset, e.g. 2026-11-25T10:00:00Z"
+            )
+        return value
+
     @field_validator("created_at")
     @classmethod
-    def _not_in_the_future(cls, value: dt.datetime | None) -> dt.datetime | None:
-        # A little clock skew is fine; an attempt from tomorrow would make today's streak wrong.
-        if value is not None and value > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5):
-            raise ValueError("created_at is in the future")
-        return value
+    def _within_bounds(cls, value: dt.datetime | None) -> dt.datetime | None:
+        return None if value is None else check_created_at(value)
 
     def to_row(self, ordinal: int = 0) -> dict[str, Any]:
         """The JSON record progress_record_attempts() takes."""

@@ -9,6 +9,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from progress_common.cursor import MAX_CURSOR_LENGTH
 from progress_common.http import current_user_id, responses_for
 from progress_common.models import ProgressResponse, ResetResponse, StatisticsResponse
 from progress_common.observability import metrics
@@ -30,7 +31,7 @@ reset_router = APIGatewayHttpRouter()
 def read_progress(
     limit: Annotated[int, Query(ge=1, le=100, description="page size")] = 20,
     cursor: Annotated[
-        str | None, Query(max_length=200, description="`next_cursor` of the previous page")
+        str | None, Query(max_length=MAX_CURSOR_LENGTH, description="`next_cursor` of the previous page")
     ] = None,
 ) -> ProgressResponse:
     user_id = current_user_id(progress_router)
