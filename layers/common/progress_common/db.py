@@ -10,15 +10,17 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import URL, Engine, create_engine, make_url
+from sqlalchemy import URL, Engine, Row, create_engine, event, make_url
 from sqlalchemy import exc as sa_exc
 
 from progress_common.errors import ConfigurationError, DatabaseUnavailableError
 from progress_common.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import ExceptionContext
     from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -108,18 +110,22 @@ def make_engine(
         # Sent in the startup packet: no extra round trip. UTC keeps JSON timestamps in one offset.
         "startup_params": {"TimeZone": "UTC", "statement_timeout": str(statement_timeout)},
     }
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size or settings.db_pool_size,
         max_overflow=0,
         pool_timeout=settings.db_connect_timeout_seconds,
-        pool_pre_ping=True,
+        # No pre-ping: it would cost a round trip per request. A connection that died while the container
+        # was frozen shows itself by failing, and run_idempotent() retries its statement once.
+        pool_pre_ping=False,
         pool_recycle=900,
         # Errors must never carry user answers or other parameters into logs.
         hide_parameters=True,
         isolation_level="AUTOCOMMIT" if autocommit else "READ COMMITTED",
         connect_args=connect_args,
     )
+    _detect_raw_socket_errors(engine)
+    return engine
 
 
 def get_engine() -> Engine:
@@ -174,3 +180,53 @@ def sqlstate(exc: BaseException) -> str | None:
         code = args[0].get("C")
         return code if isinstance(code, str) else None
     return None
+
+
+def _detect_raw_socket_errors(engine: Engine) -> None:
+    """Treat a bare OSError out of pg8000 as a lost connection, as SQLAlchemy does with "network error".
+
+    pg8000 wraps most socket errors in InterfaceError("network error"), but a reset seen by the first
+    read after a request escapes as a plain ConnectionResetError; without this the broken connection
+    would go back to the pool and fail the next request too.
+    """
+
+    @event.listens_for(engine, "handle_error")
+    def _socket_error_is_a_disconnect(context: ExceptionContext) -> None:
+        if isinstance(context.original_exception, OSError):
+            context.is_disconnect = True
+
+
+# Set in a pooled connection's info (which lives exactly as long as the DBAPI connection) once it has
+# answered a statement: from then on it sits idle in the pool between requests.
+_HAS_SERVED = "progress_has_served"
+
+
+def run_idempotent(sql: str, *, engine: Engine | None = None) -> Sequence[Row[Any]]:
+    """Run one idempotent statement given as complete SQL text (see sqltext.render_sql) and return its rows.
+
+    The text goes to pg8000 without parameters, so it is one simple Query: one round trip, no BEGIN or
+    COMMIT around it (the engine is in autocommit mode). When the statement fails because the connection
+    is gone, and that connection had been idle in the pool (it answered an earlier statement; typically
+    the backend or the proxy dropped it while the container was frozen), the statement is run once more on
+    a new connection. A failure on a connection made for this very call is a real outage: it is raised.
+    Only for statements that may safely run twice: reads, and reset. A connection that died while idle
+    never delivered the statement to a backend, so the retry is the only run. Should a connection break
+    after a reset was sent and committed (the reply lost), the retry removes what arrived since (the
+    request was still in flight, so that is the reset the caller asked for) and reports zeros for what
+    the first run removed: the counts may be low, what is stored is right. Writes are not retried here.
+    """
+    engine = engine or get_engine()
+    for attempt in (1, 2):
+        with engine.connect() as conn:
+            was_idle_in_pool = bool(conn.info.get(_HAS_SERVED))
+            try:
+                rows = conn.exec_driver_sql(sql).all()
+            except (sa_exc.DBAPIError, OSError):
+                # invalidated: SQLAlchemy found the connection gone (and dropped it from the pool)
+                if attempt == 1 and was_idle_in_pool and conn.invalidated:
+                    log.warning("a pooled database connection had died while idle; retrying on a new one")
+                    continue
+                raise
+            conn.info[_HAS_SERVED] = True
+            return rows
+    raise AssertionError("unreachable: the second attempt returns or raises")

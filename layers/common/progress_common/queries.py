@@ -11,45 +11,49 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Engine
 
 from progress_common.cursor import decode_cursor, encode_cursor
-from progress_common.db import get_engine
+from progress_common.db import get_engine, run_idempotent
+from progress_common.errors import InvalidCursorError
+from progress_common.identity import BIGINT_MAX
 from progress_common.models import ProgressResponse, StatisticsResponse
+from progress_common.sqltext import UnrenderableValueError, render_sql
 from progress_common.streaks import current_streak_at
 
-NO_CURSOR = ("infinity", 2**63 - 1)
-
-# One short statement each: the queries live in the read functions (progress_admin/sql/functions) (pg8000 rewrites the
-# paramstyle of every statement in Python, so a long statement text costs more than the query).
-PROGRESS_SQL = text(
-    "SELECT progress_read_progress_v1(:user_id, CAST(:cursor_at AS timestamptz), CAST(:cursor_id AS bigint), :fetch)"
+# One short statement each, its values written into the text (sqltext): a simple Query, one round trip.
+# The queries live in the read functions (progress_admin/sql/functions); pg8000 rewrites the paramstyle
+# of every parameterized statement in Python, so a long statement text costs more than the query.
+# Without a cursor (NULL) the page starts after every attempt.
+PROGRESS_SQL = (
+    "SELECT progress_read_progress_v1(CAST({user_id} AS bigint),"
+    " coalesce(CAST({cursor_at} AS timestamptz), 'infinity'), CAST({cursor_id} AS bigint),"
+    " CAST({fetch} AS integer))"
 )
-STATISTICS_SQL = text("SELECT progress_read_statistics_v1(:user_id, CAST(:days AS int))")
+STATISTICS_SQL = "SELECT progress_read_statistics_v1(CAST({user_id} AS bigint), CAST({days} AS integer))"
 
 # Only when the last practice day lies after "today" (clock skew, or a timezone moved west): the run
 # that ends at the latest practice day on or before today.
-RUN_UP_TO_TODAY_SQL = text(
-    """
+RUN_UP_TO_TODAY_SQL = """
 SELECT to_char(max(day), 'YYYY-MM-DD'), count(*)
   FROM (SELECT day, day + (row_number() OVER (ORDER BY day DESC))::int AS grp
-          FROM user_daily_stats WHERE user_id = :user_id AND day <= CAST(:today AS date)) numbered
+          FROM user_daily_stats WHERE user_id = CAST({user_id} AS bigint) AND day <= {today}) numbered
  GROUP BY grp
  ORDER BY max(day) DESC
  LIMIT 1
 """
-)
 
 
 def _accuracy(correct: int, total: int) -> float | None:
     return round(correct / total, 6) if total else None
 
 
-def _current_streak(conn: Connection, user_id: int, today: dt.date, last: dt.date | None, run: int) -> int:
+def _current_streak(engine: Engine, user_id: int, today: dt.date, last: dt.date | None, run: int) -> int:
     if last is not None and last > today:
-        row = conn.execute(RUN_UP_TO_TODAY_SQL, {"user_id": user_id, "today": today.isoformat()}).first()
-        if row is None:
+        rows = run_idempotent(render_sql(RUN_UP_TO_TODAY_SQL, user_id=user_id, today=today), engine=engine)
+        if not rows:
             return 0
+        row = rows[0]
         return current_streak_at(today, dt.date.fromisoformat(row[0]), int(row[1]))
     return current_streak_at(today, last, run)
 
@@ -58,12 +62,13 @@ def _date(value: str | None) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
 
 
-def _read(conn: Connection, user_id: int, statement: Any, params: dict[str, Any]) -> dict[str, Any]:
+def _read(engine: Engine, user_id: int, sql: str) -> dict[str, Any]:
     """Run a read function; return its document with the fields both GETs share already worked out."""
-    row: dict[str, Any] = json.loads(conn.execute(statement, {"user_id": user_id, **params}).scalar_one())
+    ((document,),) = run_idempotent(sql, engine=engine)
+    row: dict[str, Any] = json.loads(document)
     today = dt.date.fromisoformat(row["today"])
     last = _date(row["last_practice_date"])
-    current = _current_streak(conn, user_id, today, last, row["run_at_last_day"])
+    current = _current_streak(engine, user_id, today, last, row["run_at_last_day"])
     row["common"] = {
         "user_id": user_id,
         "total_attempts": row["total_attempts"],
@@ -76,15 +81,29 @@ def _read(conn: Connection, user_id: int, statement: Any, params: dict[str, Any]
     return row
 
 
+def _progress_sql(user_id: int, fetch: int, cursor: str | None) -> str:
+    if cursor is None:
+        return render_sql(PROGRESS_SQL, user_id=user_id, fetch=fetch, cursor_at=None, cursor_id=BIGINT_MAX)
+    cursor_at, cursor_id = decode_cursor(cursor)
+    try:
+        return render_sql(
+            PROGRESS_SQL,
+            user_id=user_id,
+            fetch=fetch,
+            cursor_at=dt.datetime.fromisoformat(cursor_at),
+            cursor_id=cursor_id,
+        )
+    except UnrenderableValueError:
+        # decode_cursor checked the shape; a value beyond what the columns hold was never issued by us
+        raise InvalidCursorError("cursor is not valid") from None
+
+
 def get_progress(
     user_id: int, *, limit: int = 20, cursor: str | None = None, engine: Engine | None = None
 ) -> ProgressResponse:
     """Totals, streaks and one page of recent attempts (newest first) for one user."""
-    cursor_at, cursor_id = decode_cursor(cursor) if cursor else NO_CURSOR
-    with (engine or get_engine()).connect() as conn:
-        row = _read(
-            conn, user_id, PROGRESS_SQL, {"cursor_at": cursor_at, "cursor_id": cursor_id, "fetch": limit + 1}
-        )
+    engine = engine or get_engine()
+    row = _read(engine, user_id, _progress_sql(user_id, limit + 1, cursor))
     recent: list[dict[str, Any]] = row["recent"]
     next_cursor = None
     if len(recent) > limit:
@@ -102,8 +121,8 @@ def get_progress(
 
 def get_statistics(user_id: int, *, days: int = 30, engine: Engine | None = None) -> StatisticsResponse:
     """Totals, streaks, sessions, per-exercise figures and a daily series of `days` local days."""
-    with (engine or get_engine()).connect() as conn:
-        row = _read(conn, user_id, STATISTICS_SQL, {"days": days})
+    engine = engine or get_engine()
+    row = _read(engine, user_id, render_sql(STATISTICS_SQL, user_id=user_id, days=days))
     by_exercise = [{**e, "accuracy": round(e["correct"] / e["attempts"], 6)} for e in row["by_exercise"]]
     daily = [{"date": d, "attempts": a, "correct": c} for d, a, c in row["daily"]]
     sessions = row["session_count"]

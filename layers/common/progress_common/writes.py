@@ -14,15 +14,18 @@ from typing import Literal
 from sqlalchemy import Engine, text
 from sqlalchemy import exc as sa_exc
 
-from progress_common.db import get_engine, is_transient, sqlstate
+from progress_common.db import get_engine, is_transient, run_idempotent, sqlstate
 from progress_common.errors import DatabaseUnavailableError, InvalidTimezoneError, SessionOwnershipError
 from progress_common.models import AttemptMessage, DeletedCounts, ResetResponse
+from progress_common.sqltext import render_sql
 
 SaveOutcome = Literal["written", "duplicate"]
 
 RECORD_SQL = text("SELECT attempt_uid::text FROM progress_record_attempts_v1(CAST(:batch AS jsonb))")
-RESET_SQL = text(
-    "SELECT deleted_attempts, deleted_archived, deleted_sessions FROM progress_reset_user_v1(:user_id)"
+# Values written into the text (sqltext): one simple Query, one round trip.
+RESET_SQL = (
+    "SELECT deleted_attempts, deleted_archived, deleted_sessions"
+    " FROM progress_reset_user_v1(CAST({user_id} AS bigint))"
 )
 
 
@@ -64,9 +67,15 @@ def save_user_attempt_to_db(attempt: AttemptMessage, *, engine: Engine | None = 
 
 
 def reset_progress(user_id: int, *, engine: Engine | None = None) -> ResetResponse:
-    """Remove everything of one user, atomically; a second reset returns zeros."""
-    with _domain_errors(), (engine or get_engine()).connect() as conn:
-        attempts, archived, sessions = conn.execute(RESET_SQL, {"user_id": user_id}).one()
+    """Remove everything of one user, atomically; a second reset returns zeros.
+
+    Retried once when its pooled connection turns out dead (run_idempotent): removing what is already
+    removed removes nothing, so a retry can change only the counts reported, never what is stored.
+    """
+    with _domain_errors():
+        ((attempts, archived, sessions),) = run_idempotent(
+            render_sql(RESET_SQL, user_id=user_id), engine=engine or get_engine()
+        )
     return ResetResponse(
         user_id=user_id,
         deleted=DeletedCounts(attempts=attempts, archived_attempts=archived, sessions=sessions),

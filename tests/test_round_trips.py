@@ -1,0 +1,173 @@
+"""Round trips to the database, counted at the wire by the loopback proxy of bench/wire.py (counts, not
+times): one per GET and per reset on a warm container, and a connection that died while idle costs one
+retry on a new connection, never a 5xx."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, text
+from sqlalchemy import exc as sa_exc
+
+from bench.wire import RoundTripProxy
+from progress_common import db as common_db
+from progress_common.settings import load_settings
+from tests.conftest import insert_attempts_sql
+from tests.events import call, http_event
+
+ROUTES = {
+    ("GET", "/progress"): "get_progress",
+    ("GET", "/progress/statistics"): "get_statistics",
+    ("POST", "/progress/reset"): "reset_progress",
+}
+
+
+@pytest.fixture
+def proxy(test_database, db: Engine) -> Iterator[RoundTripProxy]:
+    """A counting proxy in front of the test database; the functions' engine (one connection, as in
+    Lambda) goes through it for the test."""
+    url = common_db._url_from_database_url(test_database.url)
+    with RoundTripProxy.for_url(url) as wire:
+        settings = load_settings({"DATABASE_URL": wire.url(url).render_as_string(hide_password=False)})
+        common_db.set_engine(common_db.make_engine(settings, pool_size=1))
+        try:
+            yield wire
+        finally:
+            common_db.set_engine(db)
+
+
+@pytest.fixture
+def api(load_function) -> Callable[..., tuple[int, dict[str, str], Any]]:
+    def invoke(method: str, path: str, user: int, query: dict[str, str] | None = None):
+        handler = load_function(ROUTES[(method, path)]).lambda_handler
+        return call(handler, http_event(method, path, claims={"sub": str(user)}, query=query))
+
+    return invoke
+
+
+def seed(db: Engine, user: int, count: int = 30) -> None:
+    now = dt.datetime.now(dt.UTC)
+    insert_attempts_sql(
+        db,
+        [
+            {
+                "user_id": user,
+                "exercise_id": i % 4,
+                "is_correct": i % 3 > 0,
+                "created_at": now - dt.timedelta(hours=5 * i),
+            }
+            for i in range(count)
+        ],
+    )
+
+
+def backend_pid(engine: Engine) -> int:
+    """The server process behind the engine's single pooled connection."""
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+
+
+def terminate(db: Engine, pid: int) -> None:
+    with db.connect() as conn:
+        # waits (up to 5 s) until the backend has exited
+        assert conn.execute(text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid}).scalar_one()
+
+
+def test_each_get_and_reset_is_one_round_trip_on_a_warm_container(proxy, api, db, new_user_id) -> None:
+    user = new_user_id()
+    seed(db, user)
+    status, _, first_page = api("GET", "/progress", user, {"limit": "5"})  # cold: connects
+    assert status == 200 and first_page["next_cursor"]
+    requests: list[tuple[str, str, dict[str, str] | None]] = [
+        ("GET", "/progress", None),
+        ("GET", "/progress", {"limit": "5", "cursor": first_page["next_cursor"]}),
+        ("GET", "/progress/statistics", None),
+        ("GET", "/progress/statistics", {"days": "366"}),
+        ("POST", "/progress/reset", None),
+        ("POST", "/progress/reset", None),  # the second one finds nothing
+    ]
+    seen = []
+    for method, path, query in requests:
+        with proxy.measure() as trips:
+            status, _, body = api(method, path, user, query)
+        assert status == 200, body
+        seen.append((method, path, trips.round_trips, trips.connections))
+    assert seen == [(method, path, 1, 0) for method, path, _ in requests]
+    assert body["deleted"] == {"attempts": 0, "archived_attempts": 0, "sessions": 0}
+
+
+@pytest.mark.parametrize("death", ["backend terminated", "connection reset", "reset when next used"])
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/progress"), ("GET", "/progress/statistics"), ("POST", "/progress/reset")]
+)
+def test_a_connection_that_died_while_idle_costs_one_retry_and_no_5xx(
+    proxy, api, db, new_user_id, caplog, death, method, path
+) -> None:
+    user = new_user_id()
+    seed(db, user, count=12)
+    assert api("GET", "/progress", user)[0] == 200  # warm: the one pooled connection has served
+    pid = backend_pid(common_db.get_engine())
+    if death == "backend terminated":
+        terminate(
+            db, pid
+        )  # as a server restart, failover or idle timeout would, while the container is frozen
+    elif death == "connection reset":
+        assert proxy.drop_connections() == 1  # as a network that forgot the connection would
+    else:
+        assert proxy.reset_on_next_send() == 1  # seen only once the request has gone out
+    caplog.set_level(logging.WARNING, logger="progress_common.db")
+    with proxy.measure() as trips:
+        status, _, body = api(method, path, user)
+    assert status == 200, body
+    assert trips.connections == 1  # exactly one new connection: one retry
+    assert "died while idle" in caplog.text
+    if path == "/progress/reset":
+        # the dead connection never reached a backend: the retried reset is the only one that ran
+        assert body["deleted"] == {"attempts": 12, "archived_attempts": 0, "sessions": 0}
+    else:
+        assert body["total_attempts"] == 12
+    with proxy.measure() as trips:
+        assert api(method, path, user)[0] == 200
+    assert (trips.round_trips, trips.connections) == (1, 0)
+    assert backend_pid(common_db.get_engine()) != pid
+
+
+KILL_OWN_BACKEND = "SELECT pg_terminate_backend(pg_backend_pid())"
+
+
+def test_a_statement_failing_on_a_new_connection_is_not_retried(proxy) -> None:
+    engine = common_db.get_engine()
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    with proxy.measure() as trips, pytest.raises(sa_exc.DBAPIError) as failure:
+        common_db.run_idempotent(KILL_OWN_BACKEND, engine=engine)
+    assert failure.value.connection_invalidated
+    assert statements.count(KILL_OWN_BACKEND) == 1 and trips.connections == 1
+
+
+def test_a_pooled_connection_is_retried_once_and_never_more(proxy) -> None:
+    engine = common_db.get_engine()
+    assert common_db.run_idempotent("SELECT 1", engine=engine)[0][0] == 1
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    with proxy.measure() as trips, pytest.raises(sa_exc.DBAPIError):
+        common_db.run_idempotent(KILL_OWN_BACKEND, engine=engine)
+    # the first run killed the idle-pooled connection: one retry on a new one, which fails too and is raised
+    assert statements.count(KILL_OWN_BACKEND) == 2 and trips.connections == 1
+    assert common_db.run_idempotent("SELECT 2", engine=engine)[0][0] == 2
+
+
+def test_statements_with_values_in_their_text_are_simple_queries_at_the_wire(proxy) -> None:
+    """What the service relies on: pg8000 sends a statement without parameters as one simple Query (one
+    round trip), one with parameters as Parse/Describe/Bind-Execute (three)."""
+    engine = common_db.get_engine()
+    common_db.run_idempotent("SELECT 1", engine=engine)
+    with proxy.measure() as simple:
+        common_db.run_idempotent("SELECT CAST(42 AS bigint)", engine=engine)
+    with proxy.measure() as bound, engine.connect() as conn:
+        conn.execute(text("SELECT CAST(:v AS bigint)"), {"v": 42}).scalar_one()
+    assert (simple.round_trips, bound.round_trips) == (1, 3)
