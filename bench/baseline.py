@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, text
 
-from progress_common.streaks import compute_streaks
+from progress_common import clock
+from tests.streak_model import streak_figures
 
 ALL_ATTEMPTS_SQL = text(
     "SELECT id, exercise_id, is_correct, user_answer, created_at, session_id FROM attempts WHERE user_id = :u"
@@ -22,36 +23,38 @@ ALL_ATTEMPTS_SQL = text(
     " WHERE user_id = :u"
 )
 TIMEZONE_SQL = text("SELECT coalesce((SELECT timezone FROM user_profiles WHERE user_id = :u), 'UTC')")
+COVERED_SQL = text("SELECT day FROM user_covered_days WHERE user_id = :u")
 
 
-def _load(engine: Engine, user_id: int) -> tuple[list[Any], ZoneInfo]:
+def _load(engine: Engine, user_id: int) -> tuple[list[Any], ZoneInfo, set[dt.date]]:
     with engine.connect() as conn:
         tz = ZoneInfo(conn.execute(TIMEZONE_SQL, {"u": user_id}).scalar_one())
         rows = list(conn.execute(ALL_ATTEMPTS_SQL, {"u": user_id}).all())
-    return rows, tz
+        covered = set(conn.execute(COVERED_SQL, {"u": user_id}).scalars())
+    return rows, tz, covered
 
 
-def _totals(user_id: int, rows: list[Any], local_days: list[dt.date], today: dt.date) -> dict[str, Any]:
-    streaks = compute_streaks(local_days, today)
+def _totals(
+    user_id: int, rows: list[Any], local_days: list[dt.date], tz: ZoneInfo, covered: set[dt.date]
+) -> dict[str, Any]:
+    # the streak rules in Python: the tests' reference model
+    streaks = streak_figures(local_days, clock.utc_now(), tz.key, covered)
     correct = sum(1 for row in rows if row.is_correct)
     return {
         "user_id": user_id,
         "total_attempts": len(rows),
         "correct_attempts": correct,
         "accuracy": round(correct / len(rows), 6) if rows else None,
-        "current_streak": streaks.current,
-        "longest_streak": streaks.longest,
-        "last_practice_date": max(local_days).isoformat() if local_days else None,
+        **streaks,
     }
 
 
 def old_progress(engine: Engine, user_id: int, limit: int = 20) -> dict[str, Any]:
-    rows, tz = _load(engine, user_id)
-    today = dt.datetime.now(tz).date()
+    rows, tz, covered = _load(engine, user_id)
     local_days = [row.created_at.astimezone(tz).date() for row in rows]
     recent = sorted(rows, key=lambda r: (r.created_at, r.id), reverse=True)[:limit]
     return {
-        **_totals(user_id, rows, local_days, today),
+        **_totals(user_id, rows, local_days, tz, covered),
         "recent_attempts": [
             {
                 "id": r.id,
@@ -67,8 +70,8 @@ def old_progress(engine: Engine, user_id: int, limit: int = 20) -> dict[str, Any
 
 
 def old_statistics(engine: Engine, user_id: int, days: int = 30) -> dict[str, Any]:
-    rows, tz = _load(engine, user_id)
-    today = dt.datetime.now(tz).date()
+    rows, tz, covered = _load(engine, user_id)
+    today = clock.utc_now().astimezone(tz).date()
     local_days = [row.created_at.astimezone(tz).date() for row in rows]
     per_day: Counter[dt.date] = Counter(local_days)
     correct_per_day: Counter[dt.date] = Counter(
@@ -88,7 +91,7 @@ def old_statistics(engine: Engine, user_id: int, days: int = 30) -> dict[str, An
     top = sorted(exercises.items(), key=lambda kv: (-kv[1][0], kv[0]))[:100]
     series = [today - dt.timedelta(days=days - 1 - i) for i in range(days)]
     return {
-        **_totals(user_id, rows, local_days, today),
+        **_totals(user_id, rows, local_days, tz, covered),
         "practice_days": len(per_day),
         "sessions": {
             "total": len(sessions),
@@ -110,6 +113,7 @@ def old_statistics(engine: Engine, user_id: int, days: int = 30) -> dict[str, An
             for k, v in top
         ],
         "daily": [
-            {"date": d.isoformat(), "attempts": per_day[d], "correct": correct_per_day[d]} for d in series
+            {"date": d.isoformat(), "attempts": per_day[d], "correct": correct_per_day[d], "covered": d in covered}
+            for d in series
         ],
     }

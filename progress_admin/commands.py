@@ -207,3 +207,45 @@ def _import_json(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     return 0 if report.clean else 1
+
+
+def _configure_cover_days(parser: argparse.ArgumentParser) -> None:
+    import datetime as dt
+
+    parser.add_argument("--from", dest="first", type=dt.date.fromisoformat, required=True, help="first day")
+    parser.add_argument("--to", dest="last", type=dt.date.fromisoformat, required=True, help="last day")
+    who = parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", dest="users", action="append", help="a user id (repeat for more)")
+    who.add_argument(
+        "--active-on",
+        type=dt.date.fromisoformat,
+        help="every user with at least one attempt on this local day (their practice day)",
+    )
+    parser.add_argument("--reason", required=True, help="why (kept with each covered day)")
+
+
+@command(
+    "cover-days",
+    "cover days (an outage, a support repair): they keep streaks unbroken (idempotent)",
+    _configure_cover_days,
+)
+def _cover_days(args: argparse.Namespace) -> int:
+    from progress_admin.covered import check_request, cover_days
+    from progress_admin.database import admin_engine, admin_settings, migrate
+    from progress_common.identity import parse_user_id
+
+    try:  # before any database is started
+        users = [parse_user_id(u) for u in args.users] if args.users else None
+        check_request(args.first, args.last, args.reason)
+    except ValueError as exc:
+        print(f"progress-admin cover-days: {exc}", file=sys.stderr)
+        return 2
+    settings = admin_settings()
+    migrate(settings)
+    engine = admin_engine(settings)
+    try:
+        report = cover_days(engine, args.first, args.last, args.reason, user_ids=users, active_on=args.active_on)
+    finally:
+        engine.dispose()
+    print("\n".join(report.lines()))
+    return 0

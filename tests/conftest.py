@@ -6,6 +6,7 @@ Server choice, in order: TEST_DATABASE_URL (a maintenance URL of any server), th
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from collections.abc import Callable, Iterator
@@ -38,6 +39,7 @@ TABLES = (
     "user_profiles",
     "user_daily_stats",
     "user_exercise_stats",
+    "user_covered_days",
 )
 
 
@@ -93,6 +95,18 @@ def count_sql(db: Engine) -> Iterator[StatementCounter]:
     event.listen(db, "before_cursor_execute", counter)
     yield counter
     event.remove(db, "before_cursor_execute", counter)
+
+
+@pytest.fixture
+def set_now(monkeypatch: pytest.MonkeyPatch) -> Callable[[dt.datetime], None]:
+    """Set the instant the handlers read "today" at (the layer's clock), for this test only."""
+    from progress_common import clock
+
+    def freeze(instant: dt.datetime) -> None:
+        assert instant.tzinfo is not None
+        monkeypatch.setattr(clock, "utc_now", lambda: instant)
+
+    return freeze
 
 
 @pytest.fixture

@@ -63,6 +63,8 @@ def test_empty_user_gets_zeros_and_defaults(api, new_user_id) -> None:
         "current_streak": 0,
         "longest_streak": 0,
         "last_practice_date": None,
+        "practiced_today": False,
+        "streak_expires_at": None,
         "timezone": "UTC",
         "recent_attempts": [],
         "next_cursor": None,
@@ -73,7 +75,9 @@ def test_empty_user_gets_zeros_and_defaults(api, new_user_id) -> None:
     assert stats["first_practice_date"] is None and stats["last_practice_date"] is None
     assert stats["sessions"] == {"total": 0, "average_exercises": None, "average_accuracy": None}
     assert stats["by_exercise"] == []
-    assert len(stats["daily"]) == 7 and all(d["attempts"] == 0 and d["correct"] == 0 for d in stats["daily"])
+    assert stats["practiced_today"] is False and stats["streak_expires_at"] is None
+    assert len(stats["daily"]) == 7
+    assert all(d["attempts"] == 0 and d["correct"] == 0 and d["covered"] is False for d in stats["daily"])
 
 
 def test_legacy_sql_insert_shows_at_once_and_spellings_reach_the_same_user(api, db, new_user_id) -> None:
@@ -401,7 +405,7 @@ def test_statistics_figures(api, db, new_user_id) -> None:
     assert [d["date"] for d in stats["daily"]] == [
         (today - dt.timedelta(days=9 - i)).isoformat() for i in range(10)
     ]
-    assert stats["daily"][-1] == {"date": today.isoformat(), "attempts": 3, "correct": 2}
+    assert stats["daily"][-1] == {"date": today.isoformat(), "attempts": 3, "correct": 2, "covered": False}
     assert stats["daily"][0]["attempts"] == 0  # zero days filled
     assert sum(d["attempts"] for d in stats["daily"]) == 15
 

@@ -38,6 +38,8 @@ def test_old_design_and_service_agree(db, load_function, new_user_id) -> None:
         "current_streak",
         "longest_streak",
         "last_practice_date",
+        "practiced_today",
+        "streak_expires_at",
     ):
         assert old_p[key] == progress[key], key
         assert old_s[key] == stats[key], key

@@ -85,14 +85,27 @@ class RecentAttempt(BaseModel):
     session_id: int | None
 
 
+CURRENT_STREAK = (
+    "practice days in the run of consecutive days ending today, or yesterday when not yet practised"
+    " today (covered days join a run without counting); 0 otherwise"
+)
+PRACTICED_TODAY = "whether today (in the user's timezone) is a practice day"
+STREAK_EXPIRES_AT = (
+    "when current_streak drops to 0 without practice: the local midnight ending today when the streak"
+    " ends yesterday, ending tomorrow when it ends today; null when current_streak is 0"
+)
+
+
 class ProgressResponse(BaseModel):
     user_id: int
     total_attempts: int
     correct_attempts: int
     accuracy: float | None = Field(description="correct / total, 0..1; null when there are no attempts")
-    current_streak: int
+    current_streak: int = Field(description=CURRENT_STREAK)
     longest_streak: int
     last_practice_date: dt.date | None
+    practiced_today: bool = Field(description=PRACTICED_TODAY)
+    streak_expires_at: Timestamp | None = Field(description=STREAK_EXPIRES_AT)
     timezone: str
     recent_attempts: list[RecentAttempt]
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
@@ -116,6 +129,7 @@ class DailyCount(BaseModel):
     date: dt.date
     attempts: int
     correct: int
+    covered: bool = Field(description="an operator covered this day: it keeps a streak unbroken without counting")
 
 
 class StatisticsResponse(BaseModel):
@@ -123,8 +137,10 @@ class StatisticsResponse(BaseModel):
     total_attempts: int
     correct_attempts: int
     accuracy: float | None
-    current_streak: int
+    current_streak: int = Field(description=CURRENT_STREAK)
     longest_streak: int
+    practiced_today: bool = Field(description=PRACTICED_TODAY)
+    streak_expires_at: Timestamp | None = Field(description=STREAK_EXPIRES_AT)
     practice_days: int
     first_practice_date: dt.date | None
     last_practice_date: dt.date | None
