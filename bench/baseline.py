@@ -113,7 +113,12 @@ def old_statistics(engine: Engine, user_id: int, days: int = 30) -> dict[str, An
             for k, v in top
         ],
         "daily": [
-            {"date": d.isoformat(), "attempts": per_day[d], "correct": correct_per_day[d], "covered": d in covered}
+            {
+                "date": d.isoformat(),
+                "attempts": per_day[d],
+                "correct": correct_per_day[d],
+                "covered": d in covered,
+            }
             for d in series
         ],
     }

@@ -244,7 +244,9 @@ def _cover_days(args: argparse.Namespace) -> int:
     migrate(settings)
     engine = admin_engine(settings)
     try:
-        report = cover_days(engine, args.first, args.last, args.reason, user_ids=users, active_on=args.active_on)
+        report = cover_days(
+            engine, args.first, args.last, args.reason, user_ids=users, active_on=args.active_on
+        )
     finally:
         engine.dispose()
     print("\n".join(report.lines()))

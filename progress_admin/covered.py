@@ -46,7 +46,10 @@ class CoverReport:
             f" reason {self.reason!r}: {self.newly_covered} user-days newly covered,"
             f" {sum(old for _, old in self.users.values())} already covered"
         ]
-        out += [f"  user {uid}: {new} new, {old} already covered" for uid, (new, old) in sorted(self.users.items())]
+        out += [
+            f"  user {uid}: {new} new, {old} already covered"
+            for uid, (new, old) in sorted(self.users.items())
+        ]
         if self.unknown_users:
             out.append(f"  skipped (no history): {', '.join(str(u) for u in self.unknown_users)}")
         return out

@@ -15,8 +15,8 @@ from progress_common.db import make_engine
 from progress_common.models import AttemptMessage
 from progress_common.settings import get_settings
 from progress_common.writes import save_user_attempt_to_db
-from tests.streak_model import runs
 from tests.helpers import assert_aggregates_match_rows
+from tests.streak_model import runs
 
 THREADS = 16
 PER_THREAD = 200

@@ -19,7 +19,13 @@ from tests.helpers import aggregates_of
 from tests.streak_model import streak_figures
 
 TODAY = dt.date(2026, 6, 15)
-STREAK_FIELDS = ("current_streak", "longest_streak", "last_practice_date", "practiced_today", "streak_expires_at")
+STREAK_FIELDS = (
+    "current_streak",
+    "longest_streak",
+    "last_practice_date",
+    "practiced_today",
+    "streak_expires_at",
+)
 
 
 def at(day: dt.date, tz: str, time: dt.time = dt.time(12, 0)) -> dt.datetime:
@@ -31,7 +37,9 @@ def set_timezone(engine: Engine, user: int, tz: str) -> None:
         conn.execute(text("SELECT progress_set_timezone_v1(:u, :tz)"), {"u": user, "tz": tz})
 
 
-def practise(engine: Engine, user: int, tz: str, days: list[dt.date], *, time: dt.time = dt.time(0, 1)) -> None:
+def practise(
+    engine: Engine, user: int, tz: str, days: list[dt.date], *, time: dt.time = dt.time(0, 1)
+) -> None:
     insert_attempts_sql(
         engine,
         [
@@ -44,7 +52,8 @@ def practise(engine: Engine, user: int, tz: str, days: list[dt.date], *, time: d
 def read_both(load_function, user: int, days: int = 30) -> tuple[dict, dict]:
     """GET /progress and GET /progress/statistics; their shared streak fields must agree."""
     status, _, progress = call(
-        load_function("get_progress").lambda_handler, http_event("GET", "/progress", claims={"sub": str(user)})
+        load_function("get_progress").lambda_handler,
+        http_event("GET", "/progress", claims={"sub": str(user)}),
     )
     assert status == 200, progress
     status, _, stats = call(
@@ -110,7 +119,12 @@ def test_design_examples(db, load_function, new_user_id, set_now, tz, offsets, e
     ("tz", "practised", "now", "expires"),
     [
         # Lord Howe moves by 30 minutes: +10:30 in winter, +11:00 in summer (from 2026-10-04 02:00)
-        ("Australia/Lord_Howe", ["2026-10-02", "2026-10-03"], "2026-10-03T12:00", "2026-10-05T00:00:00+11:00"),
+        (
+            "Australia/Lord_Howe",
+            ["2026-10-02", "2026-10-03"],
+            "2026-10-03T12:00",
+            "2026-10-05T00:00:00+11:00",
+        ),
         ("Australia/Lord_Howe", ["2026-10-03"], "2026-10-04T12:00", "2026-10-05T00:00:00+11:00"),
         ("Australia/Lord_Howe", ["2026-10-02"], "2026-10-03T23:00", "2026-10-04T00:00:00+10:30"),
         ("Australia/Lord_Howe", ["2026-04-04"], "2026-04-04T08:00", "2026-04-06T00:00:00+10:30"),
@@ -118,7 +132,12 @@ def test_design_examples(db, load_function, new_user_id, set_now, tz, offsets, e
         # Los Angeles moves by an hour: spring forward 2026-03-08, fall back 2026-11-01
         ("America/Los_Angeles", ["2026-03-07"], "2026-03-07T20:00", "2026-03-09T00:00:00-07:00"),
         ("America/Los_Angeles", ["2026-03-07"], "2026-03-08T20:00", "2026-03-09T00:00:00-07:00"),
-        ("America/Los_Angeles", ["2026-10-30", "2026-10-31"], "2026-11-01T09:00", "2026-11-02T00:00:00-08:00"),
+        (
+            "America/Los_Angeles",
+            ["2026-10-30", "2026-10-31"],
+            "2026-11-01T09:00",
+            "2026-11-02T00:00:00-08:00",
+        ),
         ("America/Los_Angeles", ["2026-11-01"], "2026-11-01T09:00", "2026-11-03T00:00:00-08:00"),
     ],
 )
@@ -145,7 +164,9 @@ def test_streak_expires_at_local_midnight_across_dst(
     assert (after["current_streak"], after["streak_expires_at"]) == (0, None)
 
 
-def test_late_evening_counts_on_the_local_date_not_the_utc_one(db, load_function, new_user_id, set_now) -> None:
+def test_late_evening_counts_on_the_local_date_not_the_utc_one(
+    db, load_function, new_user_id, set_now
+) -> None:
     user = new_user_id()
     tz = "America/Los_Angeles"
     set_timezone(db, user, tz)
@@ -161,7 +182,10 @@ def test_late_evening_counts_on_the_local_date_not_the_utc_one(db, load_function
         "practiced_today": False,
         "streak_expires_at": "2026-06-16T00:00:00-07:00",
     }
-    assert [(d["date"], d["attempts"]) for d in stats["daily"][-2:]] == [(yesterday.isoformat(), 1), (TODAY.isoformat(), 0)]
+    assert [(d["date"], d["attempts"]) for d in stats["daily"][-2:]] == [
+        (yesterday.isoformat(), 1),
+        (TODAY.isoformat(), 0),
+    ]
 
 
 def test_midnight_splits_days_in_the_users_zone(db, new_user_id) -> None:
@@ -172,8 +196,18 @@ def test_midnight_splits_days_in_the_users_zone(db, new_user_id) -> None:
     insert_attempts_sql(
         db,
         [
-            {"user_id": user, "exercise_id": 1, "is_correct": True, "created_at": dt.datetime(2026, 5, 1, 23, 59, 59, tzinfo=zone)},
-            {"user_id": user, "exercise_id": 1, "is_correct": True, "created_at": dt.datetime(2026, 5, 2, 0, 0, 0, tzinfo=zone)},
+            {
+                "user_id": user,
+                "exercise_id": 1,
+                "is_correct": True,
+                "created_at": dt.datetime(2026, 5, 1, 23, 59, 59, tzinfo=zone),
+            },
+            {
+                "user_id": user,
+                "exercise_id": 1,
+                "is_correct": True,
+                "created_at": dt.datetime(2026, 5, 2, 0, 0, 0, tzinfo=zone),
+            },
         ],
     )
     agg = aggregates_of(db, user)
@@ -194,7 +228,9 @@ def test_midnight_splits_days_in_the_users_zone(db, new_user_id) -> None:
         ("Australia/Lord_Howe", ["2026-10-03", "2026-10-04", "2026-10-05"]),
     ],
 )
-def test_days_around_a_dst_change_are_ordinary_days(db, load_function, new_user_id, set_now, tz, days) -> None:
+def test_days_around_a_dst_change_are_ordinary_days(
+    db, load_function, new_user_id, set_now, tz, days
+) -> None:
     user = new_user_id()
     set_timezone(db, user, tz)
     for day in days:
@@ -204,7 +240,11 @@ def test_days_around_a_dst_change_are_ordinary_days(db, load_function, new_user_
     set_now(at(dt.date.fromisoformat(days[-1]), tz, dt.time(23, 58)))
     progress, stats = read_both(load_function, user, days=3)
     assert [(d["date"], d["attempts"]) for d in stats["daily"]] == [(d, 2) for d in days]
-    assert (progress["current_streak"], progress["longest_streak"], progress["practiced_today"]) == (3, 3, True)
+    assert (progress["current_streak"], progress["longest_streak"], progress["practiced_today"]) == (
+        3,
+        3,
+        True,
+    )
 
 
 def test_late_events_that_fill_a_gap_heal_the_streak(db, load_function, new_user_id, set_now) -> None:

@@ -129,7 +129,9 @@ class DailyCount(BaseModel):
     date: dt.date
     attempts: int
     correct: int
-    covered: bool = Field(description="an operator covered this day: it keeps a streak unbroken without counting")
+    covered: bool = Field(
+        description="an operator covered this day: it keeps a streak unbroken without counting"
+    )
 
 
 class StatisticsResponse(BaseModel):
