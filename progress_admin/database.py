@@ -12,6 +12,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy import exc as sa_exc
 
 from progress_common.db import database_url, describe_url, make_engine
+from progress_common.schema import ROLE_SESSION_DEFAULTS
 from progress_common.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -91,20 +92,62 @@ def check_reachable(settings: Settings) -> None:
         engine.dispose()
 
 
-def migrate(settings: Settings, revision: str = "head") -> str | None:
-    """Bring the database to `revision` (default: newest). Safe to run twice, or twice at once."""
-    from alembic import command
+def alembic_config() -> Any:
     from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return config
+
+
+def role_defaults_sql() -> str:
+    """Session defaults of the connecting role in this database (ALTER ROLE CURRENT_USER IN DATABASE ...
+    SET): the service's connections then need no startup parameter and no SET (see
+    progress_common.schema.ROLE_SESSION_DEFAULTS). A role may set its own defaults without privileges."""
+    statements = " ".join(
+        "EXECUTE 'ALTER ROLE CURRENT_USER IN DATABASE ' || quote_ident(current_database()) || "
+        f"' SET \"{name}\" = ' || quote_literal('{value}');"
+        for name, value in ROLE_SESSION_DEFAULTS.items()
+    )
+    return f"DO $do$ BEGIN {statements} END $do$"
+
+
+def migrate(
+    settings: Settings,
+    revision: str = "head",
+    *,
+    socket_timeout: float | None = None,
+    statement_timeout_ms: int = 0,
+    lock_timeout_ms: int = 0,
+) -> str | None:
+    """Bring the database to `revision` (default: newest) and apply the role's session defaults.
+    Safe to run twice, or twice at once (the second waits for the first). All of it is one transaction:
+    an interrupted run leaves the database as it was, and can simply be run again.
+
+    The migration function bounds it: socket_timeout (client), statement_timeout_ms (server; the
+    transaction rolls back when it fires) and lock_timeout_ms (a DDL statement that waits for a lock
+    longer fails, instead of queueing the service's writers behind it). 0 means no limit.
+    """
+    from alembic import command
     from alembic.runtime.migration import MigrationContext
 
     check_reachable(settings)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    engine = admin_engine(settings, autocommit=False)
+    config = alembic_config()
+    engine = make_engine(
+        settings,
+        pool_size=1,
+        socket_timeout=socket_timeout,
+        statement_timeout_ms=statement_timeout_ms,
+        autocommit=False,
+    )
     try:
         with engine.begin() as conn:
+            if lock_timeout_ms:
+                # Transaction-scoped (SET LOCAL): gone at commit or rollback.
+                conn.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
             config.attributes["connection"] = conn
             command.upgrade(config, revision)
+            conn.execute(text(role_defaults_sql()))
         with engine.connect() as conn:
             current: str | None = MigrationContext.configure(conn).get_current_revision()
             return current

@@ -58,7 +58,7 @@ def test_database() -> Iterator[ScratchDatabase]:
 @pytest.fixture(scope="session")
 def engine(test_database: ScratchDatabase) -> Iterator[Engine]:
     """The shared (autocommit) engine the functions use, pointed at the test database."""
-    eng = common_db.make_engine(get_settings(), pool_size=4)
+    eng = common_db.make_engine(get_settings(), pool_size=4, check_schema=True)
     common_db.set_engine(eng)
     yield eng
     common_db.set_engine(None)

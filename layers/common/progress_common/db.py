@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,7 @@ _TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57", "40")
 
 _engine: Engine | None = None
 _engine_lock = threading.Lock()
+_secrets_provider: Any = None
 
 
 def _url_from_database_url(raw: str) -> URL:
@@ -48,13 +50,40 @@ def _url_from_database_url(raw: str) -> URL:
     return url
 
 
-def _url_from_secret(secret_arn: str, host_override: str | None) -> URL:
-    # Imported here only (it brings boto3): the path that fetches a secret is the only one that needs it.
-    from aws_lambda_powertools.utilities import parameters
+def secrets_provider(settings: Settings) -> Any:
+    """The container's Secrets Manager client: short connect/read timeouts and bounded retries, so an
+    unreachable or silent endpoint fails in seconds (a 503), never after botocore's 60 s defaults.
+    Created on first use, i.e. after a SnapStart restore, never in the snapshot."""
+    global _secrets_provider
+    if _secrets_provider is None:
+        # Imported here only (boto3): the path that fetches a secret is the only one that needs it.
+        from aws_lambda_powertools.utilities.parameters import SecretsProvider
+        from botocore.config import Config
+
+        _secrets_provider = SecretsProvider(
+            boto_config=Config(
+                connect_timeout=settings.aws_connect_timeout_seconds,
+                read_timeout=settings.aws_read_timeout_seconds,
+                retries={"mode": "standard", "total_max_attempts": settings.aws_max_attempts},
+            )
+        )
+    return _secrets_provider
+
+
+def forget_secrets() -> None:
+    """Drop the Secrets Manager client and its cached secret (before a snapshot; after rotation)."""
+    global _secrets_provider
+    if _secrets_provider is not None:
+        _secrets_provider.clear_cache()
+    _secrets_provider = None
+
+
+def _url_from_secret(settings: Settings, secret_arn: str, host_override: str | None) -> URL:
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
     try:
-        raw = parameters.get_secret(secret_arn, max_age=300)
-    except parameters.exceptions.GetParameterError:
+        raw = secrets_provider(settings).get(secret_arn, max_age=300)
+    except GetParameterError:
         # Secrets Manager unreachable or access denied: the caller sees 503; the log names the ARN only.
         log.warning("could not read the database secret %s", secret_arn)
         raise DatabaseUnavailableError("the database secret could not be read") from None
@@ -78,12 +107,40 @@ def database_url(settings: Settings) -> URL:
     if settings.database_url is not None:
         return _url_from_database_url(settings.database_url.get_secret_value())
     assert settings.db_secret_arn is not None  # guaranteed by Settings validation
-    return _url_from_secret(settings.db_secret_arn, settings.db_host)
+    return _url_from_secret(settings, settings.db_secret_arn, settings.db_host)
 
 
 def describe_url(url: URL) -> str:
     """A printable form of the URL; the password is masked."""
     return url.render_as_string(hide_password=True)
+
+
+def tls_context() -> ssl.SSLContext:
+    """TLS that verifies the server: its chain must end at a trusted root (certifi's Mozilla bundle,
+    which holds Amazon's roots that RDS Proxy's ACM certificates chain to; else the system's store)
+    and its certificate must name the host we dialled."""
+    try:
+        import certifi
+
+        context = ssl.create_default_context(cafile=certifi.where())
+    except ImportError:  # pragma: no cover - certifi is pinned in the layer
+        context = ssl.create_default_context()
+    context.check_hostname = True
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def connect_args_for(settings: Settings, *, socket_timeout: float | None) -> dict[str, Any]:
+    """pg8000's connect arguments. The startup packet carries user, database and application_name
+    only: RDS Proxy refuses `options` and nothing documents what it does with other parameters, so the
+    session's statement timeout and time zone are role defaults (schema.ROLE_SESSION_DEFAULTS)."""
+    return {
+        "timeout": socket_timeout,
+        "application_name": "progress-service",
+        # False, not None: pg8000's default tries TLS without verifying anything, then falls back.
+        "ssl_context": tls_context() if settings.db_tls == "verify-full" else False,
+    }
 
 
 def make_engine(
@@ -93,23 +150,21 @@ def make_engine(
     socket_timeout: float | None = -1.0,
     statement_timeout_ms: int | None = None,
     autocommit: bool = True,
+    check_schema: bool = False,
 ) -> Engine:
     """A new engine. Functions use get_engine(); tools and tests build their own with other limits.
 
     socket_timeout: seconds a connect or read may block; -1 means the settings' connect timeout,
     None means no limit (long migrations and imports).
+    statement_timeout_ms: when given (or DB_STATEMENT_TIMEOUT_MS is set), each new connection runs one
+    SET (0 = no limit); otherwise the role default applies and nothing is sent.
+    check_schema: each new connection checks the schema revision the code needs (the functions).
     """
     url = database_url(settings)
     timeout = settings.db_connect_timeout_seconds if socket_timeout == -1.0 else socket_timeout
     statement_timeout = (
         settings.db_statement_timeout_ms if statement_timeout_ms is None else statement_timeout_ms
     )
-    connect_args: dict[str, Any] = {
-        "timeout": timeout,
-        "application_name": "progress-service",
-        # Sent in the startup packet: no extra round trip. UTC keeps JSON timestamps in one offset.
-        "startup_params": {"TimeZone": "UTC", "statement_timeout": str(statement_timeout)},
-    }
     engine = create_engine(
         url,
         pool_size=pool_size or settings.db_pool_size,
@@ -122,10 +177,40 @@ def make_engine(
         # Errors must never carry user answers or other parameters into logs.
         hide_parameters=True,
         isolation_level="AUTOCOMMIT" if autocommit else "READ COMMITTED",
-        connect_args=connect_args,
+        connect_args=connect_args_for(settings, socket_timeout=timeout),
     )
+    if statement_timeout is not None:
+        event.listen(engine, "connect", _statement_timeout_setter(statement_timeout))
+    if check_schema:
+        event.listen(engine, "connect", _check_schema_on_connect)
     _detect_raw_socket_errors(engine)
     return engine
+
+
+def _statement_timeout_setter(milliseconds: int) -> Any:
+    def set_statement_timeout(dbapi_connection: Any, _record: Any) -> None:
+        previous_autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"SET statement_timeout = {int(milliseconds)}")
+        finally:
+            cursor.close()
+            dbapi_connection.autocommit = previous_autocommit
+
+    return set_statement_timeout
+
+
+def _check_schema_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    from progress_common.schema import check_schema_revision
+
+    try:
+        check_schema_revision(dbapi_connection)
+    except BaseException:
+        # The pool does not keep a connection whose connect event failed: close it here, so the
+        # next request connects (and checks) afresh once the migration has run.
+        dbapi_connection.close()
+        raise
 
 
 def get_engine() -> Engine:
@@ -134,7 +219,7 @@ def get_engine() -> Engine:
     if _engine is None:
         with _engine_lock:
             if _engine is None:
-                _engine = make_engine(get_settings())
+                _engine = make_engine(get_settings(), check_schema=True)
     return _engine
 
 

@@ -47,3 +47,10 @@ class ConfigurationError(ProgressError):
     """Settings that cannot work (no database configured, malformed secret)."""
 
     code = "configuration_error"
+
+
+class SchemaOutdatedError(DatabaseUnavailableError):
+    """The database's schema is older than the revision this code needs (a deploy whose migration has
+    not run, or failed): retry once the stack's migration has brought it up to date."""
+
+    code = "schema_outdated"

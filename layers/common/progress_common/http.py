@@ -20,6 +20,7 @@ from progress_common.errors import (
     DatabaseUnavailableError,
     InvalidCursorError,
     InvalidUserIdError,
+    SchemaOutdatedError,
     UnauthorizedError,
 )
 from progress_common.identity import parse_user_id
@@ -152,6 +153,15 @@ class ProgressResolver(APIGatewayHttpResolver):
         return super().resolve(event, context)
 
 
+def unavailable_response(code: str, message: str) -> Response:
+    """Every 503 the service answers: with Retry-After, and counted in the DatabaseUnavailable metric
+    (Lambda counts a 503 as a successful invocation; the template's alarm watches this metric)."""
+    metrics.add_metric(name="DatabaseUnavailable", unit="Count", value=1)
+    return error_response(
+        503, code, message, headers={"Retry-After": str(get_settings().retry_after_seconds)}
+    )
+
+
 def current_user_id(app: BaseRouter) -> int:
     """The caller, from the verified JWT claims of the API Gateway authorizer. Never from the request."""
     claim_name = get_settings().user_id_claim
@@ -188,18 +198,20 @@ def build_resolver() -> ProgressResolver:
         ]
         return error_response(422, "validation_error", "request parameters are not valid", details)
 
+    @app.exception_handler(SchemaOutdatedError)
+    def _schema_outdated(exc: SchemaOutdatedError) -> Response:
+        # A deploy whose migration has not (yet) run: the operator must see it, the caller retries.
+        logger.error("database schema is outdated", extra={"detail": str(exc)})
+        metrics.add_metric(name="SchemaOutdated", unit="Count", value=1)
+        return unavailable_response(exc.code, "the service is being updated, retry later")
+
     @app.exception_handler([sa_exc.SQLAlchemyError, DatabaseUnavailableError, ConnectionError])
     def _database(exc: Exception) -> Response:
         if not is_transient(exc):
             return _internal(exc)
         logger.warning("database unavailable", extra={"error_type": type(exc).__name__})
-        metrics.add_metric(name="DatabaseUnavailable", unit="Count", value=1)
-        retry_after = str(get_settings().retry_after_seconds)
-        return error_response(
-            503,
-            "database_unavailable",
-            "the service is temporarily unavailable, retry later",
-            headers={"Retry-After": retry_after},
+        return unavailable_response(
+            "database_unavailable", "the service is temporarily unavailable, retry later"
         )
 
     @app.exception_handler(Exception)

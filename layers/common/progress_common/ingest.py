@@ -88,3 +88,11 @@ def record_attempt(record: SQSRecord) -> str:
     )
     logger.debug("attempt processed", extra={"message_id": record.message_id, "outcome": outcome})
     return outcome
+
+
+def count_failed_batch(event: dict[str, Any], response: dict[str, Any]) -> None:
+    """A batch whose every message failed (the database is down or behind, a bug) is emitted as
+    BatchesFailed: the invocation still succeeds, so Lambda's Errors metric never sees it; an alarm does."""
+    records = event.get("Records") or []
+    if records and len(response.get("batchItemFailures") or []) >= len(records):
+        metrics.add_metric(name="BatchesFailed", unit="Count", value=1)

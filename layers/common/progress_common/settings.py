@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
@@ -26,7 +27,18 @@ class Settings(BaseModel):
     db_host: str | None = None
     # seconds a connect, or a read of a result, may block before the call fails
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=900)
-    db_statement_timeout_ms: int = Field(default=10_000, ge=0, le=900_000)
+    # Unset: the role default the migration applies (schema.ROLE_SESSION_DEFAULTS), sent by nobody.
+    # Set (the archive function, local tools): one SET per new connection, which pins that session
+    # on RDS Proxy; fine for a single long-running client, not for the request path.
+    db_statement_timeout_ms: int | None = Field(default=None, ge=0, le=900_000)
+    # TLS to the database: "verify-full" (AWS: RDS Proxy's certificate must chain to a trusted root and
+    # name the host) or "disable" (local servers).
+    db_tls: Literal["disable", "verify-full"] = "disable"
+    # Secrets Manager (and any other AWS API the layer calls): an endpoint that accepts and never
+    # answers costs at most attempts x (connect + read) seconds, well inside a 10 s function.
+    aws_connect_timeout_seconds: float = Field(default=1.0, gt=0, le=60)
+    aws_read_timeout_seconds: float = Field(default=1.5, gt=0, le=60)
+    aws_max_attempts: int = Field(default=2, ge=1, le=10)
     db_pool_size: int = Field(default=1, ge=1, le=64)
     user_id_claim: str = Field(default="sub", min_length=1)
     archive_retention_days: int = Field(default=365, ge=1, le=36_500)
