@@ -73,7 +73,9 @@ def test_outdated_schema_is_a_503_logged_and_counted_then_recovers(
     assert body["error"]["code"] == "schema_outdated"
     assert "0002" not in json.dumps(body)  # the caller learns no internals
     logs = captured_logs()
-    assert "database schema is outdated" in logs and "0002" in logs and schema.REQUIRED_SCHEMA_REVISION in logs
+    assert (
+        "database schema is outdated" in logs and "0002" in logs and schema.REQUIRED_SCHEMA_REVISION in logs
+    )
     emitted = capsys.readouterr().out
     assert '"SchemaOutdated"' in emitted and '"DatabaseUnavailable"' in emitted
 
