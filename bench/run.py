@@ -3,7 +3,9 @@
 Everything is measured in one run on one machine and reported as ratios, because these machines are
 shared and noisy: the real handlers (warm) against the old design and against a bare SELECT 1 through
 the same engine, growth from 1 000 to 100 000 attempts, cold start against the bare imports of the
-dependencies, and write throughput with 1, 4 and 16 writers. Not part of the test run.
+dependencies; through the counting loopback proxy of bench/wire.py, the round trips of each request and
+its p50 with and without 1 ms added to every database reply; and write throughput of the SQS consumer
+with batches of 1, 10 and 100. Not part of the test run.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -35,16 +36,17 @@ import warnings  # noqa: E402
 
 warnings.filterwarnings("ignore", message="No application metrics to publish")
 
-from sqlalchemy import Engine, text  # noqa: E402
+from sqlalchemy import URL, Engine, text  # noqa: E402
+from sqlalchemy import event as sa_event  # noqa: E402
 
+from bench import consumer  # noqa: E402
 from bench.baseline import old_progress, old_statistics  # noqa: E402
+from bench.wire import RoundTripProxy  # noqa: E402
 from progress_admin.database import migrate  # noqa: E402
 from progress_admin.scratch import scratch_database  # noqa: E402
 from progress_admin.serve import FakeContext, load_function_module  # noqa: E402
 from progress_common import db as common_db  # noqa: E402
-from progress_common.models import AttemptMessage  # noqa: E402
 from progress_common.settings import get_settings, load_settings  # noqa: E402
-from progress_common.writes import save_user_attempt_to_db  # noqa: E402
 
 SIZES = (1_000, 10_000, 100_000)
 SEED_SQL = text(
@@ -264,65 +266,144 @@ def bench_cold_start(database_url: str, user: int, runs: int, *, tracing: bool =
     }
 
 
-def bench_writes(per_writer: int) -> list[dict[str, Any]]:
-    settings = get_settings()
-    now = dt.datetime.now(dt.UTC)
+REPLY_DELAY_S = 0.001  # about one round trip through RDS Proxy
+BATCH_SIZES = (1, 10, 100)
+
+
+def proxied_engine(proxy: RoundTripProxy, url: URL) -> Engine:
+    """The functions' engine as in Lambda (one connection), connected through the proxy."""
+    settings = load_settings({"DATABASE_URL": proxy.url(url).render_as_string(hide_password=False)})
+    return common_db.make_engine(settings, pool_size=1)
+
+
+def bench_wire(url: URL, users: dict[int, int], runs: int) -> list[dict[str, Any]]:
+    """Per request on a warm container: round trips and statements (counted), p50 without and with
+    REPLY_DELAY_S added to every reply (timed alternately, so both see the same machine load)."""
+    context = FakeContext("bench", 10)
+    progress = load_function_module(ROOT / "functions/get_progress/app.py").lambda_handler
+    stats = load_function_module(ROOT / "functions/get_statistics/app.py").lambda_handler
+    reset = load_function_module(ROOT / "functions/reset_progress/app.py").lambda_handler
+    record = load_function_module(ROOT / "functions/record_attempts/app.py").lambda_handler
+    user = users[min(users)]
+    reset_user = 4_000_000
+    sqs_batches = iter(consumer.events(10, 10 * (2 * runs + 20), user_base=4_100_000))
+
+    def http(handler: Callable[..., Any], ev: dict[str, Any]) -> Callable[[], None]:
+        def call() -> None:
+            response = handler(ev, context)
+            assert response["statusCode"] == 200, response
+
+        return call
+
+    def sqs() -> None:
+        assert not record(next(sqs_batches), context)["batchItemFailures"]
+
+    requests: list[tuple[str, Callable[[], None]]] = [
+        ("GET /progress", http(progress, event("GET", "/progress", user))),
+        ("GET /progress/statistics", http(stats, event("GET", "/progress/statistics", user))),
+        ("POST /progress/reset", http(reset, event("POST", "/progress/reset", reset_user))),
+        ("SQS batch of 10 (consumer)", sqs),
+    ]
     rows = []
-    for writers in (1, 4, 16):
-        engines = [common_db.make_engine(settings) for _ in range(writers)]
-        barrier = threading.Barrier(writers + 1)
-        errors: list[BaseException] = []
+    with RoundTripProxy.for_url(url) as proxy:
+        engine = proxied_engine(proxy, url)
+        statements: list[str] = []
+        sa_event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+        common_db.set_engine(engine)
+        try:
+            with quiet():
+                for name, call in requests:
+                    call()  # warm: the container's connection exists, plans are cached
+                    statements.clear()
+                    with proxy.measure() as trips:
+                        call()
+                    counted = (trips.round_trips, trips.connections, len(statements))
+                    plain: list[float] = []
+                    delayed: list[float] = []
+                    for _ in range(runs):
+                        for delay, out in ((0.0, plain), (REPLY_DELAY_S, delayed)):
+                            proxy.reply_delay_s = delay
+                            started = time.perf_counter_ns()
+                            call()
+                            out.append((time.perf_counter_ns() - started) / 1e6)
+                    proxy.reply_delay_s = 0.0
+                    rows.append(
+                        {
+                            "request": name,
+                            "round_trips": counted[0],
+                            "new_connections": counted[1],
+                            "statements": counted[2],
+                            "p50_ms": p50(plain),
+                            "p50_delayed_ms": p50(delayed),
+                            "target_ms": REPLY_DELAY_S * 1000 + 2 * p50(plain),
+                            "runs": runs,
+                        }
+                    )
+        finally:
+            common_db.set_engine(None)
+    return rows
 
-        def write(
-            index: int,
-            engine: Engine,
-            count: int = writers,
-            barrier: threading.Barrier = barrier,
-            errors: list[BaseException] = errors,
-        ) -> None:
-            user = 5_000_000 + count * 100 + index
-            messages = [
-                AttemptMessage(
-                    attempt_uid=uuid.uuid4(),
-                    user_id=user,
-                    exercise_id=n % 30,
-                    is_correct=n % 3 != 0,
-                    user_answer="x",
-                    created_at=now - dt.timedelta(minutes=n),
-                )
-                for n in range(per_writer)
-            ]
-            barrier.wait()
-            try:
-                for message in messages:
-                    save_user_attempt_to_db(message, engine=engine)
-            except BaseException as exc:
-                errors.append(exc)
 
-        threads = [threading.Thread(target=write, args=(i, e)) for i, e in enumerate(engines)]
-        for t in threads:
-            t.start()
-        barrier.wait()
-        started = time.perf_counter()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - started
-        for e in engines:
-            e.dispose()
-        if errors:
-            raise errors[0]
-        rows.append(
-            {
-                "writers": writers,
-                "attempts": writers * per_writer,
-                "per_second": writers * per_writer / elapsed,
-            }
+def run_consumers(database_url: str, batch: int, attempts: int, consumers: int, user_base: int) -> float:
+    """Attempts per second written by `consumers` processes (separate containers) started together."""
+    env = {**os.environ, "DATABASE_URL": database_url}
+    start_at = time.time() + 3.0  # after every consumer has imported, connected and warmed up
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.consumer",
+                f"--batch={batch}",
+                f"--attempts={attempts}",
+                f"--user-base={user_base + index * consumer.USERS_PER_CONSUMER}",
+                f"--start-at={start_at}",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
         )
+        for index in range(consumers)
+    ]
+    results = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=600)
+        if proc.returncode != 0:
+            raise RuntimeError(f"a consumer failed (exit {proc.returncode})")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    slowest = max(r["seconds"] for r in results)
+    return sum(r["attempts"] for r in results) / slowest
+
+
+def bench_batches(
+    url: URL, database_url: str, attempts: int, consumer_counts: tuple[int, ...]
+) -> list[dict[str, Any]]:
+    """Write throughput of the real consumer by SQS batch size: on loopback with 1 and more consumers,
+    and with REPLY_DELAY_S per reply (one consumer through the proxy)."""
+    rows = []
+    user_base = 6_000_000
+    with RoundTripProxy.for_url(url, reply_delay_s=REPLY_DELAY_S) as proxy:
+        delayed_url = proxy.url(url).render_as_string(hide_password=False)
+        for batch in BATCH_SIZES:
+            row: dict[str, Any] = {"batch": batch, "attempts": attempts}
+            for consumers in consumer_counts:
+                user_base += 10_000
+                row[f"loopback_{consumers}"] = run_consumers(
+                    database_url, batch, attempts, consumers, user_base
+                )
+            user_base += 10_000
+            row["delayed_1"] = run_consumers(delayed_url, batch, max(attempts // 4, batch), 1, user_base)
+            rows.append(row)
     return rows
 
 
 def render(
-    reads: list[dict[str, Any]], cold: list[dict[str, Any]], writes: list[dict[str, Any]], database_kind: str
+    reads: list[dict[str, Any]],
+    cold: list[dict[str, Any]],
+    wire: list[dict[str, Any]],
+    batches: list[dict[str, Any]],
+    database_kind: str,
 ) -> str:
     out = []
     out.append(
@@ -359,10 +440,38 @@ def render(
         + ", ".join(f"{name} {ms:.0f}" for name, ms in cold[0]["top_cumulative"])
     )
     out.append("")
-    out.append("| concurrent writers | attempts | writes/s |")
-    out.append("|---:|---:|---:|")
-    for w in writes:
-        out.append(f"| {w['writers']} | {w['attempts']:,} | {w['per_second']:.0f} |")
+    delay_ms = REPLY_DELAY_S * 1000
+    out.append(
+        f"Warm container, through the counting loopback proxy; p50 of {wire[0]['runs']} calls each, without and "
+        f"with {delay_ms:g} ms added to every database reply (alternately):"
+    )
+    out.append("")
+    out.append(
+        f"| request | round trips | statements | p50 ms | p50 ms, +{delay_ms:g} ms per reply "
+        f"| target ≤ {delay_ms:g} ms + 2x p50 | met |"
+    )
+    out.append("|---|---:|---:|---:|---:|---:|---|")
+    for w in wire:
+        met = "yes" if w["p50_delayed_ms"] <= w["target_ms"] else "no"
+        out.append(
+            f"| {w['request']} | {w['round_trips']} | {w['statements']} | {w['p50_ms']:.2f} | "
+            f"{w['p50_delayed_ms']:.2f} | {w['target_ms']:.2f} | {met} |"
+        )
+    out.append("")
+    consumer_counts = sorted(int(k.split("_")[1]) for k in batches[0] if k.startswith("loopback_"))
+    head = " | ".join(f"attempts/s, {c} consumer{'s' if c > 1 else ''}" for c in consumer_counts)
+    out.append(
+        f"| SQS batch size | {head} | x batch of 1 "
+        f"| attempts/s, 1 consumer, +{delay_ms:g} ms per reply | x batch of 1 |"
+    )
+    out.append("|---:|" + "---:|" * (len(consumer_counts) + 3))
+    one = batches[0]
+    for b in batches:
+        rates = " | ".join(f"{b[f'loopback_{c}']:.0f}" for c in consumer_counts)
+        out.append(
+            f"| {b['batch']} | {rates} | {b['loopback_1'] / one['loopback_1']:.1f}x | {b['delayed_1']:.0f} | "
+            f"{b['delayed_1'] / one['delayed_1']:.1f}x |"
+        )
     return "\n".join(out)
 
 
@@ -370,7 +479,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=200, help="timed calls per endpoint and size")
     parser.add_argument("--cold-runs", type=int, default=5)
-    parser.add_argument("--writes-per-writer", type=int, default=300)
+    parser.add_argument(
+        "--write-attempts", type=int, default=3000, help="attempts per consumer and batch size"
+    )
+    parser.add_argument("--consumers", default="1,4", help="concurrent consumers to compare, e.g. 1,4")
     parser.add_argument("--quick", action="store_true", help="small sizes and few runs (smoke test)")
     args = parser.parse_args(argv)
     sizes = (200, 2_000) if args.quick else SIZES
@@ -392,12 +504,20 @@ def main(argv: list[str] | None = None) -> int:
                 bench_cold_start(database.url, users[sizes[0]], cold_runs, tracing=False),
                 bench_cold_start(database.url, users[sizes[0]], cold_runs, tracing=True),
             ]
-            print("measuring writes ...", flush=True)
-            writes = bench_writes(30 if args.quick else args.writes_per_writer)
+            url = common_db.database_url(get_settings())
+            print("counting round trips, timing with and without a delay per reply ...", flush=True)
+            wire = bench_wire(url, users, runs)
+            print("measuring write throughput by batch size ...", flush=True)
+            consumer_counts = tuple(int(c) for c in args.consumers.split(","))
+            if 1 not in consumer_counts:
+                consumer_counts = (1, *consumer_counts)
+            batches = bench_batches(
+                url, database.url, 200 if args.quick else args.write_attempts, consumer_counts
+            )
         finally:
             common_db.set_engine(None)
     print()
-    print(render(reads, cold, writes, database.kind))
+    print(render(reads, cold, wire, batches, database.kind))
     return 0
 
 

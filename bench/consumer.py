@@ -1,0 +1,112 @@
+"""One SQS consumer for the write benchmark: `python -m bench.consumer --batch 10 --attempts 2000 ...`.
+
+Feeds RecordAttemptsFunction's real handler SQS events of `--batch` valid messages until `--attempts`
+are written, and prints {"seconds": ..., "attempts": ...} as its last line. bench/run.py starts several at
+once (separate processes, as separate Lambda containers are) to see what the database serves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "progress")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ProgressService")
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+
+USERS_PER_CONSUMER = 50
+
+
+def sqs_event(bodies: list[str]) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": f"AQEB{uuid.uuid4().hex}",
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": "1795564800000",
+                    "SenderId": "AIDAEXAMPLE",
+                    "ApproximateFirstReceiveTimestamp": "1795564800001",
+                },
+                "messageAttributes": {},
+                "md5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:progress-attempts",
+                "awsRegion": "eu-west-1",
+            }
+            for body in bodies
+        ]
+    }
+
+
+def attempt_bodies(count: int, user_base: int) -> list[str]:
+    """Valid messages of USERS_PER_CONSUMER learners, a few seconds apart, as a busy queue holds them."""
+    now = dt.datetime.now(dt.UTC)
+    return [
+        json.dumps(
+            {
+                "attempt_uid": str(uuid.uuid4()),
+                "user_id": f"user_{user_base + n % USERS_PER_CONSUMER}",
+                "exercise_id": n % 40,
+                "is_correct": n % 3 != 0,
+                "user_answer": "la maison",
+                "created_at": (now - dt.timedelta(seconds=count - n)).isoformat(),
+            }
+        )
+        for n in range(count)
+    ]
+
+
+def events(batch: int, attempts: int, user_base: int) -> list[dict[str, Any]]:
+    bodies = attempt_bodies(attempts, user_base)
+    return [sqs_event(bodies[i : i + batch]) for i in range(0, len(bodies), batch)]
+
+
+def consume(handler: Any, batches: list[dict[str, Any]]) -> float:
+    """Feed every event to the handler; seconds taken. A failed message is a broken benchmark."""
+    from progress_admin.serve import FakeContext
+
+    context = FakeContext("bench-consumer", 30)
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):  # metrics go to stdout, as in Lambda
+        for event in batches:
+            result = handler(event, context)
+            if result["batchItemFailures"]:
+                raise RuntimeError(f"the consumer failed messages: {result['batchItemFailures'][:3]}")
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--batch", type=int, required=True)
+    parser.add_argument("--attempts", type=int, required=True)
+    parser.add_argument("--user-base", type=int, required=True)
+    parser.add_argument("--start-at", type=float, default=0.0, help="time.time() to start at (all together)")
+    args = parser.parse_args(argv)
+    from progress_admin.serve import load_function_module
+
+    handler = load_function_module(ROOT / "functions/record_attempts/app.py").lambda_handler
+    batches = events(args.batch, args.attempts, args.user_base)
+    consume(handler, events(args.batch, args.batch, args.user_base))  # warm: connect, plans
+    time.sleep(max(0.0, args.start_at - time.time()))
+    seconds = consume(handler, batches)
+    print(json.dumps({"seconds": seconds, "attempts": args.attempts}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
