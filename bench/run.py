@@ -273,7 +273,7 @@ BATCH_SIZES = (1, 10, 100)
 def proxied_engine(proxy: RoundTripProxy, url: URL) -> Engine:
     """The functions' engine as in Lambda (one connection), connected through the proxy."""
     settings = load_settings({"DATABASE_URL": proxy.url(url).render_as_string(hide_password=False)})
-    return common_db.make_engine(settings, pool_size=1)
+    return common_db.make_engine(settings, pool_size=1, check_schema=True)
 
 
 def bench_wire(url: URL, users: dict[int, int], runs: int) -> list[dict[str, Any]]:

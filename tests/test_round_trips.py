@@ -28,12 +28,12 @@ ROUTES = {
 
 @pytest.fixture
 def proxy(test_database, db: Engine) -> Iterator[RoundTripProxy]:
-    """A counting proxy in front of the test database; the functions' engine (one connection, as in
-    Lambda) goes through it for the test."""
+    """A counting proxy in front of the test database; the functions' engine goes through it for the test,
+    built as in Lambda: one connection, the schema revision checked on each new connection."""
     url = common_db._url_from_database_url(test_database.url)
     with RoundTripProxy.for_url(url) as wire:
         settings = load_settings({"DATABASE_URL": wire.url(url).render_as_string(hide_password=False)})
-        common_db.set_engine(common_db.make_engine(settings, pool_size=1))
+        common_db.set_engine(common_db.make_engine(settings, pool_size=1, check_schema=True))
         try:
             yield wire
         finally:
