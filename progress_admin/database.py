@@ -24,6 +24,11 @@ DEFAULT_LOCAL_DIR = Path(".local")
 _embedded_servers: dict[str, Any] = {}
 
 
+# Any number fixed for this project: concurrent `migrate` runs queue behind one another.
+MIGRATION_LOCK_SQL = text("SELECT pg_advisory_lock(7240001)")
+MIGRATION_UNLOCK_SQL = text("SELECT pg_advisory_unlock(7240001)")
+
+
 class DatabaseNotReachableError(RuntimeError):
     """The configured database does not answer; the message says which one and why."""
 
@@ -121,12 +126,13 @@ def migrate(
     lock_timeout_ms: int = 0,
 ) -> str | None:
     """Bring the database to `revision` (default: newest) and apply the role's session defaults.
-    Safe to run twice, or twice at once (the second waits for the first). All of it is one transaction:
-    an interrupted run leaves the database as it was, and can simply be run again.
+    Safe to run twice, or twice at once (the second waits for the first). Each migration is its own
+    transaction, and a migration that backfills a large table commits batch by batch: an interrupted run
+    keeps the migrations (and batches) it completed, and can simply be run again.
 
-    The migration function bounds it: socket_timeout (client), statement_timeout_ms (server; the
-    transaction rolls back when it fires) and lock_timeout_ms (a DDL statement that waits for a lock
-    longer fails, instead of queueing the service's writers behind it). 0 means no limit.
+    The migration function bounds it: socket_timeout (client), statement_timeout_ms (server, per
+    statement) and lock_timeout_ms (a DDL statement that waits for a lock longer fails, instead of queueing
+    the service's writers behind it). 0 means no limit.
     """
     from alembic import command
     from alembic.runtime.migration import MigrationContext
@@ -141,15 +147,24 @@ def migrate(
         autocommit=False,
     )
     try:
-        with engine.begin() as conn:
-            if lock_timeout_ms:
-                # Transaction-scoped (SET LOCAL): gone at commit or rollback.
-                conn.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
-            config.attributes["connection"] = conn
-            command.upgrade(config, revision)
-            conn.execute(text(role_defaults_sql()))
         with engine.connect() as conn:
-            current: str | None = MigrationContext.configure(conn).get_current_revision()
+            # A session lock, held across the migrations' own transactions: concurrent runs queue here.
+            # Session-level settings on this one connection (it is closed afterwards, never pooled).
+            conn.execute(MIGRATION_LOCK_SQL)
+            if lock_timeout_ms:
+                conn.execute(text(f"SET lock_timeout = {int(lock_timeout_ms)}"))
+            conn.commit()
+            try:
+                config.attributes["connection"] = conn
+                command.upgrade(config, revision)
+                conn.commit()
+                conn.execute(text(role_defaults_sql()))
+                current: str | None = MigrationContext.configure(conn).get_current_revision()
+                conn.commit()
+            finally:
+                conn.rollback()
+                conn.execute(MIGRATION_UNLOCK_SQL)
+                conn.commit()
             return current
     finally:
         engine.dispose()

@@ -48,19 +48,16 @@ def aggregates_of(engine: Engine, user_id: int) -> dict[str, Any]:
 
 def recount_from_rows(engine: Engine, user_id: int) -> dict[str, Any]:
     """The same figures, recounted from every live and archived attempt (the ground truth)."""
+    # each attempt's practice day is the one fixed when it was written (local_day)
     with engine.connect() as conn:
-        tz = conn.execute(
-            text("SELECT coalesce((SELECT timezone FROM user_profiles WHERE user_id = :u), 'UTC')"),
-            {"u": user_id},
-        ).scalar_one()
         rows = conn.execute(
             text(
-                "SELECT exercise_id, is_correct, created_at, (created_at AT TIME ZONE :tz)::date AS day, session_id"
+                "SELECT exercise_id, is_correct, created_at, local_day, session_id"
                 " FROM attempts WHERE user_id = :u UNION ALL"
-                " SELECT exercise_id, is_correct, created_at, (created_at AT TIME ZONE :tz)::date, session_id"
+                " SELECT exercise_id, is_correct, created_at, local_day, session_id"
                 " FROM attempts_archive WHERE user_id = :u"
             ),
-            {"u": user_id, "tz": tz},
+            {"u": user_id},
         ).all()
     days: dict[dt.date, list[int]] = {}
     exercises: dict[int, list[Any]] = {}

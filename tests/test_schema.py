@@ -188,9 +188,10 @@ def test_attempt_uid_is_unique(db: Engine) -> None:
     assert aggregates_of(db, 1)["profile"]["total_attempts"] == 1
 
 
-def test_timezone_change_rebuilds_local_days(db: Engine, new_user_id) -> None:
+def test_timezone_change_moves_no_practice_day(db: Engine, new_user_id) -> None:
     user = new_user_id()
-    # 2026-07-01 06:30 UTC is still 2026-06-30 in Los Angeles (UTC-7 in summer)
+    # 2026-07-01 06:30 UTC is still 2026-06-30 in Los Angeles (UTC-7 in summer): but the day was fixed in
+    # UTC when the attempt was written, and a later change of timezone does not move it
     insert_attempts_sql(
         db, [{"user_id": user, "exercise_id": 1, "is_correct": True, "created_at": at("2026-07-01", 6, 30)}]
     )
@@ -201,9 +202,15 @@ def test_timezone_change_rebuilds_local_days(db: Engine, new_user_id) -> None:
         )
         assert changed.scalar() is True
     agg = aggregates_of(db, user)
-    assert agg["daily"] == [(dt.date(2026, 6, 30), 1, 1)]
+    assert agg["daily"] == [(dt.date(2026, 7, 1), 1, 1)]
     assert agg["profile"]["timezone"] == "America/Los_Angeles"
-    assert agg["profile"]["last_practice_date"] == dt.date(2026, 6, 30)
+    assert agg["profile"]["last_practice_date"] == dt.date(2026, 7, 1)
+    # the next plain-SQL insert gets its day in the new timezone
+    insert_attempts_sql(
+        db, [{"user_id": user, "exercise_id": 1, "is_correct": True, "created_at": at("2026-07-02", 6, 30)}]
+    )
+    assert aggregates_of(db, user)["daily"] == [(dt.date(2026, 7, 1), 2, 2)]
+    assert_aggregates_match_rows(db, user)
     with pytest.raises(sa_exc.DBAPIError), db.connect() as conn:
         conn.execute(text("SELECT progress_set_timezone_v1(:u, 'Mars/Olympus_Mons')"), {"u": user})
     assert aggregates_of(db, user)["profile"]["timezone"] == "America/Los_Angeles"

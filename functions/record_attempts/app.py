@@ -7,7 +7,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from progress_common.ingest import count_failed_batch, new_processor, record_attempt
+from progress_common.ingest import count_failed_batch, new_processor
 from progress_common.observability import logger, metrics, tracer
 from progress_common.settings import get_settings
 
@@ -21,7 +21,7 @@ processor = new_processor()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     response = dict(
         process_partial_response(
-            event=event, record_handler=record_attempt, processor=processor, context=context
+            event=event, record_handler=processor.record_attempt, processor=processor, context=context
         )
     )
     count_failed_batch(event, response)

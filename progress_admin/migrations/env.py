@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import text
-
-# Any number fixed for this project: concurrent `migrate` runs queue behind one another.
-MIGRATION_LOCK_KEY = 7_240_001
 
 
 def run_migrations_online() -> None:
     connection = context.config.attributes.get("connection")
     if connection is None:
         raise RuntimeError("run migrations through `progress-admin migrate`, which supplies the connection")
-    context.configure(connection=connection, target_metadata=None, transaction_per_migration=False)
+    # One transaction per migration: a migration that backfills in batches commits them as it goes
+    # (autocommit_block), and an interrupted run resumes after the last migration that completed.
+    # migrate() holds a session advisory lock around the run, so concurrent runs queue.
+    context.configure(connection=connection, target_metadata=None, transaction_per_migration=True)
     with context.begin_transaction():
-        connection.execute(text("SELECT pg_advisory_xact_lock(7240001)"))
         context.run_migrations()
 
 

@@ -1,23 +1,30 @@
-"""The SQS write path: one graded attempt per message, each written through save_user_attempt_to_db.
+"""The SQS write path: one graded attempt per message; the valid messages of a batch in one statement.
 
-A bad message fails alone (reported in batchItemFailures, so SQS retries it and, after the queue's
-maxReceiveCount, moves it to the DLQ); the good messages of the same batch are written. Logs name the
-message id and what was wrong, never the learner's answer.
+AttemptBatchProcessor writes every valid message of the batch with one statement (write_attempts) before
+Powertools walks the records; each record then reports its own outcome, so a bad message fails alone
+(reported in batchItemFailures, so SQS retries it and, after the queue's maxReceiveCount, moves it to the
+DLQ) and the good messages of the same batch are written. When the batch statement fails on something
+other than an unavailable database, the messages are written one at a time (save_user_attempt_to_db), so
+the one that caused it fails alone. Logs name the message id and what was wrong, never the answer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
-from progress_common.errors import ProgressError
+from progress_common.errors import DatabaseUnavailableError, ProgressError, SessionOwnershipError
 from progress_common.models import AttemptMessage
 from progress_common.observability import logger, metrics
-from progress_common.writes import save_user_attempt_to_db
+from progress_common.writes import WriteOutcome, save_user_attempt_to_db, write_attempts
+
+# What the batch statement decided for one message; ONE_AT_A_TIME: it failed, write this one alone.
+Prepared: TypeAlias = WriteOutcome | Literal["one_at_a_time"] | ProgressError
+ONE_AT_A_TIME: Literal["one_at_a_time"] = "one_at_a_time"
 
 
 class InvalidMessageError(ProgressError):
@@ -26,10 +33,63 @@ class InvalidMessageError(ProgressError):
     code = "invalid_message"
 
 
-def new_processor() -> BatchProcessor:
-    # A batch whose every message failed is still a partial response, not a function error: SQS retries
-    # exactly those messages, and one poison message alone does not raise the Errors alarm.
-    return BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+class AttemptBatchProcessor(BatchProcessor):
+    """Powertools' SQS batch processor, with the batch's valid messages written by one statement first."""
+
+    def __init__(self) -> None:
+        # A batch whose every message failed is still a partial response, not a function error: SQS retries
+        # exactly those messages, and one poison message alone does not raise the Errors alarm.
+        super().__init__(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        self.prepared: dict[str, tuple[AttemptMessage, Prepared]] = {}
+        self.invalid: dict[str, InvalidMessageError] = {}
+
+    def _prepare(self) -> None:
+        super()._prepare()
+        self.prepared, self.invalid = {}, {}
+        valid: list[tuple[str, AttemptMessage]] = []
+        for raw in self.records:
+            record = SQSRecord(raw)
+            try:
+                valid.append((record.message_id, parse_message(record)))
+            except InvalidMessageError as exc:
+                self.invalid[record.message_id] = exc  # logged and counted by parse_message
+        if not valid:
+            return
+        outcomes: list[Prepared]
+        try:
+            outcomes = list(write_attempts([attempt for _, attempt in valid]))
+        except DatabaseUnavailableError as exc:
+            outcomes = [exc] * len(valid)  # every message fails and is retried; no point in trying each
+        except Exception as exc:
+            logger.warning(
+                "the batch statement failed; writing its messages one at a time",
+                extra={"messages": len(valid), "error_type": type(exc).__name__},
+            )
+            outcomes = [ONE_AT_A_TIME] * len(valid)
+        self.prepared = {
+            mid: (attempt, outcome) for (mid, attempt), outcome in zip(valid, outcomes, strict=True)
+        }
+
+    def record_attempt(self, record: SQSRecord) -> str:
+        """Batch record handler: report this message's outcome ("written" or "duplicate"), or fail it."""
+        if record.message_id in self.invalid:
+            raise self.invalid[record.message_id]
+        prepared = self.prepared.get(record.message_id)
+        if prepared is None:
+            return record_attempt(record)  # not seen by _prepare (a repeated message id): on its own
+        attempt, outcome = prepared
+        if outcome == ONE_AT_A_TIME:
+            return _write_one(record, attempt)
+        if outcome == "session_of_another_user":
+            outcome = SessionOwnershipError("the attempt names a session that belongs to another user")
+        if isinstance(outcome, ProgressError):
+            _failed(logger.warning, "could not record an attempt", record, attempt, error=outcome.code)
+            raise outcome
+        return _counted(record, outcome)
+
+
+def new_processor() -> AttemptBatchProcessor:
+    return AttemptBatchProcessor()
 
 
 def _validation_summary(exc: ValidationError) -> list[dict[str, Any]]:
@@ -66,8 +126,19 @@ def _failed(
 
 
 def record_attempt(record: SQSRecord) -> str:
-    """Batch record handler: validate, write, and report "written" or "duplicate"."""
-    attempt = parse_message(record)
+    """Validate and write one message on its own; report "written" or "duplicate"."""
+    return _write_one(record, parse_message(record))
+
+
+def _counted(record: SQSRecord, outcome: str) -> str:
+    metrics.add_metric(
+        name="AttemptsRecorded" if outcome == "written" else "AttemptsDuplicate", unit="Count", value=1
+    )
+    logger.debug("attempt processed", extra={"message_id": record.message_id, "outcome": outcome})
+    return outcome
+
+
+def _write_one(record: SQSRecord, attempt: AttemptMessage) -> str:
     try:
         outcome = save_user_attempt_to_db(attempt)
     except ProgressError as exc:
@@ -83,11 +154,7 @@ def record_attempt(record: SQSRecord) -> str:
             error_type=type(exc).__name__,
         )
         raise
-    metrics.add_metric(
-        name="AttemptsRecorded" if outcome == "written" else "AttemptsDuplicate", unit="Count", value=1
-    )
-    logger.debug("attempt processed", extra={"message_id": record.message_id, "outcome": outcome})
-    return outcome
+    return _counted(record, outcome)
 
 
 def count_failed_batch(event: dict[str, Any], response: dict[str, Any]) -> None:

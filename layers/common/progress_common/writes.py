@@ -1,7 +1,8 @@
 """Writes: the shared write path (save_user_attempt_to_db and batches) and reset.
 
-Each call is one SQL statement, hence one transaction: the attempt, its aggregates, its session and the
+Each call is one SQL statement, hence one transaction: the attempts, their aggregates, sessions and the
 profile's cached streaks are written together or not at all (the triggers of the schema do the folding).
+A batch of any size is one statement that returns each attempt's outcome (write_attempts).
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from progress_common.models import AttemptMessage, DeletedCounts, ResetResponse
 from progress_common.sqltext import render_sql
 
 SaveOutcome = Literal["written", "duplicate"]
+# What progress_record_attempts_v2 reports for each attempt of a batch.
+WriteOutcome = Literal["written", "duplicate", "session_of_another_user"]
 
 RECORD_SQL = text("SELECT attempt_uid::text FROM progress_record_attempts_v1(CAST(:batch AS jsonb))")
+BATCH_SQL = text("SELECT outcome FROM progress_record_attempts_v2(CAST(:batch AS jsonb))")
 # Values written into the text (sqltext): one simple Query, one round trip.
 RESET_SQL = (
     "SELECT deleted_attempts, deleted_archived, deleted_sessions"
@@ -45,25 +49,48 @@ def _domain_errors() -> Iterator[None]:
         raise
 
 
-def save_attempts(attempts: Sequence[AttemptMessage], *, engine: Engine | None = None) -> set[str]:
-    """Write a batch of attempts in one transaction; return the attempt_uids actually written.
+def _batch_json(attempts: Sequence[AttemptMessage]) -> str:
+    return json.dumps([attempt.to_row(ordinal) for ordinal, attempt in enumerate(attempts)])
 
-    A uid already recorded (live or archived) is skipped, so a retried batch writes nothing twice.
+
+def write_attempts(attempts: Sequence[AttemptMessage], *, engine: Engine | None = None) -> list[WriteOutcome]:
+    """Write a batch with one statement; return each attempt's outcome, in order.
+
+    "duplicate": its attempt_uid was recorded before (live or archived, or earlier in this batch), and
+    nothing was written or changed. "session_of_another_user": nothing of it was written. The other
+    attempts of the batch are written either way. A database error fails the whole batch (nothing written).
+    """
+    if not attempts:
+        return []
+    with _domain_errors(), (engine or get_engine()).connect() as conn:
+        outcomes: list[WriteOutcome] = list(
+            conn.execute(BATCH_SQL, {"batch": _batch_json(attempts)}).scalars()
+        )
+    return outcomes
+
+
+def save_attempts(attempts: Sequence[AttemptMessage], *, engine: Engine | None = None) -> set[str]:
+    """Write a batch of attempts all or nothing; return the attempt_uids actually written.
+
+    A uid already recorded (live or archived) is skipped, so a retried batch writes nothing twice. When any
+    attempt names another user's session, nothing is written (SessionOwnershipError).
     """
     if not attempts:
         return set()
-    batch = json.dumps([attempt.to_row(ordinal) for ordinal, attempt in enumerate(attempts)])
     with _domain_errors(), (engine or get_engine()).connect() as conn:
-        return {row[0] for row in conn.execute(RECORD_SQL, {"batch": batch})}
+        return {row[0] for row in conn.execute(RECORD_SQL, {"batch": _batch_json(attempts)})}
 
 
 def save_user_attempt_to_db(attempt: AttemptMessage, *, engine: Engine | None = None) -> SaveOutcome:
     """Write one attempt with its aggregates, session counters and cached streaks, atomically.
 
-    Returns "duplicate" (and writes nothing) when its attempt_uid was recorded before.
+    Returns "duplicate" (and writes or changes nothing) when its attempt_uid was recorded before; raises
+    SessionOwnershipError (writing nothing) when it names a session of another user.
     """
-    written = save_attempts([attempt], engine=engine)
-    return "written" if written else "duplicate"
+    (outcome,) = write_attempts([attempt], engine=engine)
+    if outcome == "session_of_another_user":
+        raise SessionOwnershipError("the attempt names a session that belongs to another user")
+    return outcome
 
 
 def reset_progress(user_id: int, *, engine: Engine | None = None) -> ResetResponse:

@@ -14,11 +14,18 @@ BEGIN
      ORDER BY user_id
        FOR UPDATE;
 
+    -- Sessions: a new session belongs to the user of its first attempt. Claim each new one with an insert
+    -- that does nothing on conflict (it waits for a concurrent claim of the same id to commit or roll back);
+    -- the check below is a new statement, so under READ COMMITTED it sees a claim committed meanwhile.
+    INSERT INTO sessions (id, user_id, started_at, ended_at)
+    SELECT DISTINCT ON (session_id) session_id, user_id, created_at, created_at
+      FROM new_rows
+     WHERE session_id IS NOT NULL
+     ORDER BY session_id, created_at, id
+    ON CONFLICT (id) DO NOTHING;
     IF EXISTS (
-        SELECT 1 FROM new_rows n JOIN sessions s ON s.id = n.session_id WHERE s.user_id <> n.user_id
-    ) OR EXISTS (
-        SELECT 1 FROM new_rows WHERE session_id IS NOT NULL
-         GROUP BY session_id HAVING count(DISTINCT user_id) > 1
+        SELECT 1 FROM new_rows n LEFT JOIN sessions s ON s.id = n.session_id
+         WHERE n.session_id IS NOT NULL AND s.user_id IS DISTINCT FROM n.user_id
     ) THEN
         RAISE EXCEPTION USING
             ERRCODE = 'PR001',
@@ -26,9 +33,10 @@ BEGIN
     END IF;
 
     WITH per_day AS (
-        SELECT n.user_id, (n.created_at AT TIME ZONE p.timezone)::date AS day,
-               count(*)::int AS attempts, (count(*) FILTER (WHERE n.is_correct))::int AS correct
-          FROM new_rows n JOIN user_profiles p ON p.user_id = n.user_id
+        -- the practice day fixed when each attempt was written (see progress_attempt_local_day)
+        SELECT user_id, local_day AS day,
+               count(*)::int AS attempts, (count(*) FILTER (WHERE is_correct))::int AS correct
+          FROM new_rows
          GROUP BY 1, 2
     ), upserted AS (
         INSERT INTO user_daily_stats AS s (user_id, day, attempts, correct)
@@ -50,19 +58,19 @@ BEGIN
            correct = s.correct + EXCLUDED.correct,
            last_attempt_at = GREATEST(s.last_attempt_at, EXCLUDED.last_attempt_at);
 
-    -- Sessions are kept from attempts; the sessions trigger folds them into the profile.
-    INSERT INTO sessions AS s (id, user_id, started_at, ended_at, total_exercises, correct_answers)
-    SELECT session_id, min(user_id), min(created_at), max(created_at),
-           count(*)::int, (count(*) FILTER (WHERE is_correct))::int
-      FROM new_rows
-     WHERE session_id IS NOT NULL
-     GROUP BY session_id
-     ORDER BY session_id
-    ON CONFLICT (id) DO UPDATE
-       SET started_at = LEAST(s.started_at, EXCLUDED.started_at),
-           ended_at = GREATEST(s.ended_at, EXCLUDED.ended_at),
-           total_exercises = s.total_exercises + EXCLUDED.total_exercises,
-           correct_answers = s.correct_answers + EXCLUDED.correct_answers;
+    -- Sessions are kept from attempts (all of them this user's, checked above); the sessions trigger folds
+    -- them into the profile.
+    UPDATE sessions s
+       SET started_at = LEAST(s.started_at, t.first_at),
+           ended_at = GREATEST(s.ended_at, t.last_at),
+           total_exercises = s.total_exercises + t.attempts,
+           correct_answers = s.correct_answers + t.correct
+      FROM (SELECT session_id, min(created_at) AS first_at, max(created_at) AS last_at,
+                   count(*)::int AS attempts, (count(*) FILTER (WHERE is_correct))::int AS correct
+              FROM new_rows
+             WHERE session_id IS NOT NULL
+             GROUP BY session_id) t
+     WHERE s.id = t.session_id;
 
     UPDATE user_profiles p
        SET total_attempts = p.total_attempts + t.attempts,

@@ -1,4 +1,6 @@
--- Change a user's timezone and rebuild their per-day aggregates from live and archived attempts.
+-- Set a user's timezone (an operator or the importer; attempts carry their own). O(1): practice days are
+-- fixed when attempts are written, so nothing is rebuilt. timezone_set_at is left alone: an attempt newer
+-- than the last one that named a timezone still sets its own.
 -- Returns true when the timezone changed. Raises 22023 for a name PostgreSQL does not know.
 CREATE OR REPLACE FUNCTION progress_set_timezone_v1(p_user_id bigint, p_timezone text) RETURNS boolean
 LANGUAGE plpgsql AS $fn$
@@ -12,14 +14,6 @@ BEGIN
         RETURN false;
     END IF;
     UPDATE user_profiles SET timezone = p_timezone, updated_at = now() WHERE user_id = p_user_id;
-    DELETE FROM user_daily_stats WHERE user_id = p_user_id;
-    INSERT INTO user_daily_stats (user_id, day, attempts, correct)
-    SELECT p_user_id, (created_at AT TIME ZONE p_timezone)::date, count(*), count(*) FILTER (WHERE is_correct)
-      FROM (SELECT created_at, is_correct FROM attempts WHERE user_id = p_user_id
-            UNION ALL
-            SELECT created_at, is_correct FROM attempts_archive WHERE user_id = p_user_id) every_attempt
-     GROUP BY 2;
-    PERFORM progress_refresh_day_summary(p_user_id);
     RETURN true;
 END
 $fn$;
