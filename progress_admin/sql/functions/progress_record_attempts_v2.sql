@@ -96,7 +96,7 @@ BEGIN
        SET timezone = t.timezone, timezone_set_at = t.created_at, updated_at = now()
       FROM (SELECT DISTINCT ON (i.user_id) i.user_id, i.timezone, i.created_at
               FROM unnest(items) i
-             WHERE i.timezone IS NOT NULL AND i.attempt_uid = ANY (written_uids)
+             WHERE i.outcome IS NULL AND i.timezone IS NOT NULL AND i.attempt_uid = ANY (written_uids)
              ORDER BY i.user_id, i.created_at DESC, i.ord) t
      WHERE p.user_id = t.user_id
        AND (p.timezone_set_at IS NULL OR p.timezone_set_at < t.created_at);
