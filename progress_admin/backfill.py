@@ -16,7 +16,7 @@ DEFAULT_BATCH_ROWS = 10_000
 ID_RANGE_SQL = {
     table: text(f"SELECT min(id), max(id) FROM {table}") for table in ("attempts", "attempts_archive")
 }
-# The day in the timezone each profile held when migration 0005 committed (progress_local_day_zone);
+# The day in the timezone each profile held when migration 0006 committed (progress_local_day_zone);
 # rows of users without a profile then are in UTC, as the old trigger had them.
 BACKFILL_SQL = {
     table: text(

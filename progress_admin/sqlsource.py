@@ -17,6 +17,7 @@ The SQL goes through SQLAlchemy text() to pg8000: no `%` and no `:name` in these
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ KINDS = ("functions", "triggers")
 # Unversioned functions that the release before 0004 calls, kept with their old frozen definitions so that
 # code keeps working while a deploy is under way; a later migration drops them. The drift test allows
 # these, and only these, beside the current files. (The writers among them became wrappers of the current
-# versions in 0005, with files of their own: the old bodies would break the fixed practice days.)
+# versions in 0006, with files of their own: the old bodies would break the fixed practice days.)
 PREVIOUS_RELEASE_FUNCTIONS = frozenset(
     {
         "progress_read_progress",
@@ -70,7 +71,9 @@ def snapshot_objects(revision: str) -> list[SqlObject]:
     return objects_in(root)
 
 
-def apply_snapshot(op: Any, revision: str) -> None:
-    """Apply migration `revision`'s frozen definitions (call from the migration's upgrade())."""
+def apply_snapshot(op: Any, revision: str, only: Collection[str] | None = None) -> None:
+    """Apply migration `revision`'s frozen definitions (call from the migration's upgrade()); `only`: just
+    the objects of those names (a downgrade puts back the definitions an earlier migration froze)."""
     for obj in snapshot_objects(revision):
-        op.execute(obj.sql())
+        if only is None or obj.name in only:
+            op.execute(obj.sql())

@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, text
 from sqlalchemy import exc as sa_exc
 
 from progress_common.db import make_engine, sqlstate
@@ -21,7 +21,7 @@ from progress_common.settings import get_settings
 from progress_common.writes import reset_progress, save_user_attempt_to_db, write_attempts
 from tests.conftest import insert_attempts_sql
 from tests.events import FakeLambdaContext, attempt_body, sqs_event, sqs_record
-from tests.helpers import aggregates_of, assert_aggregates_match_rows
+from tests.helpers import assert_aggregates_match_rows
 
 UTC = dt.UTC
 

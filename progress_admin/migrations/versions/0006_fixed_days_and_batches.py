@@ -3,15 +3,15 @@ per batch with an outcome per message, and no stored timestamp that a read canno
 
 Live-database safe (DESIGN "In AWS"): the columns are added nullable and without a default, so no table
 is rewritten; the constraints are added NOT VALID (they hold for every new row at once, and scanning the
-old rows is left to 0006, which does not block writers); lock_timeout makes this step give up rather
+old rows is left to 0007, which does not block writers); lock_timeout makes this step give up rather
 than queue writers behind it. One transaction: an interrupted run leaves nothing and can be run again.
 
 `progress_local_day_zone` keeps each profile's timezone as it is when this migration commits: old rows get
-their practice day in it (0006 backfills them and drops the table). From this commit on a timezone change
+their practice day in it (0007 backfills them and drops the table). From this commit on a timezone change
 moves no day, so these are exactly the days `user_daily_stats` already holds for the old rows.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from alembic import op
 
 from progress_admin.sqlsource import apply_snapshot
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
@@ -32,7 +32,7 @@ ALTER TABLE attempts ADD COLUMN IF NOT EXISTS local_day date;
 ALTER TABLE attempts_archive ADD COLUMN IF NOT EXISTS local_day date;
 ALTER TABLE user_profiles ADD COLUMN IF NOT EXISTS timezone_set_at timestamptz;
 
--- Every new row has its day; old rows are backfilled, then 0006 validates.
+-- Every new row has its day; old rows are backfilled, then 0007 validates.
 ALTER TABLE attempts DROP CONSTRAINT IF EXISTS attempts_local_day_present;
 ALTER TABLE attempts ADD CONSTRAINT attempts_local_day_present CHECK (local_day IS NOT NULL) NOT VALID;
 ALTER TABLE attempts_archive DROP CONSTRAINT IF EXISTS attempts_archive_local_day_present;
@@ -93,7 +93,17 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # progress_record_attempts_v1 and the unversioned wrappers keep working on 0004's functions.
+    # The functions this migration changed go back to 0004's definitions (0005 did not touch them); the
+    # unversioned wrappers stay, and keep working on those.
     op.execute("DROP FUNCTION IF EXISTS progress_record_attempts_v1(jsonb)")
     op.execute(DOWN)
-    apply_snapshot(op, "0004")
+    apply_snapshot(
+        op,
+        "0004",
+        only={
+            "progress_attempts_inserted",
+            "progress_archive_batch_v1",
+            "progress_record_attempts_v1",
+            "progress_set_timezone_v1",
+        },
+    )

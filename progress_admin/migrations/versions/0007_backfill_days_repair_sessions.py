@@ -1,13 +1,13 @@
 """Backfill the practice day of old attempts in batches, repair sessions shared between users, then
-validate the constraints 0005 added.
+validate the constraints 0006 added.
 
 Nothing here blocks writers for long: every batch (10 000 ids) commits on its own, and VALIDATE CONSTRAINT
 takes a lock that lets inserts go on. Killed at any point, it can simply be run again: the backfill only
 touches rows still without a day, the repair only attempts still in another user's session, and the
 version is stamped only at the end.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from alembic import op
 
 from progress_admin.backfill import backfill_local_days, null_days_left, repair_shared_sessions
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
@@ -52,5 +52,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Nothing to undo: the days stay (0005's downgrade drops the column), repaired sessions stay repaired.
+    # Nothing to undo: the days stay (0006's downgrade drops the column), repaired sessions stay repaired.
     pass
