@@ -329,3 +329,45 @@ def test_heatmap_and_streak_come_from_one_daily_aggregate(db, load_function, new
     assert heatmap_days == [TODAY + dt.timedelta(days=o) for o in offsets]
     assert streak_of(progress) == streak_figures(heatmap_days, at(TODAY, tz, dt.time(6, 0)), tz)
     assert (progress["current_streak"], progress["longest_streak"]) == (3, 4)
+
+
+def test_profiles_written_before_0005_read_the_same_after_the_upgrade(load_function, set_now) -> None:
+    """Migration 0005 adds streak_run_end without a backfill: NULL must read as last_practice_date."""
+    from progress_admin.database import admin_engine, migrate
+    from progress_admin.scratch import scratch_database
+    from progress_common.queries import get_progress, get_statistics
+    from progress_common.settings import load_settings
+
+    tz = "Europe/Berlin"
+    offsets = [-10, -3, -2, -1]
+    with scratch_database("progress_upgrade") as database:
+        settings = load_settings({"DATABASE_URL": database.url})
+        migrate(settings, "0004")
+        engine = admin_engine(settings)
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT progress_set_timezone_v1(7, :tz)"), {"tz": tz})
+            practise(engine, 7, tz, [TODAY + dt.timedelta(days=o) for o in offsets])
+            migrate(settings)
+            with engine.connect() as conn:
+                assert (
+                    conn.execute(text("SELECT streak_run_end FROM user_profiles WHERE user_id = 7")).scalar()
+                    is None
+                )
+            now = at(TODAY, tz, dt.time(9, 0))
+            set_now(now)
+            expected = streak_figures([TODAY + dt.timedelta(days=o) for o in offsets], now, tz)
+            assert (expected["current_streak"], expected["longest_streak"]) == (3, 3)
+            progress = get_progress(7, engine=engine).model_dump(mode="json")
+            stats = get_statistics(7, engine=engine).model_dump(mode="json")
+            assert streak_of(progress) == streak_of(stats) == expected
+            # the next practice day refreshes the profile and fills streak_run_end
+            practise(engine, 7, tz, [TODAY])
+            with engine.connect() as conn:
+                assert (
+                    conn.execute(text("SELECT streak_run_end FROM user_profiles WHERE user_id = 7")).scalar()
+                    == TODAY
+                )
+            assert get_progress(7, engine=engine).current_streak == 4
+        finally:
+            engine.dispose()
