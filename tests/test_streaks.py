@@ -371,3 +371,17 @@ def test_profiles_written_before_0005_read_the_same_after_the_upgrade(load_funct
             assert get_progress(7, engine=engine).current_streak == 4
         finally:
             engine.dispose()
+
+
+def test_a_zone_only_postgresql_knows_still_reads(db, load_function, new_user_id, set_now) -> None:
+    # a legacy writer stored an abbreviation PostgreSQL accepts and Python's zoneinfo does not
+    user = new_user_id()
+    practise(db, user, "UTC", [TODAY])
+    with db.connect() as conn:
+        conn.execute(text("UPDATE user_profiles SET timezone = 'PST' WHERE user_id = :u"), {"u": user})
+    set_now(at(TODAY, "UTC", dt.time(20, 0)))
+    progress, _ = read_both(load_function, user)
+    assert progress["current_streak"] == 1 and progress["timezone"] == "PST"
+    assert dt.datetime.fromisoformat(progress["streak_expires_at"]) == dt.datetime(
+        2026, 6, 17, 8, tzinfo=dt.UTC
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine
 
@@ -43,6 +43,15 @@ def _accuracy(correct: int, total: int) -> float | None:
     return round(correct / total, 6) if total else None
 
 
+def _in_zone(instant: str, zone: str) -> dt.datetime:
+    """The instant with the offset of the user's zone, so local midnight reads as midnight."""
+    moment = dt.datetime.fromisoformat(instant)
+    try:
+        return moment.astimezone(ZoneInfo(zone))
+    except (ZoneInfoNotFoundError, ValueError):
+        return moment  # a zone name PostgreSQL takes and Python does not (e.g. an abbreviation): as is
+
+
 def _date(value: str | None) -> dt.date | None:
     return dt.date.fromisoformat(value) if value else None
 
@@ -62,10 +71,7 @@ def _read(engine: Engine, user_id: int, sql: str) -> dict[str, Any]:
         "longest_streak": streak["longest_streak"],
         "last_practice_date": _date(streak["last_practice_date"]),
         "practiced_today": streak["practiced_today"],
-        # shown with the offset of the user's zone: local midnight reads as midnight
-        "streak_expires_at": (
-            dt.datetime.fromisoformat(expires).astimezone(ZoneInfo(streak["timezone"])) if expires else None
-        ),
+        "streak_expires_at": _in_zone(expires, streak["timezone"]) if expires else None,
         "timezone": streak["timezone"],
     }
     return row
