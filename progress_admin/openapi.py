@@ -21,10 +21,10 @@ def build_openapi() -> dict[str, Any]:
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
     from progress_common.http import build_resolver
-    from progress_common.routes import progress_router, reset_router, statistics_router
+    from progress_common.routes import live_ticket_router, progress_router, reset_router, statistics_router
 
     app = build_resolver()
-    for router in (progress_router, statistics_router, reset_router):
+    for router in (progress_router, statistics_router, reset_router, live_ticket_router):
         app.include_router(router)
     document: dict[str, Any] = json.loads(
         app.get_openapi_json_schema(

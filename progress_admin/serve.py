@@ -149,6 +149,9 @@ def build_event(
 class LocalApi:
     """The routes of template.yaml bound to their handlers."""
 
+    # live updates (serve_live.LiveLoop): the WebSocket endpoint, /@connections/{id}, /local/attempts
+    live: Any = None
+
     def __init__(self, root: Path, openapi: Callable[[], str]) -> None:
         template = load_template(root / "template.yaml")
         self.routes: dict[tuple[str, str], tuple[Route, Handler, float]] = {}
@@ -216,6 +219,10 @@ def make_request_handler(api: LocalApi, log: Callable[[str], None]) -> type[Base
                 self._json(413, {"message": "Request Entity Too Large"})
                 return
             body = self.rfile.read(length) if length else b""
+            if api.live is not None and api.live.serves(method, url.path):
+                status, headers, payload = api.live.handle(method, url.path, dict(self.headers.items()), body)
+                self._send(status, payload, headers)
+                return
             key = (method, url.path)
             if key not in api.routes:
                 # what API Gateway answers for a route it does not have
@@ -278,7 +285,31 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def create_server(root: Path, host: str, port: int, log: Callable[[str], None]) -> ThreadingHTTPServer:
+class LocalHttpServer(ThreadingHTTPServer):
+    """The local HTTP server; closing it also stops what was attached to it (the live loop)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_close: list[Callable[[], None]] = []
+
+    def server_close(self) -> None:
+        super().server_close()
+        while self.on_close:
+            self.on_close.pop()()
+
+
+def attach_live_loop(
+    server: LocalHttpServer, api: LocalApi, root: Path, host: str, log: Callable[[str], None]
+) -> None:
+    """Live updates, as in AWS: a WebSocket endpoint calling the $connect/$disconnect functions, the
+    management API stand-in and POST /local/attempts (progress_admin/serve_live.py)."""
+    from progress_admin.serve_live import LiveLoop
+
+    api.live = LiveLoop(root, host, int(server.server_address[1]), log)
+    server.on_close.append(api.live.close)
+
+
+def create_server(root: Path, host: str, port: int, log: Callable[[str], None]) -> LocalHttpServer:
     if not is_loopback(host):
         raise ValueError(
             f"serve listens on loopback only (it does not verify tokens); {host!r} is not loopback"
@@ -286,8 +317,9 @@ def create_server(root: Path, host: str, port: int, log: Callable[[str], None]) 
     from progress_admin.openapi import render
 
     api = LocalApi(root, render)
-    server = ThreadingHTTPServer((host, port), make_request_handler(api, log))
+    server = LocalHttpServer((host, port), make_request_handler(api, log))
     server.daemon_threads = True
+    attach_live_loop(server, api, root, host, log)
     return server
 
 
@@ -299,6 +331,8 @@ BANNER = """\
  Listening on {url} (loopback only).
  Routes from template.yaml: {routes}
  OpenAPI: {url}/openapi.json   Swagger UI: {url}/docs
+ Live updates: POST {url}/progress/live-ticket, open its "url" (WebSocket);
+ attempts: POST {url}/local/attempts (a JSON list of message bodies, one SQS batch)
  A token for user_7: progress-admin token --user user_7
 ==============================================================================
 """

@@ -77,3 +77,56 @@ def http_routes(template: dict[str, Any], root: Path = Path()) -> list[Route]:
                 )
             )
     return routes
+
+
+@dataclass(frozen=True)
+class FunctionRef:
+    function: str  # logical id
+    code_dir: Path
+    handler: str
+
+
+@dataclass(frozen=True)
+class WebSocketRoute(FunctionRef):
+    route_key: str  # "$connect", "$disconnect", ...
+
+
+def _function_ref(template: dict[str, Any], name: str, root: Path) -> FunctionRef:
+    props = template["Resources"][name]["Properties"]
+    return FunctionRef(name, root / props["CodeUri"], props["Handler"])
+
+
+def websocket_routes(template: dict[str, Any], root: Path = Path()) -> list[WebSocketRoute]:
+    """Every route of a WebSocket API, with the function its Lambda proxy integration invokes."""
+    import re
+
+    resources = template["Resources"]
+    websocket_apis = {
+        name
+        for name, resource in resources.items()
+        if resource.get("Type") == "AWS::ApiGatewayV2::Api"
+        and resource["Properties"].get("ProtocolType") == "WEBSOCKET"
+    }
+    routes = []
+    for resource in resources.values():
+        props = resource.get("Properties") or {}
+        if resource.get("Type") != "AWS::ApiGatewayV2::Route" or props.get("ApiId") not in [
+            {"Ref": api} for api in websocket_apis
+        ]:
+            continue
+        target = props["Target"]["Fn::Sub"]  # integrations/${SomeIntegration}
+        integration = resources[re.fullmatch(r"integrations/\$\{(\w+)\}", target).group(1)]  # type: ignore[union-attr]
+        uri = integration["Properties"]["IntegrationUri"]["Fn::Sub"]
+        function = re.search(r"\$\{(\w+)\.Arn\}", uri).group(1)  # type: ignore[union-attr]
+        ref = _function_ref(template, function, root)
+        routes.append(WebSocketRoute(ref.function, ref.code_dir, ref.handler, props["RouteKey"]))
+    return routes
+
+
+def sqs_consumer(template: dict[str, Any], root: Path = Path()) -> FunctionRef:
+    """The function with an SQS event source (the attempts consumer)."""
+    for name, resource in functions(template).items():
+        events = (resource["Properties"].get("Events") or {}).values()
+        if any(event.get("Type") == "SQS" for event in events):
+            return _function_ref(template, name, root)
+    raise LookupError("template.yaml has no function with an SQS event")

@@ -20,6 +20,8 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "progress")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ProgressService")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+# LiveTicketFunction's URL, as the template sets it (serve's live loop replaces it with its own)
+os.environ.setdefault("LIVE_WEBSOCKET_URL", "wss://abc1234567.execute-api.eu-west-1.amazonaws.com/live")
 os.environ.pop("DB_SECRET_ARN", None)
 
 import pytest
@@ -40,6 +42,8 @@ TABLES = (
     "user_daily_stats",
     "user_exercise_stats",
     "user_covered_days",
+    "live_tickets",
+    "live_connections",
 )
 
 

@@ -14,11 +14,21 @@ def test_committed_document_matches_the_code() -> None:
     assert openapi.check(ROOT / "docs/openapi.json"), "run `./dev admin openapi` and commit docs/openapi.json"
 
 
-def test_document_describes_the_three_routes_their_errors_and_the_jwt() -> None:
+def test_document_describes_the_four_routes_their_errors_and_the_jwt() -> None:
     document = json.loads((ROOT / "docs/openapi.json").read_text())
-    assert set(document["paths"]) == {"/progress", "/progress/statistics", "/progress/reset"}
+    assert set(document["paths"]) == {
+        "/progress",
+        "/progress/statistics",
+        "/progress/reset",
+        "/progress/live-ticket",
+    }
     assert document["security"] == [{"jwt": []}]
-    for path, method in (("/progress", "get"), ("/progress/statistics", "get"), ("/progress/reset", "post")):
+    for path, method in (
+        ("/progress", "get"),
+        ("/progress/statistics", "get"),
+        ("/progress/reset", "post"),
+        ("/progress/live-ticket", "post"),
+    ):
         responses = document["paths"][path][method]["responses"]
         assert {"200", "401", "422", "503"} <= set(responses)
         assert responses["401"]["content"]["application/json"]["schema"] == {
@@ -37,3 +47,12 @@ def test_a_drifted_document_is_detected(tmp_path) -> None:
     drifted.write_text((ROOT / "docs/openapi.json").read_text().replace('"Progress service"', '"Old"'))
     assert not openapi.check(drifted)
     assert not openapi.check(tmp_path / "missing.json")
+
+
+def test_the_ticket_route_returns_ticket_expiry_and_url() -> None:
+    document = json.loads((ROOT / "docs/openapi.json").read_text())
+    schema = document["paths"]["/progress/live-ticket"]["post"]["responses"]["200"]["content"][
+        "application/json"
+    ]
+    ref = schema["schema"]["$ref"].rsplit("/", 1)[1]
+    assert set(document["components"]["schemas"][ref]["required"]) == {"ticket", "expires_at", "url"}

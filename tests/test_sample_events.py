@@ -28,6 +28,10 @@ def test_sample_events_run(load_function, db) -> None:
         return load_function(name).lambda_handler(event, FakeLambdaContext())
 
     assert run("record_attempts") == {"batchItemFailures": []}
+    ticket = run("live_ticket")  # LIVE_WEBSOCKET_URL: see conftest.py
+    assert ticket["statusCode"] == 200 and json.loads(ticket["body"])["url"].startswith("wss://abc1234567.")
+    assert run("live_connect")["statusCode"] == 401  # its ticket is not one the database issued
+    assert run("live_disconnect") == {"statusCode": 200}
     progress = run("get_progress")
     assert progress["statusCode"] == 200 and json.loads(progress["body"])["total_attempts"] == 2
     stats = run("get_statistics")

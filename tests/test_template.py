@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from progress_admin.template import functions, http_routes, load_template
+from progress_admin.template import functions, http_routes, load_template, websocket_routes
 from tests.events import call, http_event
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +24,9 @@ def test_every_function_has_its_handler_file_and_build_makefile() -> None:
         "ResetProgressFunction",
         "RecordAttemptsFunction",
         "ArchiveAttemptsFunction",
+        "LiveTicketFunction",
+        "LiveConnectFunction",
+        "LiveDisconnectFunction",
     }
     for name, resource in FUNCTIONS.items():
         props = resource["Properties"]
@@ -35,11 +38,12 @@ def test_every_function_has_its_handler_file_and_build_makefile() -> None:
         assert f"build-{name}:" in (ROOT / props["CodeUri"] / "Makefile").read_text()
 
 
-def test_routes_are_the_three_of_the_design() -> None:
+def test_routes_are_the_four_of_the_design() -> None:
     assert {(r.method, r.path, r.function) for r in http_routes(TEMPLATE)} == {
         ("GET", "/progress", "GetProgressFunction"),
         ("GET", "/progress/statistics", "GetStatisticsFunction"),
         ("POST", "/progress/reset", "ResetProgressFunction"),
+        ("POST", "/progress/live-ticket", "LiveTicketFunction"),
     }
 
 
@@ -70,8 +74,12 @@ def test_no_function_has_a_wider_policy_than_it_needs() -> None:
         "GetProgressFunction": secret_only,
         "GetStatisticsFunction": secret_only,
         "ResetProgressFunction": secret_only,
-        "RecordAttemptsFunction": secret_only,  # SQS polling permissions come with the SQS event
+        # SQS polling permissions come with the SQS event; the statement: posting to live connections
+        "RecordAttemptsFunction": [*secret_only, "Statement"],
         "ArchiveAttemptsFunction": [*secret_only, "SQSSendMessagePolicy"],
+        "LiveTicketFunction": secret_only,
+        "LiveConnectFunction": secret_only,
+        "LiveDisconnectFunction": secret_only,
     }
     for name, resource in FUNCTIONS.items():
         props = resource["Properties"]
@@ -83,7 +91,20 @@ def test_no_function_has_a_wider_policy_than_it_needs() -> None:
                 assert policy["SQSSendMessagePolicy"]["QueueName"] == {
                     "Fn::GetAtt": ["ArchiveFailureQueue", "QueueName"]
                 }
-    assert "*" not in str([r["Properties"].get("Policies") for r in FUNCTIONS.values()])
+    push = FUNCTIONS["RecordAttemptsFunction"]["Properties"]["Policies"][1]["Statement"]
+    assert push == [
+        {
+            "Sid": "PushToLiveConnections",
+            "Effect": "Allow",
+            "Action": "execute-api:ManageConnections",
+            "Resource": {
+                "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${LiveApi}"
+                "/${LiveStage}/POST/@connections/*"
+            },
+        }
+    ]
+    policies = [r["Properties"].get("Policies") for r in FUNCTIONS.values()]
+    assert "*" not in str(policies).replace("/@connections/*", "")
 
 
 def test_queue_visibility_is_six_times_the_consumer_timeout_and_failures_are_reported() -> None:
@@ -132,3 +153,38 @@ def test_layer_requirements_match_the_project_pins() -> None:
     for requirement in layer:
         name, version = re.split(r"[\[=]", requirement)[0].lower(), requirement.split("==")[1]
         assert pins.get(name) == version, requirement
+
+
+def test_websocket_api_routes_reach_their_functions_with_permissions_and_access_logs() -> None:
+    resources = TEMPLATE["Resources"]
+    api = resources["LiveApi"]["Properties"]
+    assert api["ProtocolType"] == "WEBSOCKET"
+    routes = {r.route_key: r.function for r in websocket_routes(TEMPLATE)}
+    assert routes == {"$connect": "LiveConnectFunction", "$disconnect": "LiveDisconnectFunction"}
+    permissions = {
+        p["Properties"]["FunctionName"]["Ref"]: p["Properties"]["SourceArn"]["Fn::Sub"]
+        for p in resources.values()
+        if p["Type"] == "AWS::Lambda::Permission"
+    }
+    assert permissions["LiveConnectFunction"].endswith("${LiveApi}/*/$connect")
+    assert permissions["LiveDisconnectFunction"].endswith("${LiveApi}/*/$disconnect")
+    stage = resources["LiveStage"]["Properties"]
+    assert stage["ApiId"] == {"Ref": "LiveApi"} and stage["AutoDeploy"] is True
+    log_format = stage["AccessLogSettings"]["Format"]
+    assert "$context.connectionId" in log_format and "ticket" not in log_format
+    # the consumer's endpoint and the ticket's URL name this API and stage
+    consumer_env = FUNCTIONS["RecordAttemptsFunction"]["Properties"]["Environment"]["Variables"]
+    assert consumer_env["LIVE_MANAGEMENT_ENDPOINT"] == {
+        "Fn::Sub": "https://${LiveApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${LiveStage}"
+    }
+    ticket_env = FUNCTIONS["LiveTicketFunction"]["Properties"]["Environment"]["Variables"]
+    assert ticket_env["LIVE_WEBSOCKET_URL"] == {
+        "Fn::Sub": "wss://${LiveApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${LiveStage}"
+    }
+    # no execute-api VPC endpoint with private DNS: it would send the management API calls to an endpoint
+    # that serves private REST APIs only (they fail with 403)
+    assert not [
+        r
+        for r in resources.values()
+        if r["Type"] == "AWS::EC2::VPCEndpoint" and "execute-api" in str(r["Properties"].get("ServiceName"))
+    ]

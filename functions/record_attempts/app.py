@@ -8,10 +8,12 @@ from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from progress_common.ingest import count_failed_batch, new_processor
+from progress_common.live import push_after_batch
 from progress_common.observability import logger, metrics, tracer
-from progress_common.settings import get_settings
+from progress_common.settings import get_live_settings, get_settings
 
 get_settings()  # validate the environment at cold start
+get_live_settings()
 processor = new_processor()
 
 
@@ -25,4 +27,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         )
     )
     count_failed_batch(event, response)
+    # After the batch has committed: fresh progress to the affected users' open WebSocket connections.
+    # Best effort and bounded (LIVE_PUSH_BUDGET_SECONDS); it never changes or fails the response.
+    push_after_batch(event, response, context.get_remaining_time_in_millis)
     return response

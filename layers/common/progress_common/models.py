@@ -220,3 +220,9 @@ class AttemptMessage(BaseModel):
             "timezone": self.timezone,
             "ord": ordinal,
         }
+
+
+class LiveTicketResponse(BaseModel):
+    ticket: str = Field(description="single use, valid until `expires_at`")
+    expires_at: Timestamp
+    url: str = Field(description="the WebSocket URL to open, ticket included")

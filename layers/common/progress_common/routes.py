@@ -1,4 +1,4 @@
-"""The three routes of the HTTP API, one Router each, so each function serves only its own route
+"""The routes of the HTTP API, one Router each, so each function serves only its own route
 and the OpenAPI document can be generated from all of them at once.
 
 No `from __future__ import annotations` here: Powertools reads these annotations at run time.
@@ -11,7 +11,13 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from progress_common.cursor import MAX_CURSOR_LENGTH
 from progress_common.http import current_user_id, responses_for
-from progress_common.models import ProgressResponse, ResetResponse, StatisticsResponse
+from progress_common.live import issue_ticket
+from progress_common.models import (
+    LiveTicketResponse,
+    ProgressResponse,
+    ResetResponse,
+    StatisticsResponse,
+)
 from progress_common.observability import metrics
 from progress_common.queries import get_progress, get_statistics
 from progress_common.writes import reset_progress
@@ -19,6 +25,7 @@ from progress_common.writes import reset_progress
 progress_router = APIGatewayHttpRouter()
 statistics_router = APIGatewayHttpRouter()
 reset_router = APIGatewayHttpRouter()
+live_ticket_router = APIGatewayHttpRouter()
 
 
 @progress_router.get(
@@ -63,4 +70,22 @@ def reset() -> ResetResponse:
     user_id = current_user_id(reset_router)
     result = reset_progress(user_id)
     metrics.add_metric(name="ProgressResets", unit="Count", value=1)
+    return result
+
+
+@live_ticket_router.post(
+    "/progress/live-ticket",
+    summary="Open live updates",
+    description=(
+        "A single-use ticket, valid 60 s, and `url`, the WebSocket URL to open with it. Each attempt "
+        'counted afterwards sends `{"type": "progress", "progress": {...}}` (the GET /progress fields '
+        "without `recent_attempts` and `next_cursor`) to the caller's open connections (at most 5)."
+    ),
+    tags=["live"],
+    responses=responses_for(LiveTicketResponse, "A ticket and the WebSocket URL to open"),
+)
+def live_ticket() -> LiveTicketResponse:
+    user_id = current_user_id(live_ticket_router)
+    result = issue_ticket(user_id)
+    metrics.add_metric(name="LiveTicketsIssued", unit="Count", value=1)
     return result

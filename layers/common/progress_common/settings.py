@@ -71,3 +71,44 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 def get_settings() -> Settings:
     """The container's settings, read once."""
     return load_settings()
+
+
+class LiveSettings(BaseModel):
+    """Live updates (the WebSocket API), from the environment; each variable is set only in the functions
+    that use it (template.yaml), and by `progress-admin serve` locally."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    # where clients open the WebSocket: wss://{api-id}.execute-api.{region}.amazonaws.com/{stage}
+    live_websocket_url: str | None = Field(default=None, pattern=r"^wss?://[^?#\s]+$")
+    # the @connections API of that WebSocket API: https://{api-id}.execute-api.{region}.amazonaws.com/{stage}
+    live_management_endpoint: str | None = Field(default=None, pattern=r"^https?://[^?#\s]+$")
+    # the most time pushing may add to a batch of the attempts consumer, all connections together
+    live_push_budget_seconds: float = Field(default=1.0, gt=0, le=10)
+
+
+_live_override: LiveSettings | None = None
+
+
+@lru_cache(maxsize=1)
+def _live_from_environment() -> LiveSettings:
+    env = os.environ
+    values = {name.lower(): value for name, value in env.items() if name.lower() in LiveSettings.model_fields}
+    try:
+        return LiveSettings.model_validate({name: value for name, value in values.items() if value != ""})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid environment: {problems}") from None
+
+
+def get_live_settings() -> LiveSettings:
+    """The container's live-update settings, read once (or what set_live_settings() put in place)."""
+    return _live_override if _live_override is not None else _live_from_environment()
+
+
+def set_live_settings(settings: LiveSettings | None) -> None:
+    """Replace the live-update settings in this process (`progress-admin serve`); None: the environment."""
+    global _live_override
+    _live_override = settings

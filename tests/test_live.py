@@ -1,0 +1,336 @@
+"""Live updates over real sockets on loopback: ticket -> WebSocket -> attempt -> message.
+
+`live_server` is `progress-admin serve` in a thread: its WebSocket endpoint calls the real $connect and
+$disconnect functions, the attempts consumer pushes through boto3 to its `/@connections/{id}` stand-in,
+and `/local/attempts` runs the consumer on one SQS batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import text
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from progress_admin.serve import make_token
+from progress_common.live import (
+    MAX_CONNECTIONS_PER_USER,
+    TICKET_TTL_SECONDS,
+    push_progress,
+    reset_push_state,
+    users_of_successful_records,
+)
+from progress_common.settings import LiveSettings, get_live_settings, set_live_settings
+from tests.events import FakeLambdaContext, attempt_body, http_request, sqs_event, sqs_record
+
+
+def _ticket(base: str, user: int) -> dict:
+    status, _, body = http_request(
+        f"{base}/progress/live-ticket", "POST", token=make_token({"sub": f"user_{user}"})
+    )
+    assert status == 200, body
+    return json.loads(body)
+
+
+@contextmanager
+def _open(base: str, user: int) -> Iterator[ClientConnection]:
+    with connect(_ticket(base, user)["url"], open_timeout=5) as ws:
+        yield ws
+
+
+def _attempts(base: str, *bodies: str) -> dict:
+    status, _, body = http_request(f"{base}/local/attempts", "POST", body=f"[{','.join(bodies)}]".encode())
+    assert status == 200, body
+    return json.loads(body)
+
+
+def _refused(url: str) -> int:
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url, open_timeout=5).close()
+    return refused.value.response.status_code
+
+
+def _rows(db, user: int) -> list[str]:
+    with db.connect() as conn:
+        return list(
+            conn.execute(
+                text("SELECT connection_id FROM live_connections WHERE user_id = :u ORDER BY connected_at"),
+                {"u": user},
+            ).scalars()
+        )
+
+
+def _quiet(ws: ClientConnection, seconds: float) -> bool:
+    """True when nothing arrives within `seconds`."""
+    try:
+        ws.recv(timeout=seconds)
+    except TimeoutError:
+        return True
+    return False
+
+
+@pytest.fixture(autouse=True)
+def _fresh_push_state() -> Iterator[None]:
+    reset_push_state()
+    yield
+    reset_push_state()
+
+
+@pytest.fixture
+def generous_budget(live_server) -> Iterator[None]:
+    """Pushes over the loop get 5 s, so a busy test machine does not turn a slow push into a skipped one;
+    the tests still expect each message within a second."""
+    with _live_settings(live_push_budget_seconds=5.0):
+        yield
+
+
+def test_ticket_connect_attempt_message_within_a_second(
+    live_server, db, new_user_id, generous_budget
+) -> None:
+    user = new_user_id()
+    before = dt.datetime.now(dt.UTC)
+    ticket = _ticket(live_server, user)
+    expires_at = dt.datetime.fromisoformat(ticket["expires_at"])
+    assert (
+        dt.timedelta(seconds=TICKET_TTL_SECONDS - 5)
+        < expires_at - before
+        <= dt.timedelta(seconds=TICKET_TTL_SECONDS + 5)
+    )
+    assert parse_qs(urlsplit(ticket["url"]).query) == {"ticket": [ticket["ticket"]]}
+    assert ticket["url"].startswith("ws://127.0.0.1:")
+    with db.connect() as conn:  # only a hash of the ticket is stored
+        stored = conn.execute(text("SELECT ticket_hash FROM live_tickets WHERE user_id = :u"), {"u": user})
+        assert [bytes(h) for h in stored.scalars()] != [ticket["ticket"].encode()]
+
+    with connect(ticket["url"], open_timeout=5) as ws:
+        assert len(_rows(db, user)) == 1
+        sent = time.monotonic()
+        assert _attempts(live_server, attempt_body(user_id=f"user_{user}", is_correct=False)) == {
+            "batchItemFailures": []
+        }
+        message = json.loads(ws.recv(timeout=1.0))
+        assert time.monotonic() - sent < 1.0
+    assert message["type"] == "progress"
+    status, _, body = http_request(f"{live_server}/progress", token=make_token({"sub": str(user)}))
+    expected = json.loads(body)
+    assert status == 200 and expected["total_attempts"] == 1
+    del expected["recent_attempts"], expected["next_cursor"]
+    assert message["progress"] == expected
+    assert message["progress"]["correct_attempts"] == 0 and message["progress"]["accuracy"] == 0.0
+
+
+def test_reused_unknown_missing_and_expired_tickets_are_refused(live_server, db, new_user_id) -> None:
+    user = new_user_id()
+    ticket = _ticket(live_server, user)
+    with connect(ticket["url"], open_timeout=5):
+        assert _refused(ticket["url"]) == 401  # used once already
+    base_url = ticket["url"].split("?")[0]
+    assert _refused(base_url) == 401
+    assert _refused(f"{base_url}?ticket=not-a-ticket-we-issued") == 401
+    assert _refused(f"{base_url}?ticket={'x' * 500}") == 401
+
+    expired = _ticket(live_server, user)
+    with db.connect() as conn:  # the clock moves on: the ticket's 60 s are over
+        conn.execute(
+            text("UPDATE live_tickets SET expires_at = now() - interval '1 second' WHERE user_id = :u"),
+            {"u": user},
+        )
+    assert _refused(expired["url"]) == 401
+    assert _rows(db, user) == []
+
+
+def test_another_users_attempt_is_not_delivered(live_server, db, new_user_id, generous_budget) -> None:
+    alice, bob = new_user_id(), new_user_id()
+    with _open(live_server, alice) as alice_ws, _open(live_server, bob) as bob_ws:
+        _attempts(live_server, attempt_body(user_id=bob))
+        bob_message = json.loads(bob_ws.recv(timeout=1.0))
+        assert bob_message["progress"]["user_id"] == bob
+        assert _quiet(alice_ws, 0.5)
+        # one batch for both users: each connection gets its own user's figures only
+        _attempts(
+            live_server, attempt_body(user_id=alice), attempt_body(user_id=bob), attempt_body(user_id=bob)
+        )
+        assert json.loads(alice_ws.recv(timeout=1.0))["progress"]["total_attempts"] == 1
+        bob_progress = json.loads(bob_ws.recv(timeout=1.0))["progress"]
+        assert bob_progress["user_id"] == bob and bob_progress["total_attempts"] == 3
+        assert _quiet(alice_ws, 0.3) and _quiet(bob_ws, 0.3)  # one message per batch
+
+
+def test_a_gone_connection_is_deleted_and_the_others_still_served(
+    live_server, db, new_user_id, generous_budget
+) -> None:
+    user = new_user_id()
+    with db.connect() as conn:  # a connection whose $disconnect never came
+        conn.execute(
+            text("INSERT INTO live_connections (connection_id, user_id) VALUES ('gone-connection=', :u)"),
+            {"u": user},
+        )
+    with _open(live_server, user) as ws:
+        assert len(_rows(db, user)) == 2
+        _attempts(live_server, attempt_body(user_id=user))
+        assert json.loads(ws.recv(timeout=1.0))["progress"]["total_attempts"] == 1
+        assert "gone-connection=" not in _rows(db, user) and len(_rows(db, user)) == 1
+
+
+def test_disconnect_deletes_the_connection(live_server, db, new_user_id) -> None:
+    user = new_user_id()
+    with _open(live_server, user):
+        assert len(_rows(db, user)) == 1
+    deadline = time.monotonic() + 3
+    while _rows(db, user) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _rows(db, user) == []
+
+
+def test_at_most_five_connections_per_user_the_oldest_goes(
+    live_server, db, new_user_id, generous_budget
+) -> None:
+    user = new_user_id()
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(_open(live_server, user)) for _ in range(6)]
+        rows = _rows(db, user)
+        assert len(rows) == MAX_CONNECTIONS_PER_USER
+        _attempts(live_server, attempt_body(user_id=user))
+        for ws in sockets[1:]:
+            assert json.loads(ws.recv(timeout=1.0))["progress"]["total_attempts"] == 1
+        assert _quiet(sockets[0], 0.3)  # evicted: no longer pushed to
+
+
+def test_local_attempts_answers_the_batch_response(live_server, db, new_user_id) -> None:
+    user = new_user_id()
+    answer = _attempts(live_server, attempt_body(user_id=user), json.dumps({"user_id": user}))
+    assert [f["itemIdentifier"][:9] for f in answer["batchItemFailures"]] == ["local-01-"]
+    for bad in (b"{}", b"[]", b"not json", json.dumps([{}] * 11).encode()):
+        status, _, body = http_request(f"{live_server}/local/attempts", "POST", body=bad)
+        assert status == 400 and json.loads(body)["error"]["code"] == "bad_request"
+
+
+def test_management_stand_in_takes_signed_requests_only(live_server) -> None:
+    status, headers, _ = http_request(f"{live_server}/@connections/abc", "POST", body=b"hi")
+    assert status == 403 and headers["x-amzn-errortype"] == "ForbiddenException"
+
+
+@pytest.fixture
+def silent_endpoint(monkeypatch) -> Iterator[str]:
+    """A loopback port that accepts connections and never answers (and credentials to sign with)."""
+    from progress_admin.serve_live import LOCAL_AWS_ENVIRONMENT
+
+    for name, value in LOCAL_AWS_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/live"
+    listener.close()
+
+
+@contextmanager
+def _live_settings(**changes) -> Iterator[None]:
+    previous = get_live_settings()
+    set_live_settings(LiveSettings(**{**previous.model_dump(), **changes}))
+    try:
+        yield
+    finally:
+        set_live_settings(previous)
+
+
+def _metric(capsys, name: str) -> list[float]:
+    """The values of one metric in the EMF lines the handler printed."""
+    values: list[float] = []
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith('{"_aws"') and name in (document := json.loads(line)):
+            values.extend(document[name])
+    return values
+
+
+def test_a_silent_management_endpoint_does_not_hold_the_batch_beyond_its_budget(
+    load_function, db, new_user_id, silent_endpoint, capsys
+) -> None:
+    users = [new_user_id() for _ in range(3)]
+    with db.connect() as conn:
+        for user in users:
+            for n in range(MAX_CONNECTIONS_PER_USER):
+                conn.execute(
+                    text("INSERT INTO live_connections (connection_id, user_id) VALUES (:c, :u)"),
+                    {"c": f"c{n}-{user}", "u": user},
+                )
+    handler = load_function("record_attempts").lambda_handler
+    event = sqs_event(*(sqs_record(attempt_body(user_id=user)) for user in users))
+    budget = 0.4
+    with _live_settings(live_management_endpoint=silent_endpoint, live_push_budget_seconds=budget):
+        started = time.monotonic()
+        result = handler(event, FakeLambdaContext())
+        elapsed = time.monotonic() - started
+        assert result == {"batchItemFailures": []}
+        assert elapsed < budget + 0.5, elapsed
+        assert _metric(capsys, "LivePushesSkipped") == [3 * MAX_CONNECTIONS_PER_USER]
+        # the endpoint is paused as unreachable: the next batch does not wait at all
+        started = time.monotonic()
+        assert handler(sqs_event(sqs_record(attempt_body(user_id=users[0]))), FakeLambdaContext()) == {
+            "batchItemFailures": []
+        }
+        assert time.monotonic() - started < budget
+        assert _metric(capsys, "LivePushesSkipped") == [MAX_CONNECTIONS_PER_USER]
+    with db.connect() as conn:  # committed before the push; connections kept (not known to be gone)
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM attempts WHERE user_id = ANY(:u)"), {"u": users}
+            ).scalar_one()
+            == 4
+        )
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM live_connections WHERE user_id = ANY(:u)"), {"u": users}
+            ).scalar_one()
+            == 3 * MAX_CONNECTIONS_PER_USER
+        )
+
+
+def test_push_through_the_aws_management_api_with_moto(load_function, db, new_user_id) -> None:
+    """The consumer's request as AWS receives it: the stage path, the connection id, the body."""
+    from moto import mock_aws
+    from moto.apigatewaymanagementapi.models import apigatewaymanagementapi_backends
+
+    alice, bob = new_user_id(), new_user_id()
+    with db.connect() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO live_connections (connection_id, user_id) "
+                "VALUES ('aliceConnection1', :a), ('bobConnection1', :b)"
+            ),
+            {"a": alice, "b": bob},
+        )
+    endpoint = "https://abc1234567.execute-api.eu-west-1.amazonaws.com/live"
+    with mock_aws(), _live_settings(live_management_endpoint=endpoint):
+        result = load_function("record_attempts").lambda_handler(
+            sqs_event(sqs_record(attempt_body(user_id=alice, is_correct=True))), FakeLambdaContext()
+        )
+        assert result == {"batchItemFailures": []}
+        backend = apigatewaymanagementapi_backends["123456789012"]["eu-west-1"]
+        message = json.loads(backend.connections["aliceConnection1"].data)
+        assert "bobConnection1" not in backend.connections
+    assert message["type"] == "progress"
+    assert message["progress"]["user_id"] == alice and message["progress"]["total_attempts"] == 1
+    assert "recent_attempts" not in message["progress"]
+
+
+def test_no_endpoint_no_push_and_no_statement(count_sql, new_user_id) -> None:
+    with _live_settings(live_management_endpoint=None):
+        report = push_progress([new_user_id()])
+    assert report.users == 0 and count_sql.count == 0
+
+
+def test_only_recorded_messages_name_the_users_to_push_to() -> None:
+    good, failed = sqs_record(attempt_body(user_id="user_5")), sqs_record(attempt_body(user_id=6))
+    broken = sqs_record("not json")
+    event = sqs_event(good, failed, broken, sqs_record(attempt_body(user_id=9)))
+    response = {"batchItemFailures": [{"itemIdentifier": failed["messageId"]}]}
+    assert users_of_successful_records(event, response) == {5, 9}
