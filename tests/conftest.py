@@ -44,6 +44,7 @@ TABLES = (
     "user_covered_days",
     "live_tickets",
     "live_connections",
+    "attempts_quarantine",
 )
 
 

@@ -1,5 +1,5 @@
-"""Backfill the practice day of old attempts in batches, repair sessions shared between users, then
-validate the constraints 0006 added.
+"""Backfill the practice day of old attempts in batches, repair sessions shared between users, move
+attempts whose time no read can show to a quarantine, then validate the constraints 0006 added.
 
 Nothing here blocks writers for long: every batch (10 000 ids) commits on its own, and VALIDATE CONSTRAINT
 takes a lock that lets inserts go on. Killed at any point, it can simply be run again: the backfill only
@@ -17,6 +17,7 @@ import logging
 from alembic import op
 
 from progress_admin.backfill import backfill_local_days, null_days_left, repair_shared_sessions
+from progress_admin.sqlsource import apply_snapshot
 
 revision = "0007"
 down_revision = "0006"
@@ -34,7 +35,28 @@ VALIDATE = (
 )
 
 
+QUARANTINE = """
+-- Attempts stored before 0006's constraints with a time no read can show (year 1, BC, infinity): kept
+-- here rather than lost, out of every figure; a reset removes them with the rest of the user's data.
+CREATE TABLE IF NOT EXISTS attempts_quarantine (
+    id bigint PRIMARY KEY,
+    user_id bigint NOT NULL,
+    exercise_id bigint NOT NULL,
+    is_correct boolean NOT NULL,
+    user_answer text NOT NULL,
+    created_at timestamptz NOT NULL,
+    session_id bigint,
+    attempt_uid uuid NOT NULL,
+    local_day date,
+    quarantined_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS attempts_quarantine_user_id_idx ON attempts_quarantine (user_id);
+"""
+
+
 def upgrade() -> None:
+    op.execute(QUARANTINE)
+    apply_snapshot(op, revision)
     with op.get_context().autocommit_block():
         conn = op.get_bind()
         # the table is dropped last: when it is gone, a previous run got past the backfill and validation
@@ -43,6 +65,10 @@ def upgrade() -> None:
             if null_days_left(conn):  # rows archived mid-run into a range already done: one more pass
                 batches += backfill_local_days(conn)
             log.info("practice days backfilled in %d batches", batches)
+        # after the backfill (the recount reads the days of the rows that stay), before the repair
+        quarantined = conn.exec_driver_sql("SELECT progress_quarantine_unreadable_attempts()").scalar_one()
+        if quarantined:
+            log.warning("%d attempts had a time no read can show; moved to attempts_quarantine", quarantined)
         repaired = repair_shared_sessions(conn)
         if repaired:
             log.warning("%d sessions held attempts of other users; those attempts left them", repaired)
