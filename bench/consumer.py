@@ -1,8 +1,11 @@
-"""One SQS consumer for the write benchmark: `python -m bench.consumer --batch 10 --attempts 2000 ...`.
+"""One warm container for the throughput benchmarks, as a process of its own.
 
-Feeds RecordAttemptsFunction's real handler SQS events of `--batch` valid messages until `--attempts`
-are written, and prints {"seconds": ..., "attempts": ...} as its last line. bench/run.py starts several at
-once (separate processes, as separate Lambda containers are) to see what the database serves.
+`python -m bench.consumer --batch 10 --attempts 2000 --user-base N`: feeds RecordAttemptsFunction's real
+handler SQS events of `--batch` valid messages until `--attempts` are written.
+`python -m bench.consumer --reads 2000 --user-base N`: calls GET /progress and GET /progress/statistics
+alternately for user N, `--reads` requests in all.
+Prints {"seconds": ..., "attempts" or "requests": ...} as its last line. bench/run.py starts several at once
+(separate processes, as separate Lambda containers are) to see what one database serves.
 """
 
 from __future__ import annotations
@@ -90,15 +93,42 @@ def consume(handler: Any, batches: list[dict[str, Any]]) -> float:
     return time.perf_counter() - started
 
 
+def read(requests: int, user: int, start_at: float) -> float:
+    """Seconds for `requests` warm GETs, alternating the two read endpoints."""
+    from bench.run import event
+    from progress_admin.serve import FakeContext, load_function_module
+
+    context = FakeContext("bench-reader", 30)
+    calls = [
+        (load_function_module(ROOT / f"functions/{name}/app.py").lambda_handler, event("GET", path, user))
+        for name, path in (("get_progress", "/progress"), ("get_statistics", "/progress/statistics"))
+    ]
+    with contextlib.redirect_stdout(io.StringIO()):
+        for handler, ev in calls:
+            handler(ev, context)  # warm
+        time.sleep(max(0.0, start_at - time.time()))
+        started = time.perf_counter()
+        for n in range(requests):
+            handler, ev = calls[n % 2]
+            if handler(ev, context)["statusCode"] != 200:
+                raise RuntimeError("a read failed")
+        return time.perf_counter() - started
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--batch", type=int, required=True)
-    parser.add_argument("--attempts", type=int, required=True)
+    parser.add_argument("--batch", type=int, default=10)
+    parser.add_argument("--attempts", type=int, default=0)
+    parser.add_argument("--reads", type=int, default=0)
     parser.add_argument("--user-base", type=int, required=True)
     parser.add_argument("--start-at", type=float, default=0.0, help="time.time() to start at (all together)")
     args = parser.parse_args(argv)
     from progress_admin.serve import load_function_module
 
+    if args.reads:
+        seconds = read(args.reads, args.user_base, args.start_at)
+        print(json.dumps({"seconds": seconds, "requests": args.reads}))
+        return 0
     handler = load_function_module(ROOT / "functions/record_attempts/app.py").lambda_handler
     batches = events(args.batch, args.attempts, args.user_base)
     consume(handler, events(args.batch, args.batch, args.user_base))  # warm: connect, plans

@@ -345,38 +345,56 @@ def bench_wire(url: URL, users: dict[int, int], runs: int) -> list[dict[str, Any
     return rows
 
 
-def run_consumers(database_url: str, batch: int, attempts: int, consumers: int, user_base: int) -> float:
-    """Attempts per second written by `consumers` processes (separate containers) started together,
-    `attempts` in all."""
-    attempts = max(batch, attempts // consumers // batch * batch)
+def run_containers(
+    database_url: str, containers: int, args: Callable[[int], list[str]]
+) -> list[dict[str, Any]]:
+    """Run bench.consumer in `containers` processes started together; their results."""
     env = {**os.environ, "DATABASE_URL": database_url}
-    start_at = time.time() + 3.0  # after every consumer has imported, connected and warmed up
+    start_at = time.time() + 3.0  # after every process has imported, connected and warmed up
     procs = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bench.consumer",
-                f"--batch={batch}",
-                f"--attempts={attempts}",
-                f"--user-base={user_base + index * consumer.USERS_PER_CONSUMER}",
-                f"--start-at={start_at}",
-            ],
+            [sys.executable, "-m", "bench.consumer", f"--start-at={start_at}", *args(index)],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
             text=True,
         )
-        for index in range(consumers)
+        for index in range(containers)
     ]
     results = []
     for proc in procs:
         out, _ = proc.communicate(timeout=600)
         if proc.returncode != 0:
-            raise RuntimeError(f"a consumer failed (exit {proc.returncode})")
+            raise RuntimeError(f"a benchmark process failed (exit {proc.returncode})")
         results.append(json.loads(out.strip().splitlines()[-1]))
-    slowest = max(r["seconds"] for r in results)
-    return sum(r["attempts"] for r in results) / slowest
+    return results
+
+
+def run_consumers(database_url: str, batch: int, attempts: int, consumers: int, user_base: int) -> float:
+    """Attempts per second written by `consumers` containers started together, `attempts` in all."""
+    per_consumer = max(batch, attempts // consumers // batch * batch)
+    results = run_containers(
+        database_url,
+        consumers,
+        lambda index: [
+            f"--batch={batch}",
+            f"--attempts={per_consumer}",
+            f"--user-base={user_base + index * consumer.USERS_PER_CONSUMER}",
+        ],
+    )
+    return sum(r["attempts"] for r in results) / max(r["seconds"] for r in results)
+
+
+def bench_read_throughput(
+    database_url: str, user: int, requests: int, readers: tuple[int, ...]
+) -> dict[int, float]:
+    """GETs per second (the two reads alternately) served to 1 and more containers at once."""
+    rates = {}
+    for count in readers:
+        reader_args = [f"--reads={max(2, requests // count)}", f"--user-base={user}"]
+        results = run_containers(database_url, count, functools.partial(lambda same, _: same, reader_args))
+        rates[count] = sum(r["requests"] for r in results) / max(r["seconds"] for r in results)
+    return rates
 
 
 def bench_batches(
@@ -406,6 +424,7 @@ def render(
     cold: list[dict[str, Any]],
     wire: list[dict[str, Any]],
     batches: list[dict[str, Any]],
+    read_rates: dict[int, float],
     database_kind: str,
 ) -> str:
     out = []
@@ -476,6 +495,14 @@ def render(
             f"| {b['batch']} | {rates} | {b['loopback_1'] / one['loopback_1']:.1f}x | {b['delayed_1']:.0f} | "
             f"{b['delayed_1'] / one['delayed_1']:.1f}x |"
         )
+    out.append("")
+    out.append(
+        "GETs/s (GET /progress and GET /progress/statistics alternately, 1 000-attempt user, loopback): "
+        + ", ".join(
+            f"{rate:.0f} with {count} container{'s' if count > 1 else ''}"
+            for count, rate in read_rates.items()
+        )
+    )
     return "\n".join(out)
 
 
@@ -495,7 +522,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["DATABASE_URL"] = database.url
         get_settings.cache_clear()
         migrate(load_settings())
-        engine = common_db.make_engine(get_settings())
+        engine = common_db.make_engine(
+            get_settings(), statement_timeout_ms=0
+        )  # seeding 100 000 takes a while
         common_db.set_engine(engine)
         try:
             print(f"database: {database.kind}; seeding ...", flush=True)
@@ -518,10 +547,14 @@ def main(argv: list[str] | None = None) -> int:
             batches = bench_batches(
                 url, database.url, 200 if args.quick else args.write_attempts, consumer_counts
             )
+            print("measuring read throughput ...", flush=True)
+            read_rates = bench_read_throughput(
+                database.url, users[sizes[0]], 200 if args.quick else args.write_attempts, consumer_counts
+            )
         finally:
             common_db.set_engine(None)
     print()
-    print(render(reads, cold, wire, batches, database.kind))
+    print(render(reads, cold, wire, batches, read_rates, database.kind))
     return 0
 
 
