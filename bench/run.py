@@ -522,9 +522,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["DATABASE_URL"] = database.url
         get_settings.cache_clear()
         migrate(load_settings())
-        engine = common_db.make_engine(
-            get_settings(), statement_timeout_ms=0
-        )  # seeding 100 000 takes a while
+        # seeding 100 000 attempts takes longer than a request may
+        engine = common_db.make_engine(get_settings(), socket_timeout=None, statement_timeout_ms=0)
         common_db.set_engine(engine)
         try:
             print(f"database: {database.kind}; seeding ...", flush=True)
