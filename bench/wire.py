@@ -2,11 +2,16 @@
 
 Used by `bench/run.py` (round trips per request, latency with 1 ms per reply) and by the round-trip tests.
 
-A round trip is one turn of the conversation: the client sends, then waits for the server's answer. The
-proxy counts a turn when the first bytes from the server arrive after bytes from the client, however many
-TCP segments each side uses; with `reply_delay_s` it holds that first reply back, standing in for the
-network between a Lambda function and RDS Proxy (about 1 ms per round trip in AWS). Bytes the server
-sends unasked (the FATAL of a terminated backend, notices) are forwarded, and not counted.
+A round trip is a reply the client waits for. pg8000 (like libpq outside pipeline mode) ends every
+exchange with a Sync or a simple Query and then reads until the server's ReadyForQuery ('Z'): the proxy
+reads the framing of the server's messages and counts the 'Z's. (Counting turns of the conversation
+instead would also count a BindComplete the server sends while the client is still writing a large
+Bind/Execute, which no one waits for.) With `reply_delay_s` the proxy holds back each piece of the
+server's stream that holds a ReadyForQuery, so every round trip costs that much more, standing in for
+the network between a Lambda function and RDS Proxy (about 1 ms per round trip in AWS).
+
+When the connection is encrypted (TLS or GSS after an SSLRequest/GSSENCRequest) the messages cannot be
+read; the proxy then counts turns: the first bytes from the server after bytes from the client.
 
 Loopback only: it listens on 127.0.0.1 and connects to the database the engine would have used.
 """
@@ -24,6 +29,9 @@ from dataclasses import dataclass
 from sqlalchemy import URL
 
 _CHUNK = 65536
+_READY_FOR_QUERY = ord("Z")
+# The first message of a client asking for an encrypted connection; the server answers with one byte.
+_ENCRYPTION_REQUESTS = (bytes.fromhex("0000000804d2162f"), bytes.fromhex("0000000804d21630"))
 
 
 @dataclass
@@ -44,6 +52,12 @@ class _Link:
         self.awaiting_reply = False
         self.reset_on_next_send = False
         self.closed = False
+        self._first_client_bytes = True
+        self._encryption_answer_due = False
+        self._encrypted = False
+        # framing of the server's stream: header bytes of the message being read, body bytes still due
+        self._header = bytearray()
+        self._body_due = 0
         self._lock = threading.Lock()
         self._open_pumps = 2
 
@@ -57,6 +71,9 @@ class _Link:
                 if self.reset_on_next_send:
                     self.close(reset=True)
                     return
+                if self._first_client_bytes:
+                    self._first_client_bytes = False
+                    self._encryption_answer_due = data[:8] in _ENCRYPTION_REQUESTS
                 # Before forwarding, so the reply can never arrive before the turn is marked.
                 self.awaiting_reply = True
                 self.upstream.sendall(data)
@@ -67,16 +84,44 @@ class _Link:
     def _server_to_client(self) -> None:
         try:
             while data := self.upstream.recv(_CHUNK):
-                if self.awaiting_reply:
-                    self.awaiting_reply = False
-                    self.proxy._count_round_trip()
+                replies = self._replies_in(data)
+                if replies:
+                    self.proxy._count_round_trips(replies)
                     delay = self.proxy.reply_delay_s
                     if delay > 0:
-                        time.sleep(delay)
+                        time.sleep(delay * replies)
                 self.client.sendall(data)
         except OSError:
             pass
         self._done(self.client)
+
+    def _replies_in(self, data: bytes) -> int:
+        """How many replies the client waits for end in this piece of the server's stream."""
+        if self._encryption_answer_due:  # one unframed byte: N(o), else S(SL)/G(SS) and encryption begins
+            self._encryption_answer_due = False
+            self._encrypted = data[:1] != b"N"
+            data = data[1:]
+        if self._encrypted:
+            answers_client = self.awaiting_reply
+            self.awaiting_reply = False
+            return int(answers_client)
+        replies = 0
+        position = 0
+        while position < len(data):
+            if self._body_due:
+                step = min(self._body_due, len(data) - position)
+                self._body_due -= step
+                position += step
+                continue
+            needed = 5 - len(self._header)
+            self._header += data[position : position + needed]
+            position += needed
+            if len(self._header) == 5:
+                if self._header[0] == _READY_FOR_QUERY:
+                    replies += 1
+                self._body_due = int.from_bytes(self._header[1:5], "big") - 4
+                self._header.clear()
+        return replies
 
     def _done(self, peer: socket.socket) -> None:
         # One direction ended: pass the end of stream on, close both once both directions have ended.
@@ -188,9 +233,9 @@ class RoundTripProxy:
             link.reset_on_next_send = True
         return len(links)
 
-    def _count_round_trip(self) -> None:
+    def _count_round_trips(self, count: int) -> None:
         with self._lock:
-            self._round_trips += 1
+            self._round_trips += count
 
     def _forget(self, link: _Link) -> None:
         with self._lock:

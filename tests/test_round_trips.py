@@ -171,3 +171,63 @@ def test_statements_with_values_in_their_text_are_simple_queries_at_the_wire(pro
     with proxy.measure() as bound, engine.connect() as conn:
         conn.execute(text("SELECT CAST(:v AS bigint)"), {"v": 42}).scalar_one()
     assert (simple.round_trips, bound.round_trips) == (1, 3)
+
+
+def test_a_valid_sqs_batch_is_one_statement_at_the_wire(proxy, load_function, db, new_user_id) -> None:
+    """Whatever its size, a batch whose messages are all valid is one statement: with a bound parameter
+    (the batch as JSON, user text included), so pg8000's three round trips (Parse, Describe, Bind/Execute)."""
+    from bench.consumer import attempt_bodies, sqs_event
+    from tests.events import FakeLambdaContext
+
+    handler = load_function("record_attempts").lambda_handler
+    engine = common_db.get_engine()
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    user = new_user_id()
+    assert handler(sqs_event(attempt_bodies(2, user)), FakeLambdaContext())["batchItemFailures"] == []  # warm
+    for size in (10, 100):
+        statements.clear()
+        with proxy.measure() as trips:
+            result = handler(sqs_event(attempt_bodies(size, user)), FakeLambdaContext())
+        assert result["batchItemFailures"] == []
+        assert (len(statements), trips.round_trips, trips.connections) == (1, 3, 0), size
+    with db.connect() as conn:
+        written = conn.execute(
+            text(
+                "SELECT count(*) FROM attempts WHERE user_id BETWEEN CAST(:u AS bigint) AND CAST(:u AS bigint) + 49"
+            ),
+            {"u": user},
+        ).scalar_one()
+    assert written == 112
+
+
+def test_the_proxy_counts_ready_for_query_messages_however_the_stream_is_cut() -> None:
+    from bench.wire import _Link
+
+    def message(kind: bytes, body: bytes) -> bytes:
+        return kind + (len(body) + 4).to_bytes(4, "big") + body
+
+    # a simple query's reply with a 'Z' inside a row's text, then a parameterized statement's three replies
+    stream = (
+        message(b"T", b"\x00\x01x\x00" + bytes(18))
+        + message(b"D", b"\x00\x01\x00\x00\x00\x01Z")
+        + message(b"C", b"SELECT 1\x00")
+        + message(b"Z", b"I")
+        + message(b"1", b"")
+        + message(b"Z", b"I")
+        + message(b"t", b"\x00\x00")
+        + message(b"n", b"")
+        + message(b"Z", b"I")
+        + message(b"2", b"")
+        + message(b"C", b"SELECT 0\x00")
+        + message(b"Z", b"I")
+    )
+    for cut in range(len(stream) + 1):
+        for second_cut in (cut, min(len(stream), cut + 3)):
+            link = _Link(None, None, None)  # type: ignore[arg-type]
+            pieces = (stream[:cut], stream[cut:second_cut], stream[second_cut:])
+            assert sum(link._replies_in(piece) for piece in pieces) == 4, (cut, second_cut)
+    link = _Link(None, None, None)  # type: ignore[arg-type]
+    link._first_client_bytes = False
+    link._encryption_answer_due = True  # the client asked for TLS; the server declined with 'N'
+    assert link._replies_in(b"N" + message(b"R", bytes(4)) + message(b"Z", b"I")) == 1
