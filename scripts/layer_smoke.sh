@@ -14,7 +14,8 @@ python_bin="$(python3 -c 'import sys; print(sys.executable)')"  # the real binar
 database_url="${DATABASE_URL:-postgresql://nobody@127.0.0.1:1/none}"
 expected_status=$([[ -n "${DATABASE_URL:-}" ]] && echo 200 || echo 503)
 make -s -C layers/common build-CommonLayer ARTIFACTS_DIR="$out" \
-    LAMBDA_PLATFORM="manylinux2014_$(uname -m)" LAMBDA_PYTHON="$python_version" >/dev/null 2>&1
+    LAMBDA_PLATFORM="manylinux2014_$(uname -m)" LAMBDA_PYTHON="$python_version" LAMBDA_PYTHON_BIN="$python_bin" \
+    >/dev/null 2>&1
 env -i PATH=/usr/bin:/bin HOME="$out" DATABASE_URL="$database_url" POWERTOOLS_SERVICE_NAME=progress \
     POWERTOOLS_METRICS_NAMESPACE=ProgressService POWERTOOLS_TRACE_DISABLED=1 DB_CONNECT_TIMEOUT_SECONDS=2 \
     "$python_bin" -S - "$out/python" "functions/get_progress" "events/get_progress.json" "$expected_status" <<'PY'
