@@ -348,3 +348,59 @@ def test_only_recorded_messages_name_the_users_to_push_to() -> None:
     event = sqs_event(good, failed, broken, sqs_record(attempt_body(user_id=9)))
     response = {"batchItemFailures": [{"itemIdentifier": failed["messageId"]}]}
     assert users_of_successful_records(event, response) == {5, 9}
+
+
+def test_a_ticket_is_consumed_once_even_by_simultaneous_connects(db, new_user_id) -> None:
+    import threading
+
+    from progress_common.live import bind_connection, issue_ticket
+
+    user = new_user_id()
+    ticket = issue_ticket(user).ticket
+    barrier = threading.Barrier(4)
+    results: list[int | None] = []
+
+    def connect_once(n: int) -> None:
+        barrier.wait()
+        results.append(bind_connection(ticket, f"racer-{n}-{user}")[0])
+
+    threads = [threading.Thread(target=connect_once, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results, key=str) == [user, None, None, None]
+    assert len(_rows(db, user)) == 1
+
+
+def test_the_consumer_imports_boto3_only_when_it_pushes(test_database, db, new_user_id) -> None:
+    """Cold-start rule: with the endpoint configured but nobody connected, boto3 stays unimported.
+    (Powertools imports the bare `botocore` package for its user agent; botocore's session is the cost.)"""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    user = new_user_id()
+    script = f"""
+import json, sys
+sys.path.insert(0, {str(ROOT / "functions" / "record_attempts")!r})
+import app
+from tests.events import FakeLambdaContext, attempt_body, sqs_event, sqs_record
+event = sqs_event(sqs_record(attempt_body(user_id={user})))
+assert app.lambda_handler(event, FakeLambdaContext()) == {{"batchItemFailures": []}}
+print(json.dumps(sorted(m for m in ("boto3", "botocore.session") if m in sys.modules)))
+"""
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database.url,
+        "LIVE_MANAGEMENT_ENDPOINT": "https://abc1234567.execute-api.eu-west-1.amazonaws.com/live",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "POWERTOOLS_METRICS_DISABLED": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
