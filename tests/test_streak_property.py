@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from progress_admin.covered import cover_days
@@ -82,16 +82,17 @@ def histories(draw: st.DrawFn) -> tuple[dt.datetime, list[list[Attempt] | Cover 
     now = draw(st.datetimes(EARLIEST_NOW.replace(tzinfo=None), LATEST_NOW.replace(tzinfo=None))).replace(
         tzinfo=dt.UTC
     )
-    zones = draw(st.lists(st.sampled_from(ZONES), min_size=1, max_size=1, unique=True))
+    zones = draw(st.lists(st.sampled_from(ZONES), min_size=1, max_size=3, unique=True))
     attempts = []
     for i in range(draw(st.integers(0, 24))):
-        back = draw(st.integers(60, HISTORY_SECONDS))
+        # half of them in the last two days, where today, yesterday and travel across the date line meet
+        back = draw(st.one_of(st.integers(60, 2 * 86_400), st.integers(60, HISTORY_SECONDS)))
         attempts.append(
             Attempt(
                 uid=str(uuid.uuid4()),  # unique across examples too: uids are global
                 # distinct instants: "the newest attempt naming a timezone" is never a tie
                 created_at=now - dt.timedelta(seconds=back, microseconds=i),
-                timezone=zones[0],
+                timezone=draw(st.sampled_from([*zones, None])),
                 is_correct=draw(st.booleans()),
             )
         )
@@ -113,7 +114,11 @@ def histories(draw: st.DrawFn) -> tuple[dt.datetime, list[list[Attempt] | Cover 
     for _ in range(draw(st.integers(0, 2))):
         step: Cover | Archive = draw(
             st.one_of(
-                st.builds(Cover, first_back=st.integers(-2, 32), length=st.integers(1, 4)),
+                st.builds(
+                    Cover,
+                    first_back=st.one_of(st.integers(-2, 3), st.integers(-2, 32)),
+                    length=st.integers(1, 4),
+                ),
                 st.builds(Archive, older_than_days=st.integers(0, 31)),
             )
         )
@@ -202,9 +207,18 @@ def test_random_histories_match_the_reference_model(
             model.cover([first + dt.timedelta(days=i) for i in range(step.length)])
         else:
             real_now = dt.datetime.now(dt.UTC)
-            archive_old_attempts(
+            moved = archive_old_attempts(
                 retention_days=(real_now - now).days + step.older_than_days, batch_size=7, engine=db
-            )
+            ).moved
+            event("archival moved attempts" if moved else "archival moved nothing")
+    # what the examples reach (pytest --hypothesis-show-statistics)
+    days = {day for day, _ in model.written.values()}
+    if days and max(days) > now.astimezone(ZoneInfo(model.timezone)).date():
+        event("a practice day after today")
+    if len({a.timezone for step in steps if isinstance(step, list) for a in step}) > 1:
+        event("travel")
+    if sum(len(step) for step in steps if isinstance(step, list)) > len(model.written):
+        event("duplicate deliveries")
     for at in [now] + [now + dt.timedelta(hours=h) for h in later_hours]:
         progress, stats = read(load_function, user, at)
         expected = streak_figures(
@@ -217,3 +231,5 @@ def test_random_histories_match_the_reference_model(
         today = at.astimezone(ZoneInfo(model.timezone)).date()
         assert stats["daily"] == daily_series(model.counts(), model.covered, today, SERIES_DAYS)
         assert stats["practice_days"] == len(model.counts())
+        if expected["current_streak"] and model.covered & {today, today - dt.timedelta(days=1)}:
+            event("a covered day ends the current run")
