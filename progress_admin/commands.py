@@ -6,11 +6,13 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 Configure = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], int]
 
 REGISTRY: dict[str, tuple[str, Configure, Run]] = {}
+LOCAL_URL = "http://127.0.0.1:3000"  # where `./dev serve` listens by default
 
 
 def command(name: str, help_text: str, configure: Configure) -> Callable[[Run], Run]:
@@ -94,6 +96,38 @@ def _configure_serve(parser: argparse.ArgumentParser) -> None:
         "--host", default="127.0.0.1", help="loopback address to listen on (default 127.0.0.1)"
     )
     parser.add_argument("--port", type=int, default=3000, help="port (default 3000; 0 picks a free one)")
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=None,
+        metavar="ORIGIN",
+        help="the local value of the CorsAllowedOrigins parameter (repeatable), e.g. http://localhost:5173; "
+        "default: the parameter's Default in template.yaml (none: same origin only)",
+    )
+    parser.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="local values of template parameters, as `sam local --parameter-overrides`",
+    )
+
+
+def parse_parameter_overrides(args: argparse.Namespace) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for item in args.parameter_overrides:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--parameter-overrides takes NAME=VALUE, not {item!r}")
+        overrides[name] = value
+    if args.cors_origin:
+        overrides["CorsAllowedOrigins"] = ",".join(args.cors_origin)
+    return overrides
+
+
+def dashboard_url(base: str, token: str) -> str:
+    """The dashboard with the token in the fragment, which the browser never sends to a server."""
+    return f"{base}/#token={token}"
 
 
 @command("serve", "run the HTTP API locally on loopback (no JWT verification)", _configure_serve)
@@ -108,16 +142,25 @@ def _serve(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
 
     root = project_root()
-    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "progress")
-    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ProgressService")
+    # the rest of each function's environment comes from template.yaml (see LocalApi)
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
     os.environ.setdefault("DB_POOL_SIZE", "2")
+    try:
+        overrides = parse_parameter_overrides(args)
+    except ValueError as exc:
+        print(f"progress-admin serve: {exc}", file=sys.stderr)
+        return 2
     revision = migrate(admin_settings())
     print(f"database schema is at revision {revision}", file=sys.stderr)
     try:
-        server = create_server(root, args.host, args.port, log=lambda line: print(line, file=sys.stderr))
+        server = create_server(
+            root,
+            args.host,
+            args.port,
+            log=lambda line: print(line, file=sys.stderr),
+            parameter_overrides=overrides,
+        )
     except ValueError as exc:
         print(f"progress-admin serve: {exc}", file=sys.stderr)
         return 2
@@ -125,6 +168,7 @@ def _serve(args: argparse.Namespace) -> int:
     url = f"http://{host}:{port}"
     routes = ", ".join(f"{m} {p}" for m, p in sorted(server.RequestHandlerClass.api_routes))  # type: ignore[attr-defined]
     print(BANNER.format(url=url, routes=routes), file=sys.stderr, flush=True)
+    print(describe_local_setup(server.local_api), file=sys.stderr, flush=True)  # type: ignore[attr-defined]
     # SIGTERM ends like Ctrl-C, so the embedded PostgreSQL is stopped on the way out (atexit)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
@@ -134,6 +178,19 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         server.server_close()
     return 0
+
+
+def describe_local_setup(api: Any) -> str:
+    """What serve took from template.yaml: CORS origins and what only AWS can supply."""
+    cors = api.cors
+    origins = ", ".join(cors.allow_origins) if cors and cors.allow_origins else "none (same origin only)"
+    lines = [f"CORS (CorsConfiguration of the HTTP API): allowed origins {origins}"]
+    if cors and not cors.allow_origins:
+        lines.append("  a frontend on another port: --cors-origin http://localhost:5173")
+    left_out = sorted({name for env in api.environments.values() for name in env.left_out})
+    if left_out:
+        lines.append(f"Environment from template.yaml; AWS-only, left out: {', '.join(left_out)}")
+    return "\n".join(lines)
 
 
 def _configure_token(parser: argparse.ArgumentParser) -> None:
@@ -148,13 +205,18 @@ def _token(args: argparse.Namespace) -> int:
     from progress_admin.serve import make_token
 
     claim = args.claim or os.environ.get("USER_ID_CLAIM") or "sub"
-    print(make_token({claim: args.user, "iss": "progress-admin (local, unsigned)"}))
+    token = make_token({claim: args.user, "iss": "progress-admin (local, unsigned)"})
+    print(token)
+    # stdout stays the bare token (TOKEN=$(progress-admin token)); the URL goes to stderr
+    print(f"dashboard: {dashboard_url(LOCAL_URL, token)}", file=sys.stderr)
     return 0
 
 
 def _configure_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", default="user_7", help="user to fill (default user_7)")
-    parser.add_argument("--days", type=int, default=60, help="days of history (default 60)")
+    parser.add_argument(
+        "--days", type=int, default=365, help="days of history (default 365: the dashboard shows a year)"
+    )
     parser.add_argument("--timezone", default="Europe/Berlin", help="the user's IANA timezone")
 
 
@@ -178,7 +240,8 @@ def _demo_data(args: argparse.Namespace) -> int:
     print(f"user {user_id}: {len(written)} attempts written, {len(attempts) - len(written)} already there")
     token = make_token({"sub": args.user})
     print(f"token: {token}")
-    print(f'try:   curl -s -H "Authorization: Bearer {token}" http://127.0.0.1:3000/progress')
+    print(f"open:  {dashboard_url(LOCAL_URL, token)}")
+    print(f'try:   curl -s -H "Authorization: Bearer {token}" {LOCAL_URL}/progress')
     return 0
 
 

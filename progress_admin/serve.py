@@ -12,21 +12,40 @@ import datetime as dt
 import importlib.util
 import ipaddress
 import json
+import mimetypes
+import os
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from progress_admin.template import Route, http_routes, load_template
+from progress_admin.template import (
+    CorsConfiguration,
+    FunctionEnvironment,
+    Route,
+    cors_configuration,
+    function_environment,
+    http_routes,
+    load_template,
+    parameter_values,
+)
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 SWAGGER_ASSETS = ("swagger-ui-bundle.min.js", "swagger-ui.min.css")
+DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboard"
+DASHBOARD_PREFIX = "/dashboard/"
+# the page loads its own files only and talks to its API (this origin by default, or the one it is given)
+DASHBOARD_CSP = (
+    "default-src 'self'; connect-src 'self' http: https: ws: wss:; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
 MAX_BODY_BYTES = 1024 * 1024
 
 SWAGGER_PAGE = """<!doctype html>
@@ -146,18 +165,47 @@ def build_event(
     return event
 
 
+class UnservableRouteError(ValueError):
+    """A template route serve cannot match, refused at start rather than silently never matched."""
+
+
+def unservable_reason(route: Route) -> str | None:
+    """Why serve cannot serve a route, or None. serve matches exact (method, path) pairs only."""
+    if "{" in route.path or "}" in route.path:
+        return "it has path parameters, which serve does not match"
+    if route.method in ("ANY", "X-AMAZON-APIGATEWAY-ANY-METHOD") or route.path == "$default":
+        return "serve matches one method and one exact path per route"
+    return None
+
+
 class LocalApi:
-    """The routes of template.yaml bound to their handlers."""
+    """The routes of template.yaml bound to their handlers, each run with its template environment."""
 
     # live updates (serve_live.LiveLoop): the WebSocket endpoint, /@connections/{id}, /local/attempts
     live: Any = None
 
-    def __init__(self, root: Path, openapi: Callable[[], str]) -> None:
+    def __init__(
+        self, root: Path, openapi: Callable[[], str], parameter_overrides: dict[str, str] | None = None
+    ) -> None:
         template = load_template(root / "template.yaml")
+        self.overrides = dict(parameter_overrides or {})
+        self.parameters = parameter_values(template, parameter_overrides)
+        self.cors: CorsConfiguration | None = cors_configuration(template, self.parameters)
         self.routes: dict[tuple[str, str], tuple[Route, Handler, float]] = {}
+        self.environments: dict[str, FunctionEnvironment] = {}
         timeout_default = float(template.get("Globals", {}).get("Function", {}).get("Timeout", 10))
         for route in http_routes(template, root):
-            module = load_function_module(route.code_dir / f"{route.handler.split('.')[0]}.py")
+            reason = unservable_reason(route)
+            if reason:
+                raise UnservableRouteError(
+                    f"cannot serve {route.method} {route.path} of {route.function} from template.yaml: "
+                    f"{reason}. Change the route, or extend progress_admin/serve.py to match it."
+                )
+            environment = self.environments.setdefault(
+                route.function, function_environment(template, route.function, self.parameters)
+            )
+            with applied_environment(environment):
+                module = load_function_module(route.code_dir / f"{route.handler.split('.')[0]}.py")
             handler = getattr(module, route.handler.split(".")[1])
             timeout = float(
                 template["Resources"][route.function]["Properties"].get("Timeout", timeout_default)
@@ -169,8 +217,75 @@ class LocalApi:
 
     def invoke(self, route_key: tuple[str, str], event: dict[str, Any]) -> dict[str, Any]:
         route, handler, timeout = self.routes[route_key]
-        with self.lock:
+        with self.lock, applied_environment(self.environments[route.function]):
             return handler(event, FakeContext(route.function, timeout))
+
+
+@contextmanager
+def applied_environment(environment: FunctionEnvironment) -> Iterator[None]:
+    """The function's template variables for the duration of an import or invocation. A variable
+    already set in serve's own environment wins (as env.json overrides the template for sam local)."""
+    added = {name: value for name, value in environment.variables.items() if name not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
+def cors_preflight_headers(cors: CorsConfiguration | None, headers: Any) -> dict[str, str]:
+    """The headers API Gateway answers a CORS preflight with: all of them for an allowed origin,
+    method and header list; none otherwise (the browser then blocks the request)."""
+    origin = headers.get("Origin")
+    method = (headers.get("Access-Control-Request-Method") or "").upper()
+    requested = [
+        h.strip().lower()
+        for h in (headers.get("Access-Control-Request-Headers") or "").split(",")
+        if h.strip()
+    ]
+    if cors is None or not origin or not cors.allows(origin):
+        return {}
+    if "*" not in cors.allow_methods and method not in cors.allow_methods:
+        return {}
+    if "*" not in cors.allow_headers and any(h not in cors.allow_headers for h in requested):
+        return {}
+    answer = {
+        "Access-Control-Allow-Origin": cors.origin_header(origin),
+        "Access-Control-Allow-Methods": ",".join(cors.allow_methods),
+        "Access-Control-Allow-Headers": ",".join(cors.allow_headers),
+        "Vary": "Origin",
+    }
+    if cors.max_age is not None:
+        answer["Access-Control-Max-Age"] = str(cors.max_age)
+    if cors.allow_credentials:
+        answer["Access-Control-Allow-Credentials"] = "true"
+    return answer
+
+
+def cors_response_headers(cors: CorsConfiguration | None, origin: str | None) -> dict[str, str]:
+    """The CORS headers API Gateway adds to an actual response for a request from `origin`."""
+    if cors is None or not origin or not cors.allows(origin):
+        return {}
+    answer = {"Access-Control-Allow-Origin": cors.origin_header(origin), "Vary": "Origin"}
+    if cors.expose_headers:
+        answer["Access-Control-Expose-Headers"] = ",".join(cors.expose_headers)
+    if cors.allow_credentials:
+        answer["Access-Control-Allow-Credentials"] = "true"
+    return answer
+
+
+def dashboard_file(path: str) -> Path | None:
+    """The static dashboard file for a request path (`/` is its page), or None."""
+    if path == "/":
+        return DASHBOARD_DIR / "index.html"
+    if path.startswith(DASHBOARD_PREFIX):
+        name = path.removeprefix(DASHBOARD_PREFIX)
+        candidate = DASHBOARD_DIR / name
+        # only files that ship in the folder itself: no traversal, no subfolders
+        if "/" not in name and name and candidate.is_file():
+            return candidate
+    return None
 
 
 def _swagger_asset(name: str) -> bytes:
@@ -195,7 +310,8 @@ def make_request_handler(api: LocalApi, log: Callable[[str], None]) -> type[Base
             cookies: list[str] | None = None,
         ) -> None:
             self.send_response(status)
-            for name, value in (headers or {}).items():
+            headers = {**(headers or {}), **cors_response_headers(api.cors, self.headers.get("Origin"))}
+            for name, value in headers.items():
                 self.send_header(name, value)
             for cookie in cookies or []:
                 self.send_header("Set-Cookie", cookie)
@@ -209,6 +325,11 @@ def make_request_handler(api: LocalApi, log: Callable[[str], None]) -> type[Base
         def _handle(self) -> None:
             url = urlsplit(self.path)
             method = self.command.upper()
+            if method == "OPTIONS" and self.headers.get("Access-Control-Request-Method"):
+                self._preflight()
+                return
+            if method == "GET" and self._serve_dashboard(url.path):
+                return
             if method == "GET" and (
                 url.path in ("/openapi.json", "/docs", "/docs/") or url.path.startswith("/docs/")
             ):
@@ -270,7 +391,35 @@ def make_request_handler(api: LocalApi, log: Callable[[str], None]) -> type[Base
             else:
                 self._json(404, {"message": "Not Found"})
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+        def _preflight(self) -> None:
+            """API Gateway answers preflights itself (no authorizer, no function): 204."""
+            self.send_response(204)
+            for name, value in cors_preflight_headers(api.cors, self.headers).items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def _serve_dashboard(self, path: str) -> bool:
+            file = dashboard_file(path)
+            if file is None:
+                return False
+            kind = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+            if kind.startswith("text/") or kind == "application/javascript":
+                kind += "; charset=utf-8"
+            self._send(
+                200,
+                file.read_bytes(),
+                {
+                    "Content-Type": kind,
+                    "Cache-Control": "no-cache",
+                    "Content-Security-Policy": DASHBOARD_CSP,
+                    "Referrer-Policy": "no-referrer",
+                    "X-Content-Type-Options": "nosniff",
+                },
+            )
+            return True
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _handle
 
     RequestHandler.api_routes = sorted(api.routes)  # type: ignore[attr-defined]
     return RequestHandler
@@ -304,20 +453,30 @@ def attach_live_loop(
     """Live updates, as in AWS: a WebSocket endpoint calling the $connect/$disconnect functions, the
     management API stand-in and POST /local/attempts (progress_admin/serve_live.py)."""
     from progress_admin.serve_live import LiveLoop
+    from progress_admin.template import websocket_routes
 
-    api.live = LiveLoop(root, host, int(server.server_address[1]), log)
+    if not websocket_routes(load_template(root / "template.yaml"), root):
+        return  # a template without a WebSocket API: no live loop, the live routes answer 404
+    api.live = LiveLoop(root, host, int(server.server_address[1]), log, parameter_overrides=api.overrides)
     server.on_close.append(api.live.close)
 
 
-def create_server(root: Path, host: str, port: int, log: Callable[[str], None]) -> LocalHttpServer:
+def create_server(
+    root: Path,
+    host: str,
+    port: int,
+    log: Callable[[str], None],
+    parameter_overrides: dict[str, str] | None = None,
+) -> LocalHttpServer:
     if not is_loopback(host):
         raise ValueError(
             f"serve listens on loopback only (it does not verify tokens); {host!r} is not loopback"
         )
     from progress_admin.openapi import render
 
-    api = LocalApi(root, render)
+    api = LocalApi(root, render, parameter_overrides)
     server = LocalHttpServer((host, port), make_request_handler(api, log))
+    server.local_api = api  # type: ignore[attr-defined]
     server.daemon_threads = True
     attach_live_loop(server, api, root, host, log)
     return server
@@ -330,9 +489,9 @@ BANNER = """\
  as they are (in AWS, the API Gateway JWT authorizer verifies them).
  Listening on {url} (loopback only).
  Routes from template.yaml: {routes}
- OpenAPI: {url}/openapi.json   Swagger UI: {url}/docs
+ Dashboard: {url}/   OpenAPI: {url}/openapi.json   Swagger UI: {url}/docs
  Live updates: POST {url}/progress/live-ticket, open its "url" (WebSocket);
  attempts: POST {url}/local/attempts (a JSON list of message bodies, one SQS batch)
- A token for user_7: progress-admin token --user user_7
+ A token for user_7 and its dashboard URL: progress-admin token --user user_7
 ==============================================================================
 """

@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from progress_admin.template import load_template, sqs_consumer, websocket_routes
+from progress_admin.template import (
+    FunctionEnvironment,
+    function_environment,
+    load_template,
+    parameter_values,
+    sqs_consumer,
+    websocket_routes,
+)
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 Reply = tuple[int, dict[str, str], bytes]
@@ -119,33 +126,51 @@ def _json(status: int, data: Any, headers: dict[str, str] | None = None) -> Repl
 class LocalFunction:
     """One function of the template, run in this process one invocation at a time (as one container)."""
 
-    def __init__(self, name: str, handler: Handler, timeout: float) -> None:
+    def __init__(
+        self, name: str, handler: Handler, timeout: float, environment: FunctionEnvironment | None = None
+    ) -> None:
         self.name, self.handler, self.timeout = name, handler, timeout
+        self.environment = environment or FunctionEnvironment({}, ())
         self.lock = threading.Lock()
 
     def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
-        from progress_admin.serve import FakeContext
+        from progress_admin.serve import FakeContext, applied_environment
 
-        with self.lock:
+        with self.lock, applied_environment(self.environment):
             return self.handler(event, FakeContext(self.name, self.timeout))
 
 
 class LiveLoop:
     """The WebSocket API, its management API and the local attempts queue, around the real handlers."""
 
-    def __init__(self, root: Path, host: str, http_port: int, log: Callable[[str], None], ws_port: int = 0):
+    def __init__(
+        self,
+        root: Path,
+        host: str,
+        http_port: int,
+        log: Callable[[str], None],
+        ws_port: int = 0,
+        parameter_overrides: dict[str, str] | None = None,
+    ):
         from websockets.sync.server import serve
 
-        from progress_admin.serve import load_function_module
+        from progress_admin.serve import applied_environment, load_function_module
 
         template = load_template(root / "template.yaml")
         default_timeout = float(template.get("Globals", {}).get("Function", {}).get("Timeout", 10))
+        parameters = parameter_values(template, parameter_overrides)
 
         def function(name: str, code_dir: Path, handler: str) -> LocalFunction:
-            module = load_function_module(code_dir / f"{handler.split('.')[0]}.py")
+            # each function with its environment from the template, as for the HTTP routes
+            environment = function_environment(template, name, parameters)
+            with applied_environment(environment):
+                module = load_function_module(code_dir / f"{handler.split('.')[0]}.py")
             props = template["Resources"][name]["Properties"]
             return LocalFunction(
-                name, getattr(module, handler.split(".")[1]), float(props.get("Timeout", default_timeout))
+                name,
+                getattr(module, handler.split(".")[1]),
+                float(props.get("Timeout", default_timeout)),
+                environment,
             )
 
         self.log = log

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,3 +131,183 @@ def sqs_consumer(template: dict[str, Any], root: Path = Path()) -> FunctionRef:
         if any(event.get("Type") == "SQS" for event in events):
             return _function_ref(template, name, root)
     raise LookupError("template.yaml has no function with an SQS event")
+
+
+# --- local values: what `serve` can resolve without AWS (as `sam local` does with parameters) ---
+
+PSEUDO_NO_VALUE = "AWS::NoValue"
+
+
+class Unresolvable(Exception):
+    """A template value that only AWS can supply (a resource attribute, a parameter without a local
+    value, a pseudo parameter such as AWS::Region)."""
+
+
+def parameter_values(template: dict[str, Any], overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """The local value of each parameter: its Default, or an override. A parameter with neither has
+    no local value (it is AWS-only) and is absent."""
+    values: dict[str, str] = {}
+    for name, spec in (template.get("Parameters") or {}).items():
+        if isinstance(spec, dict) and "Default" in spec:
+            values[name] = _as_text(spec["Default"])
+    for name, value in (overrides or {}).items():
+        if name not in (template.get("Parameters") or {}):
+            raise ValueError(f"template.yaml has no parameter {name!r}")
+        values[name] = value
+    return values
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(_as_text(item) for item in value)
+    return str(value)
+
+
+class _NoValue:
+    """!Ref AWS::NoValue: the key is left out."""
+
+
+NO_VALUE = _NoValue()
+
+
+def resolve(value: Any, template: dict[str, Any], parameters: dict[str, str]) -> Any:
+    """Evaluate the intrinsic functions serve can evaluate locally; raise Unresolvable otherwise."""
+    if isinstance(value, bool | int | float):
+        return _as_text(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return [resolve(item, template, parameters) for item in value]
+    if not isinstance(value, dict) or len(value) != 1:
+        raise Unresolvable(repr(value))
+    ((function, argument),) = value.items()
+    if function == "Ref":
+        if argument == PSEUDO_NO_VALUE:
+            return NO_VALUE
+        if argument in parameters:
+            return parameters[argument]
+        raise Unresolvable(f"!Ref {argument}")
+    if function == "Fn::If":
+        condition, when_true, when_false = argument
+        chosen = when_true if _condition(condition, template, parameters) else when_false
+        return resolve(chosen, template, parameters)
+    if function == "Fn::Sub":
+        text, names = (argument, {}) if isinstance(argument, str) else argument
+        local = {k: resolve(v, template, parameters) for k, v in names.items()}
+
+        def substitute(match: Any) -> str:
+            name = match.group(1)
+            if name.startswith("!"):
+                return "${" + name[1:] + "}"
+            if name in local:
+                return str(local[name])
+            if name in parameters:
+                return parameters[name]
+            raise Unresolvable(f"${{{name}}}")
+
+        return re.sub(r"\$\{([^}]+)\}", substitute, text)
+    if function == "Fn::Join":
+        delimiter, items = argument
+        return delimiter.join(_as_text(item) for item in resolve(items, template, parameters))
+    if function in ("Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or", "Condition"):
+        return _as_text(_condition(value, template, parameters))
+    raise Unresolvable(function)
+
+
+def _condition(value: Any, template: dict[str, Any], parameters: dict[str, str]) -> bool:
+    if isinstance(value, str):  # the name of a condition
+        return _condition(template["Conditions"][value], template, parameters)
+    ((function, argument),) = value.items()
+    if function == "Condition":
+        return _condition(argument, template, parameters)
+    if function == "Fn::Equals":
+        left, right = (_as_text(resolve(item, template, parameters)) for item in argument)
+        return left == right
+    if function == "Fn::Not":
+        return not _condition(argument[0], template, parameters)
+    if function == "Fn::And":
+        return all(_condition(item, template, parameters) for item in argument)
+    if function == "Fn::Or":
+        return any(_condition(item, template, parameters) for item in argument)
+    raise Unresolvable(function)
+
+
+@dataclass(frozen=True)
+class FunctionEnvironment:
+    variables: dict[str, str]  # resolved locally
+    left_out: tuple[str, ...]  # names only AWS can supply
+
+
+def function_environment(
+    template: dict[str, Any], function: str, parameters: dict[str, str]
+) -> FunctionEnvironment:
+    """The environment variables a function gets: Globals then its own, as `sam local` applies them,
+    with what only AWS can resolve left out."""
+    merged = {
+        **((template.get("Globals") or {}).get("Function", {}).get("Environment", {}).get("Variables") or {}),
+        **(template["Resources"][function]["Properties"].get("Environment", {}).get("Variables") or {}),
+    }
+    variables: dict[str, str] = {}
+    left_out: list[str] = []
+    for name, raw in merged.items():
+        try:
+            value = resolve(raw, template, parameters)
+        except Unresolvable:
+            left_out.append(name)
+            continue
+        if value is not NO_VALUE:
+            variables[name] = _as_text(value)
+    return FunctionEnvironment(variables, tuple(left_out))
+
+
+@dataclass(frozen=True)
+class CorsConfiguration:
+    """An HTTP API's CorsConfiguration with its origins resolved to local values."""
+
+    allow_origins: tuple[str, ...]
+    allow_methods: tuple[str, ...]
+    allow_headers: tuple[str, ...]
+    expose_headers: tuple[str, ...]
+    max_age: int | None
+    allow_credentials: bool
+
+    def allows(self, origin: str) -> bool:
+        return "*" in self.allow_origins or origin in self.allow_origins
+
+    def origin_header(self, origin: str) -> str:
+        return "*" if "*" in self.allow_origins and not self.allow_credentials else origin
+
+
+def cors_configuration(template: dict[str, Any], parameters: dict[str, str]) -> CorsConfiguration | None:
+    """The CorsConfiguration of the template's HTTP API (None without one). Origins that only AWS could
+    resolve count as none: then no cross-origin request is allowed locally."""
+    for resource in template["Resources"].values():
+        if resource.get("Type") != "AWS::Serverless::HttpApi":
+            continue
+        config = (resource.get("Properties") or {}).get("CorsConfiguration")
+        if config is None or config is False:
+            continue
+        if config is True:
+            return CorsConfiguration(("*",), ("*",), ("*",), (), None, False)
+
+        def items(key: str, config: dict[str, Any] = config) -> tuple[str, ...]:
+            try:
+                value = resolve(config.get(key, []), template, parameters)
+            except Unresolvable:
+                return ()
+            if isinstance(value, str):
+                value = value.split(",")
+            return tuple(str(item).strip() for item in value if str(item).strip())
+
+        max_age = config.get("MaxAge")
+        return CorsConfiguration(
+            allow_origins=items("AllowOrigins"),
+            allow_methods=tuple(m.upper() for m in items("AllowMethods")),
+            allow_headers=tuple(h.lower() for h in items("AllowHeaders")),
+            expose_headers=tuple(h.lower() for h in items("ExposeHeaders")),
+            max_age=int(max_age) if max_age is not None else None,
+            allow_credentials=bool(config.get("AllowCredentials", False)),
+        )
+    return None

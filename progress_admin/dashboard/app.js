@@ -1,0 +1,701 @@
+// Progress dashboard: a plain script, no build step, no CDN. It calls the HTTP API exactly as a
+// deployed frontend does: `Authorization: Bearer <JWT>`, cross-origin when the API base says so.
+"use strict";
+
+(function () {
+  const HEATMAP_DAYS = 366; // the most GET /progress/statistics serves; the grid shows 53 weeks
+  const WEEKS = 53;
+  const PAGE = 10;
+  const EXERCISES_SHOWN = 10; // more behind "Show all"
+  const TOKEN_KEY = "progress.token";
+  const API_KEY = "progress.api";
+
+  const $ = (id) => document.getElementById(id);
+  const state = {
+    token: null,
+    api: "",
+    progress: null,
+    stats: null,
+    cursor: null,
+    shownIds: new Set(),
+    countdownTimer: null,
+    retryTimer: null,
+    live: null,
+    liveRetry: 0,
+    liveTimer: null,
+    refreshTimer: null,
+    heatmapDays: [],
+    selectedDay: -1,
+    allExercises: false,
+  };
+
+  class ApiError extends Error {
+    constructor(kind, status, message, retryAfter) {
+      super(message);
+      this.kind = kind; // "auth" | "unavailable" | "network" | "missing" | "http"
+      this.status = status;
+      this.retryAfter = retryAfter;
+    }
+  }
+
+  // ---- token and API base: the fragment (never sent to a server), else this tab's storage ----
+  function readStartup() {
+    const fragment = new URLSearchParams(location.hash.replace(/^#/, ""));
+    const query = new URLSearchParams(location.search);
+    const fromFragment = fragment.get("token");
+    const api = fragment.get("api") || query.get("api");
+    if (fromFragment || fragment.get("api")) {
+      // out of the address bar, the history and any bookmark
+      history.replaceState(null, "", location.pathname + location.search);
+    }
+    if (fromFragment) sessionStorage.setItem(TOKEN_KEY, fromFragment.trim());
+    if (api !== null) sessionStorage.setItem(API_KEY, api.trim());
+    state.token = sessionStorage.getItem(TOKEN_KEY);
+    state.api = normaliseBase(sessionStorage.getItem(API_KEY) || "");
+  }
+
+  function normaliseBase(base) {
+    return (base || "").trim().replace(/\/+$/, "");
+  }
+
+  async function api(path, options = {}) {
+    let response;
+    try {
+      response = await fetch(state.api + path, {
+        method: options.method || "GET",
+        headers: { Authorization: "Bearer " + state.token, Accept: "application/json" },
+        mode: "cors",
+        credentials: "omit",
+        cache: "no-store",
+      });
+    } catch (err) {
+      throw new ApiError("network", 0, "Cannot reach the progress API at " + (state.api || location.origin) + ".");
+    }
+    let body = null;
+    try {
+      body = await response.json();
+    } catch (err) {
+      body = null;
+    }
+    if (response.ok) return body;
+    const message = (body && body.error && body.error.message) || (body && body.message) || response.statusText;
+    if (response.status === 401) throw new ApiError("auth", 401, message);
+    if (response.status === 503) {
+      const retryAfter = parseInt(response.headers.get("Retry-After") || "5", 10);
+      throw new ApiError("unavailable", 503, message, Number.isFinite(retryAfter) ? retryAfter : 5);
+    }
+    if (response.status === 404 || response.status === 405) throw new ApiError("missing", response.status, message);
+    throw new ApiError("http", response.status, message);
+  }
+
+  // ---- formatting ----
+  const numberFormat = new Intl.NumberFormat(undefined);
+  const fmt = (n) => numberFormat.format(n);
+  const pct = (x) => (x === null || x === undefined ? "–" : (x * 100).toFixed(1) + "%");
+  function plural(n, one, many) {
+    return fmt(n) + " " + (n === 1 ? one : many);
+  }
+  function dateTime(iso, zone) {
+    try {
+      return new Intl.DateTimeFormat(undefined, {
+        dateStyle: "medium", timeStyle: "short", timeZone: zone || undefined,
+      }).format(new Date(iso));
+    } catch (err) {
+      return iso;
+    }
+  }
+  // "Nov 25, 14:05" this year, "Nov 25, 2025" before: short enough for a phone
+  function shortDateTime(iso, zone) {
+    try {
+      const when = new Date(iso);
+      const year = (d) => new Intl.DateTimeFormat("en", { year: "numeric", timeZone: zone || undefined }).format(d);
+      const thisYear = year(when) === year(new Date());
+      const options = thisYear
+        ? { month: "short", day: "numeric", hour: "numeric", minute: "2-digit", timeZone: zone || undefined }
+        : { year: "numeric", month: "short", day: "numeric", timeZone: zone || undefined };
+      return new Intl.DateTimeFormat(undefined, options).format(when);
+    } catch (err) {
+      return iso;
+    }
+  }
+  function longDate(isoDate) {
+    const [y, m, d] = isoDate.split("-").map(Number);
+    return new Intl.DateTimeFormat(undefined, { weekday: "short", year: "numeric", month: "short", day: "numeric", timeZone: "UTC" })
+      .format(new Date(Date.UTC(y, m - 1, d)));
+  }
+  function setText(id, text) {
+    const el = $(id);
+    if (el.textContent !== String(text)) {
+      const had = el.textContent !== "";
+      el.textContent = text;
+      if (had && state.highlight) {
+        el.classList.remove("changed");
+        void el.offsetWidth; // restart the animation
+        el.classList.add("changed");
+      }
+    }
+  }
+
+  // ---- messages: 401, 503, network, never a blank page ----
+  function showAlert(kind, text, retry) {
+    const box = $("alert");
+    box.dataset.kind = kind;
+    $("alert-text").textContent = text;
+    $("alert-retry").hidden = !retry;
+    box.hidden = false;
+  }
+  function clearAlert() {
+    $("alert").hidden = true;
+    clearInterval(state.retryTimer);
+    state.retryTimer = null;
+  }
+  function notice(text) {
+    const el = $("notice");
+    el.textContent = text;
+    el.hidden = !text;
+  }
+
+  function handleError(err, context) {
+    if (!(err instanceof ApiError)) {
+      showAlert("http", "Something went wrong while " + context + ": " + err.message, true);
+      return;
+    }
+    if (err.kind === "auth") {
+      stopLive();
+      showAlert(
+        "auth",
+        "Your token was not accepted (401 Unauthorized): it may have expired or belong to another environment. " +
+          "Paste a new token below.",
+        false,
+      );
+      showTokenPanel();
+      return;
+    }
+    if (err.kind === "unavailable") {
+      let left = err.retryAfter;
+      const tick = () => {
+        showAlert(
+          "unavailable",
+          "The progress service is temporarily unavailable (503). Retrying in " + left + " s…",
+          true,
+        );
+        if (left <= 0) {
+          clearInterval(state.retryTimer);
+          load();
+        }
+        left -= 1;
+      };
+      clearInterval(state.retryTimer);
+      tick();
+      state.retryTimer = setInterval(tick, 1000);
+      return;
+    }
+    if (err.kind === "network") {
+      showAlert("network", err.message + " Is the server running? Check the API base URL.", true);
+      return;
+    }
+    showAlert("http", "The API answered " + err.status + " while " + context + ": " + err.message, true);
+  }
+
+  function showTokenPanel() {
+    $("token-panel").hidden = false;
+    $("token-input").value = "";
+    $("api-input").value = state.api;
+    $("loading").hidden = true;
+    $("change-token").hidden = true;
+    $("token-input").focus();
+  }
+
+  // ---- loading ----
+  async function load() {
+    clearAlert();
+    if (!state.token) {
+      showTokenPanel();
+      return;
+    }
+    $("token-panel").hidden = true;
+    $("change-token").hidden = false;
+    if ($("dashboard").hidden) $("loading").hidden = false;
+    try {
+      const [progress, stats] = await Promise.all([
+        api("/progress?limit=" + PAGE),
+        api("/progress/statistics?days=" + HEATMAP_DAYS),
+      ]);
+      state.highlight = false;
+      renderProgress(progress);
+      renderStats(stats);
+      resetRecent(progress);
+      $("loading").hidden = true;
+      $("dashboard").hidden = false;
+      scrollHeatmapToToday();
+      state.highlight = true;
+      startLive();
+    } catch (err) {
+      $("loading").hidden = true;
+      handleError(err, "loading your progress");
+    }
+  }
+
+  function renderProgress(p) {
+    state.progress = p;
+    $("who").hidden = false;
+    $("who").textContent = "User " + p.user_id + (p.timezone ? " · " + p.timezone : "");
+    setText("current-streak", fmt(p.current_streak));
+    $("streak-unit").textContent = p.current_streak === 1 ? "day" : "days";
+    setText("longest-streak", fmt(p.longest_streak));
+    setText("last-practice", p.last_practice_date ? longDate(p.last_practice_date) : "never");
+    setText("total-attempts", fmt(p.total_attempts));
+    setText("correct-attempts", fmt(p.correct_attempts));
+    setText("accuracy", pct(p.accuracy));
+    renderToday(p);
+  }
+
+  // practiced_today and streak_expires_at: shown when the API sends them
+  function renderToday(p) {
+    const status = $("today-status");
+    if (typeof p.practiced_today === "boolean") {
+      status.hidden = false;
+      status.dataset.done = String(p.practiced_today);
+      status.textContent = p.practiced_today ? "✓ Today is done" : "Not practised yet today";
+    } else {
+      status.hidden = true;
+    }
+    clearInterval(state.countdownTimer);
+    const countdown = $("countdown");
+    if (!p.streak_expires_at || !p.current_streak) {
+      countdown.hidden = !(p.current_streak === 0 && "streak_expires_at" in p);
+      countdown.textContent = "Practise today to start a streak.";
+      return;
+    }
+    const ends = new Date(p.streak_expires_at);
+    const tick = () => {
+      const left = Math.max(0, Math.floor((ends.getTime() - Date.now()) / 1000));
+      const d = Math.floor(left / 86400);
+      const h = String(Math.floor((left % 86400) / 3600)).padStart(2, "0");
+      const m = String(Math.floor((left % 3600) / 60)).padStart(2, "0");
+      const s = String(left % 60).padStart(2, "0");
+      countdown.textContent =
+        "Streak ends in " + (d ? d + (d === 1 ? " day " : " days ") : "") + h + ":" + m + ":" + s +
+        (p.practiced_today ? "" : " unless you practise");
+      countdown.setAttribute("aria-label", "Streak ends " + dateTime(p.streak_expires_at, p.timezone));
+      if (left === 0) {
+        clearInterval(state.countdownTimer);
+        scheduleRefresh(1000);
+      }
+    };
+    countdown.hidden = false;
+    tick();
+    state.countdownTimer = setInterval(tick, 1000);
+  }
+
+  function renderStats(s) {
+    state.stats = s;
+    setText("practice-days", fmt(s.practice_days));
+    setText("sessions-total", fmt(s.sessions.total));
+    setText(
+      "sessions-average",
+      s.sessions.average_exercises === null ? "–" : s.sessions.average_exercises.toFixed(1) + " attempts",
+    );
+    renderHeatmap(s.daily);
+    renderExercises(s.by_exercise);
+  }
+
+  // ---- heatmap: 53 weeks x 7 days (Monday first), the last column holds today ----
+  function addDays(isoDate, n) {
+    const [y, m, d] = isoDate.split("-").map(Number);
+    return new Date(Date.UTC(y, m - 1, d + n)).toISOString().slice(0, 10);
+  }
+  function weekday(isoDate) {
+    const [y, m, d] = isoDate.split("-").map(Number);
+    return (new Date(Date.UTC(y, m - 1, d)).getUTCDay() + 6) % 7; // Monday 0 .. Sunday 6
+  }
+
+  function renderHeatmap(daily) {
+    const grid = $("heatmap");
+    const months = $("heatmap-months");
+    grid.textContent = "";
+    months.textContent = "";
+    state.heatmapDays = [];
+    if (!daily.length) return;
+    const byDate = new Map(daily.map((d) => [d.date, d]));
+    const today = daily[daily.length - 1].date; // the API's today, in the learner's timezone
+    const start = addDays(today, -weekday(today) - 7 * (WEEKS - 1));
+    const max = Math.max(1, ...daily.map((d) => d.attempts));
+    let practised = 0;
+    let covered = 0;
+    const fragment = document.createDocumentFragment();
+    for (let i = 0; i < WEEKS * 7; i += 1) {
+      const date = addDays(start, i);
+      const cell = document.createElement("i");
+      const day = byDate.get(date);
+      if (i % 7 === 0) {
+        // a column is labelled with the month whose 1st day it holds
+        const label = document.createElement("span");
+        const sunday = addDays(date, 6);
+        if (sunday.slice(8) <= "07" && i / 7 < WEEKS - 1) {
+          label.textContent = new Intl.DateTimeFormat(undefined, { month: "short", timeZone: "UTC" })
+            .format(new Date(sunday + "T00:00:00Z"));
+        }
+        months.appendChild(label);
+      }
+      if (!day) {
+        cell.className = "none"; // before the series starts, or after today
+        fragment.appendChild(cell);
+        continue;
+      }
+      const level = day.attempts === 0 ? 0 : Math.min(4, Math.ceil((4 * day.attempts) / max));
+      cell.className = "l" + level;
+      cell.dataset.date = date;
+      cell.dataset.attempts = String(day.attempts);
+      if (day.attempts > 0) practised += 1;
+      if (day.covered) {
+        cell.classList.add("covered");
+        cell.dataset.covered = "true";
+        covered += 1;
+      }
+      if (date === today) {
+        cell.classList.add("today");
+        cell.setAttribute("aria-current", "date");
+      }
+      cell.title = describeDay(day);
+      cell.dataset.index = String(state.heatmapDays.length);
+      state.heatmapDays.push(day);
+      fragment.appendChild(cell);
+    }
+    grid.appendChild(fragment);
+    const summary =
+      "Practised on " + plural(practised, "day", "days") + " of the last " + fmt(daily.length) +
+      (covered ? ", " + plural(covered, "covered day", "covered days") : "") + ".";
+    $("heatmap-summary").textContent = summary;
+    grid.setAttribute("aria-label", "Calendar of attempts per day. " + summary);
+    scrollHeatmapToToday();
+    if (state.selectedDay >= state.heatmapDays.length) state.selectedDay = -1;
+  }
+
+  // on a narrow screen the newest weeks are the ones in view
+  function scrollHeatmapToToday() {
+    const scroller = $("heatmap-scroll");
+    scroller.scrollLeft = scroller.scrollWidth;
+  }
+
+  function describeDay(day) {
+    const parts = [longDate(day.date) + ": " + plural(day.attempts, "attempt", "attempts")];
+    if (day.attempts) parts.push(fmt(day.correct) + " correct");
+    if (day.covered) parts.push("covered day");
+    return parts.join(", ");
+  }
+
+  function selectDay(index, scroll) {
+    const days = state.heatmapDays;
+    if (!days.length) return;
+    index = Math.max(0, Math.min(days.length - 1, index));
+    const grid = $("heatmap");
+    const old = grid.querySelector("i.selected");
+    if (old) old.classList.remove("selected");
+    const cell = grid.querySelector('i[data-index="' + index + '"]');
+    if (cell) {
+      cell.classList.add("selected");
+      if (scroll) cell.scrollIntoView({ block: "nearest", inline: "nearest" });
+    }
+    state.selectedDay = index;
+    $("heatmap-day").textContent = describeDay(days[index]);
+  }
+
+  function heatmapKeys(event) {
+    const moves = { ArrowLeft: -7, ArrowRight: 7, ArrowUp: -1, ArrowDown: 1, Home: -Infinity, End: Infinity };
+    if (!(event.key in moves)) return;
+    event.preventDefault();
+    const current = state.selectedDay < 0 ? state.heatmapDays.length - 1 : state.selectedDay;
+    const move = moves[event.key];
+    selectDay(move === -Infinity ? 0 : move === Infinity ? state.heatmapDays.length - 1 : current + move, true);
+  }
+
+  function renderExercises(rows) {
+    const body = $("exercises").tBodies[0];
+    body.textContent = "";
+    $("exercises-empty").hidden = rows.length > 0;
+    $("exercises").hidden = rows.length === 0;
+    const more = $("exercises-all");
+    more.hidden = rows.length <= EXERCISES_SHOWN;
+    more.textContent = state.allExercises ? "Show the top " + EXERCISES_SHOWN : "Show all " + fmt(rows.length) + " exercises";
+    more.setAttribute("aria-expanded", String(state.allExercises));
+    for (const row of state.allExercises ? rows : rows.slice(0, EXERCISES_SHOWN)) {
+      const tr = document.createElement("tr");
+      tr.dataset.exerciseId = String(row.exercise_id);
+      const name = document.createElement("td");
+      name.className = "exercise";
+      name.textContent = "Exercise " + row.exercise_id;
+      const attempts = document.createElement("td");
+      attempts.className = "num";
+      attempts.textContent = fmt(row.attempts);
+      const accuracy = document.createElement("td");
+      const bar = document.createElement("div");
+      bar.className = "bar";
+      const track = document.createElement("span");
+      track.className = "track";
+      track.setAttribute("aria-hidden", "true");
+      const fill = document.createElement("span");
+      fill.className = "fill";
+      fill.style.width = ((row.accuracy || 0) * 100).toFixed(1) + "%";
+      track.appendChild(fill);
+      const value = document.createElement("span");
+      value.className = "pct";
+      value.textContent = pct(row.accuracy);
+      bar.append(track, value);
+      accuracy.appendChild(bar);
+      tr.append(name, attempts, accuracy);
+      body.appendChild(tr);
+    }
+  }
+
+  // ---- recent attempts with "load more" (next_cursor) ----
+  function resetRecent(progress) {
+    $("recent").tBodies[0].textContent = "";
+    state.shownIds = new Set();
+    appendRecent(progress.recent_attempts, "end");
+    setCursor(progress.next_cursor);
+  }
+
+  function setCursor(cursor) {
+    state.cursor = cursor;
+    $("load-more").hidden = !cursor;
+  }
+
+  function appendRecent(items, where) {
+    const body = $("recent").tBodies[0];
+    const zone = state.progress && state.progress.timezone;
+    const rows = [];
+    for (const a of items) {
+      if (state.shownIds.has(a.id)) continue;
+      state.shownIds.add(a.id);
+      const tr = document.createElement("tr");
+      tr.dataset.attemptId = String(a.id);
+      const when = document.createElement("td");
+      when.className = "when";
+      const time = document.createElement("time");
+      time.dateTime = a.created_at;
+      time.textContent = shortDateTime(a.created_at, zone);
+      time.title = dateTime(a.created_at, zone);
+      when.appendChild(time);
+      const exercise = document.createElement("td");
+      exercise.textContent = String(a.exercise_id);
+      const answer = document.createElement("td");
+      const answerText = document.createElement("span");
+      answerText.className = "answer";
+      answerText.textContent = a.user_answer;
+      answerText.title = a.user_answer;
+      answer.appendChild(answerText);
+      const result = document.createElement("td");
+      result.className = a.is_correct ? "result-ok" : "result-bad";
+      const mark = document.createElement("span");
+      mark.setAttribute("aria-hidden", "true");
+      mark.textContent = a.is_correct ? "✓ " : "✗ ";
+      const word = document.createElement("span");
+      word.className = "result-word";
+      word.textContent = a.is_correct ? "correct" : "wrong";
+      result.append(mark, word);
+      tr.append(when, exercise, answer, result);
+      rows.push(tr);
+    }
+    if (where === "start") body.prepend(...rows);
+    else body.append(...rows);
+    const empty = body.rows.length === 0;
+    $("recent-empty").hidden = !empty;
+    $("recent").hidden = empty;
+  }
+
+  async function loadMore() {
+    const button = $("load-more");
+    if (!state.cursor) return;
+    button.disabled = true;
+    button.textContent = "Loading…";
+    try {
+      const page = await api("/progress?limit=" + PAGE + "&cursor=" + encodeURIComponent(state.cursor));
+      appendRecent(page.recent_attempts, "end");
+      setCursor(page.next_cursor);
+    } catch (err) {
+      handleError(err, "loading more attempts");
+    } finally {
+      button.disabled = false;
+      button.textContent = "Load more";
+    }
+  }
+
+  // ---- reset, behind a confirmation that names what goes ----
+  function openReset() {
+    const p = state.progress;
+    const s = state.stats;
+    if (!p || !s) return;
+    const what = $("reset-what");
+    what.textContent = "";
+    const intro = document.createElement("p");
+    intro.textContent = "This permanently deletes everything the service keeps for user " + p.user_id + ":";
+    const list = document.createElement("ul");
+    for (const text of [
+      "all " + plural(p.total_attempts, "attempt", "attempts") + ", archived ones included",
+      plural(s.sessions.total, "practice session", "practice sessions"),
+      "your streaks (current " + plural(p.current_streak, "day", "days") + ", longest " +
+        plural(p.longest_streak, "day", "days") + ")",
+      "your daily and per-exercise statistics, covered days included",
+    ]) {
+      const li = document.createElement("li");
+      li.textContent = text;
+      list.appendChild(li);
+    }
+    what.append(intro, list);
+    $("reset-dialog").returnValue = "";
+    $("reset-dialog").showModal();
+  }
+
+  async function resetConfirmed() {
+    const button = $("reset-open");
+    button.disabled = true;
+    try {
+      const result = await api("/progress/reset", { method: "POST" });
+      const d = result.deleted;
+      notice(
+        "Deleted " + plural(d.attempts, "attempt", "attempts") + ", " + plural(d.archived_attempts, "archived attempt", "archived attempts") +
+          " and " + plural(d.sessions, "session", "sessions") + ". Your progress starts over.",
+      );
+      await load();
+    } catch (err) {
+      handleError(err, "resetting your progress");
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // ---- live updates: POST /progress/live-ticket, then the WebSocket at `url` ----
+  function liveStatus(stateName, text) {
+    const el = $("live-status");
+    el.dataset.state = stateName;
+    el.textContent = text;
+  }
+
+  function stopLive() {
+    clearTimeout(state.liveTimer);
+    if (state.live) {
+      state.live.onclose = null;
+      state.live.close();
+      state.live = null;
+    }
+  }
+
+  async function startLive() {
+    if (state.live || state.liveTimer || typeof WebSocket === "undefined") return;
+    let ticket;
+    try {
+      ticket = await api("/progress/live-ticket", { method: "POST" });
+    } catch (err) {
+      if (err instanceof ApiError && err.kind === "missing") {
+        liveStatus("off", "Live updates: not available on this server");
+        return;
+      }
+      if (err instanceof ApiError && err.kind === "auth") return handleError(err, "starting live updates");
+      return retryLive();
+    }
+    let socket;
+    try {
+      socket = new WebSocket(ticket.url);
+    } catch (err) {
+      return retryLive();
+    }
+    state.live = socket;
+    liveStatus("connecting", "Live updates: connecting…");
+    socket.onopen = () => {
+      state.liveRetry = 0;
+      liveStatus("on", "Live");
+    };
+    socket.onmessage = (event) => {
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch (err) {
+        return;
+      }
+      if (message && message.type === "progress" && message.progress) {
+        renderProgress({ ...state.progress, ...message.progress });
+        scheduleRefresh(300);
+      }
+    };
+    socket.onclose = () => {
+      state.live = null;
+      retryLive();
+    };
+  }
+
+  function retryLive() {
+    state.liveRetry = Math.min(state.liveRetry + 1, 5);
+    const delay = 1000 * 2 ** state.liveRetry;
+    liveStatus("off", "Live updates: reconnecting…");
+    state.liveTimer = setTimeout(() => {
+      state.liveTimer = null;
+      startLive();
+    }, delay);
+  }
+
+  // after a live message: the statistics and the newest attempts, keeping the pages already shown
+  function scheduleRefresh(delay) {
+    clearTimeout(state.refreshTimer);
+    state.refreshTimer = setTimeout(async () => {
+      try {
+        const [progress, stats] = await Promise.all([
+          api("/progress?limit=" + PAGE),
+          api("/progress/statistics?days=" + HEATMAP_DAYS),
+        ]);
+        renderProgress(progress);
+        renderStats(stats);
+        appendRecent(progress.recent_attempts, "start");
+        if (state.shownIds.size <= PAGE) setCursor(progress.next_cursor);
+      } catch (err) {
+        handleError(err, "refreshing your progress");
+      }
+    }, delay);
+  }
+
+  // ---- wiring ----
+  function init() {
+    readStartup();
+    $("token-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const token = $("token-input").value.trim().replace(/^Bearer\s+/i, "");
+      if (!token) return;
+      sessionStorage.setItem(TOKEN_KEY, token);
+      sessionStorage.setItem(API_KEY, normaliseBase($("api-input").value));
+      state.token = token;
+      state.api = normaliseBase($("api-input").value);
+      notice("");
+      stopLive();
+      load();
+    });
+    $("change-token").addEventListener("click", () => {
+      stopLive();
+      sessionStorage.removeItem(TOKEN_KEY);
+      state.token = null;
+      $("dashboard").hidden = true;
+      liveStatus("off", "Live updates: off");
+      showTokenPanel();
+    });
+    $("alert-retry").addEventListener("click", () => load());
+    $("load-more").addEventListener("click", loadMore);
+    $("exercises-all").addEventListener("click", () => {
+      state.allExercises = !state.allExercises;
+      if (state.stats) renderExercises(state.stats.by_exercise);
+    });
+    $("reset-open").addEventListener("click", openReset);
+    $("reset-dialog").addEventListener("close", () => {
+      if ($("reset-dialog").returnValue === "confirm") resetConfirmed();
+      $("reset-open").focus();
+    });
+    const grid = $("heatmap");
+    $("heatmap-scroll").addEventListener("keydown", heatmapKeys);
+    grid.addEventListener("mouseover", (event) => {
+      const index = event.target && event.target.dataset && event.target.dataset.index;
+      if (index !== undefined) selectDay(Number(index), false);
+    });
+    load();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();

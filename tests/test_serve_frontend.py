@@ -1,0 +1,274 @@
+"""`progress-admin serve` for a frontend: CORS as the template's HTTP API, each function's environment from
+the template, routes it cannot serve refused at start, and the dashboard's static files."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from progress_admin.serve import DASHBOARD_DIR, UnservableRouteError, create_server, make_token
+from progress_admin.template import cors_configuration, load_template, parameter_values
+from tests.events import http_request
+
+ROOT = Path(__file__).resolve().parent.parent
+FRONTEND = "http://localhost:5173"
+
+
+def _start(root: Path, overrides: dict[str, str] | None = None) -> tuple[str, object]:
+    server = create_server(root, "127.0.0.1", 0, log=lambda line: None, parameter_overrides=overrides)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}", server
+
+
+@pytest.fixture
+def cors_server(engine) -> Iterator[str]:
+    url, server = _start(ROOT, {"CorsAllowedOrigins": f"{FRONTEND},http://127.0.0.1:8080"})
+    yield url
+    server.shutdown()  # type: ignore[attr-defined]
+    server.server_close()  # type: ignore[attr-defined]
+
+
+def _preflight(
+    url: str, origin: str, method: str = "GET", headers: str = "authorization"
+) -> tuple[int, dict]:
+    status, answer, _ = http_request(
+        url,
+        "OPTIONS",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": headers,
+        },
+    )
+    return status, answer
+
+
+def test_preflight_from_an_allowed_origin_gets_the_template_configuration(cors_server) -> None:
+    template = load_template(ROOT / "template.yaml")
+    configured = template["Resources"]["ProgressApi"]["Properties"]["CorsConfiguration"]
+    status, headers = _preflight(f"{cors_server}/progress", FRONTEND, "GET", "authorization")
+    assert status == 204
+    assert headers["access-control-allow-origin"] == FRONTEND
+    assert headers["access-control-allow-methods"] == ",".join(configured["AllowMethods"])
+    assert headers["access-control-allow-headers"] == ",".join(configured["AllowHeaders"])
+    assert headers["access-control-max-age"] == str(configured["MaxAge"])
+    # POST with a JSON body, as the reset button sends it
+    status, headers = _preflight(
+        f"{cors_server}/progress/reset", FRONTEND, "POST", "Authorization, Content-Type"
+    )
+    assert status == 204 and headers["access-control-allow-origin"] == FRONTEND
+
+
+def test_preflight_from_another_origin_or_for_other_methods_or_headers_gets_no_cors_headers(
+    cors_server,
+) -> None:
+    for origin, method, asked in (
+        ("http://localhost:9999", "GET", "authorization"),  # a port that is not configured
+        ("https://evil.example", "POST", "authorization"),
+        (FRONTEND, "DELETE", "authorization"),  # not in AllowMethods
+        (FRONTEND, "GET", "authorization, x-debug"),  # not in AllowHeaders
+    ):
+        status, headers = _preflight(f"{cors_server}/progress", origin, method, asked)
+        assert status == 204, (origin, method, asked)
+        assert not [name for name in headers if name.startswith("access-control-")], (origin, method, asked)
+
+
+def test_actual_responses_carry_cors_headers_for_allowed_origins_only(cors_server, db, new_user_id) -> None:
+    token = make_token({"sub": str(new_user_id())})
+    status, headers, _ = http_request(f"{cors_server}/progress", token=token, headers={"Origin": FRONTEND})
+    assert status == 200 and headers["access-control-allow-origin"] == FRONTEND
+    assert "origin" in headers["vary"].lower()
+    # the gateway's own 401 and 404 carry them too, so the page can read the error
+    status, headers, _ = http_request(f"{cors_server}/progress", headers={"Origin": FRONTEND})
+    assert status == 401 and headers["access-control-allow-origin"] == FRONTEND
+    status, headers, _ = http_request(f"{cors_server}/nowhere", token=token, headers={"Origin": FRONTEND})
+    assert status == 404 and headers["access-control-allow-origin"] == FRONTEND
+    status, headers, _ = http_request(
+        f"{cors_server}/progress", token=token, headers={"Origin": "http://localhost:9999"}
+    )
+    assert status == 200 and "access-control-allow-origin" not in headers
+    status, headers, _ = http_request(f"{cors_server}/progress", token=token)
+    assert status == 200 and "access-control-allow-origin" not in headers
+
+
+def test_cors_origins_without_a_local_value_allow_no_other_origin() -> None:
+    """CorsAllowedOrigins has no Default: without --cors-origin, only the same origin works."""
+    template = load_template(ROOT / "template.yaml")
+    cors = cors_configuration(template, parameter_values(template))
+    assert cors is not None and cors.allow_origins == () and not cors.allows(FRONTEND)
+    with pytest.raises(ValueError, match="no parameter"):
+        parameter_values(template, {"CorsAllowedOrigin": FRONTEND})
+
+
+ENV_TEMPLATE = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Claim:
+    Type: String
+    Default: custom_claim
+  SecretArn:
+    Type: String
+  Host:
+    Type: String
+    Default: ""
+Conditions:
+  HasHost: !Not [!Equals [!Ref Host, ""]]
+Globals:
+  Function:
+    Timeout: 5
+    Environment:
+      Variables:
+        ECHO_PLAIN: plain
+        ECHO_NUMBER: 42
+        ECHO_CLAIM: !Ref Claim
+        ECHO_SECRET: !Ref SecretArn
+        ECHO_HOST: !If [HasHost, !Ref Host, !Ref AWS::NoValue]
+        ECHO_OVERRIDDEN: from-globals
+Resources:
+  Api:
+    Type: AWS::Serverless::HttpApi
+  Queue:
+    Type: AWS::SQS::Queue
+  EchoFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/echo/
+      Handler: app.handler
+      Environment:
+        Variables:
+          ECHO_OVERRIDDEN: from-function
+          ECHO_SUB: !Sub "${Claim}-suffix"
+          ECHO_QUEUE: !GetAtt Queue.Arn
+          ECHO_REGION: !Sub "${AWS::Region}"
+          ECHO_FROM_SHELL: from-template
+      Events:
+        Api:
+          Type: HttpApi
+          Properties:
+            Path: /echo
+            Method: GET
+"""
+
+ECHO_APP = """\
+import json
+import os
+
+AT_IMPORT = os.environ.get("ECHO_CLAIM")
+
+
+def handler(event, context):
+    names = sorted(name for name in os.environ if name.startswith("ECHO_"))
+    values = {name: os.environ[name] for name in names}
+    return {"statusCode": 200, "body": json.dumps({"env": values, "at_import": AT_IMPORT})}
+"""
+
+
+def _project(tmp_path: Path, template: str) -> Path:
+    (tmp_path / "template.yaml").write_text(template)
+    (tmp_path / "functions" / "echo").mkdir(parents=True)
+    (tmp_path / "functions" / "echo" / "app.py").write_text(ECHO_APP)
+    return tmp_path
+
+
+def test_each_function_runs_with_its_template_environment(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("ECHO_FROM_SHELL", "from-shell")  # serve's own environment wins, as env.json would
+    root = _project(tmp_path, ENV_TEMPLATE)
+    url, server = _start(root)
+    try:
+        status, _, body = http_request(f"{url}/echo", token=make_token({"sub": "7"}))
+        assert status == 200, body
+        answer = json.loads(body)
+        assert answer["env"] == {
+            "ECHO_PLAIN": "plain",
+            "ECHO_NUMBER": "42",
+            "ECHO_CLAIM": "custom_claim",
+            "ECHO_OVERRIDDEN": "from-function",
+            "ECHO_SUB": "custom_claim-suffix",
+            "ECHO_FROM_SHELL": "from-shell",
+        }  # ECHO_SECRET, ECHO_QUEUE, ECHO_REGION: AWS-only; ECHO_HOST: !Ref AWS::NoValue
+        assert answer["at_import"] == "custom_claim"  # settings read at cold start see them too
+        assert "ECHO_CLAIM" not in os.environ  # applied around the function only
+        # a parameter override resolves what the template alone cannot
+    finally:
+        server.shutdown()  # type: ignore[attr-defined]
+        server.server_close()  # type: ignore[attr-defined]
+    url, server = _start(root, {"SecretArn": "arn:aws:secretsmanager:local", "Host": "db.local"})
+    try:
+        _, _, body = http_request(f"{url}/echo", token=make_token({"sub": "7"}))
+        env = json.loads(body)["env"]
+        assert env["ECHO_SECRET"] == "arn:aws:secretsmanager:local" and env["ECHO_HOST"] == "db.local"
+    finally:
+        server.shutdown()  # type: ignore[attr-defined]
+        server.server_close()  # type: ignore[attr-defined]
+
+
+def test_the_project_functions_get_the_globals_and_no_aws_only_variable(engine) -> None:
+    from progress_admin.serve import LocalApi
+
+    api = LocalApi(ROOT, lambda: "{}")
+    env = api.environments["GetProgressFunction"]
+    assert env.variables["POWERTOOLS_SERVICE_NAME"] == "progress"
+    assert env.variables["USER_ID_CLAIM"] == "sub"
+    assert "DB_SECRET_ARN" in env.left_out and "DB_SECRET_ARN" not in env.variables
+    assert "DB_HOST" not in env.variables  # DbHost defaults to "": !If picks AWS::NoValue
+
+
+@pytest.mark.parametrize(
+    ("path", "method"), [("/echo/{id}", "GET"), ("/echo/{proxy+}", "GET"), ("/echo", "ANY")]
+)
+def test_a_route_serve_cannot_match_is_refused_at_start(tmp_path, path, method) -> None:
+    root = _project(
+        tmp_path,
+        ENV_TEMPLATE.replace("Path: /echo", f"Path: {path}").replace("Method: GET", f"Method: {method}"),
+    )
+    with pytest.raises(UnservableRouteError, match=r"cannot serve .*EchoFunction") as refused:
+        create_server(root, "127.0.0.1", 0, log=lambda line: None)
+    assert path in str(refused.value)
+
+
+def test_the_command_refuses_such_a_route_with_a_clear_error(
+    tmp_path, monkeypatch, capsys, test_database
+) -> None:
+    from progress_admin.cli import main
+
+    root = _project(tmp_path, ENV_TEMPLATE.replace("Path: /echo", "Path: /echo/{id}"))
+    monkeypatch.chdir(root)
+    monkeypatch.setattr(os, "environ", os.environ.copy())  # serve sets local defaults
+    assert main(["serve", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot serve GET /echo/{id} of EchoFunction" in err and "path parameters" in err
+
+
+def test_the_dashboard_is_served_from_local_files_only(live_server) -> None:
+    status, headers, page = http_request(f"{live_server}/")
+    assert status == 200 and headers["content-type"] == "text/html; charset=utf-8"
+    assert b'src="/dashboard/app.js"' in page and b'href="/dashboard/style.css"' in page
+    assert "default-src 'self'" in headers["content-security-policy"]
+    assert headers["referrer-policy"] == "no-referrer"
+    status, headers, script = http_request(f"{live_server}/dashboard/app.js")
+    assert status == 200 and headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    assert script == (DASHBOARD_DIR / "app.js").read_bytes()
+    for outside in ("/dashboard/../serve.py", "/dashboard/", "/dashboard/nothing.js", "/index.html"):
+        status, _, _ = http_request(f"{live_server}{outside}")
+        assert status == 404, outside
+    # offline: nothing is loaded from elsewhere
+    for file in DASHBOARD_DIR.iterdir():
+        text = file.read_text()
+        assert "http://" not in text and "https://" not in text and "//cdn" not in text, file.name
+
+
+def test_demo_data_and_token_print_the_dashboard_url(db, capsys) -> None:
+    from progress_admin.cli import main
+
+    assert main(["token", "--user", "user_4"]) == 0
+    captured = capsys.readouterr()
+    token = captured.out.strip()
+    assert f"http://127.0.0.1:3000/#token={token}" in captured.err
+    assert main(["demo-data", "--user", "user_4", "--days", "3"]) == 0
+    assert "open:  http://127.0.0.1:3000/#token=" in capsys.readouterr().out
