@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy import exc as sa_exc
 
 from progress_common.db import database_url, describe_url, make_engine
@@ -124,6 +125,7 @@ def migrate(
     socket_timeout: float | None = None,
     statement_timeout_ms: int = 0,
     lock_timeout_ms: int = 0,
+    on_begin: Callable[[Connection], None] | None = None,
 ) -> str | None:
     """Bring the database to `revision` (default: newest) and apply the role's session defaults.
     Safe to run twice, or twice at once (the second waits for the first). Each migration is its own
@@ -133,6 +135,7 @@ def migrate(
     The migration function bounds it: socket_timeout (client), statement_timeout_ms (server, per
     statement) and lock_timeout_ms (a DDL statement that waits for a lock longer fails, instead of queueing
     the service's writers behind it). 0 means no limit.
+    on_begin: called with the migration's connection before anything else runs on it.
     """
     from alembic import command
     from alembic.runtime.migration import MigrationContext
@@ -150,6 +153,8 @@ def migrate(
         with engine.connect() as conn:
             # A session lock, held across the migrations' own transactions: concurrent runs queue here.
             # Session-level settings on this one connection (it is closed afterwards, never pooled).
+            if on_begin is not None:
+                on_begin(conn)
             conn.execute(MIGRATION_LOCK_SQL)
             if lock_timeout_ms:
                 conn.execute(text(f"SET lock_timeout = {int(lock_timeout_ms)}"))

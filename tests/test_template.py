@@ -27,6 +27,7 @@ def test_every_function_has_its_handler_file_and_build_makefile() -> None:
         "LiveTicketFunction",
         "LiveConnectFunction",
         "LiveDisconnectFunction",
+        "MigrateSchemaFunction",
     }
     for name, resource in FUNCTIONS.items():
         props = resource["Properties"]
@@ -80,6 +81,7 @@ def test_no_function_has_a_wider_policy_than_it_needs() -> None:
         "LiveTicketFunction": secret_only,
         "LiveConnectFunction": secret_only,
         "LiveDisconnectFunction": secret_only,
+        "MigrateSchemaFunction": secret_only,  # its answer goes to a pre-signed URL: no S3 permission
     }
     for name, resource in FUNCTIONS.items():
         props = resource["Properties"]
@@ -188,3 +190,145 @@ def test_websocket_api_routes_reach_their_functions_with_permissions_and_access_
         for r in resources.values()
         if r["Type"] == "AWS::EC2::VPCEndpoint" and "execute-api" in str(r["Properties"].get("ServiceName"))
     ]
+
+# ---- issue 13: a first deploy that works ---------------------------------------------------------
+
+RESOURCES = TEMPLATE["Resources"]
+HTTP_FUNCTIONS = ("GetProgressFunction", "GetStatisticsFunction", "ResetProgressFunction")
+LAYER = ROOT / "layers/common/progress_common"
+
+
+def test_the_schema_is_migrated_by_a_custom_resource_before_every_function_that_needs_it() -> None:
+    from progress_common.schema import REQUIRED_SCHEMA_REVISION
+
+    migration = RESOURCES["SchemaMigration"]
+    assert migration["Type"].startswith("Custom::")
+    props = migration["Properties"]
+    assert props["ServiceToken"] == {"Fn::GetAtt": ["MigrateSchemaFunction", "Arn"]}
+    # The property that changes when a deploy brings a migration: CloudFormation then sends Update.
+    assert props["SchemaRevision"] == REQUIRED_SCHEMA_REVISION
+    assert migration["DependsOn"] == "MigrateSchemaLogs"
+    for name in FUNCTIONS:
+        if name != "MigrateSchemaFunction":
+            assert FUNCTIONS[name].get("DependsOn") == "SchemaMigration", name
+    # The migration waits for the endpoints it needs, when the stack creates them.
+    assert props["SecretsManagerEndpoint"] == {
+        "Fn::If": ["CreateSecretsEndpoint", {"Ref": "SecretsManagerEndpoint"}, "existing"]
+    }
+    assert props["S3Endpoint"] == {"Fn::If": ["CreateS3Endpoint", {"Ref": "S3GatewayEndpoint"}, "existing"]}
+
+
+def test_the_migration_function_runs_in_the_vpc_with_its_own_code_and_time_to_answer() -> None:
+    props = FUNCTIONS["MigrateSchemaFunction"]["Properties"]
+    assert "VpcConfig" not in props and TEMPLATE["Globals"]["Function"]["VpcConfig"]["SubnetIds"]
+    assert props["Timeout"] == 900 and "SnapStart" not in props
+    makefile = (ROOT / props["CodeUri"] / "Makefile").read_text()
+    assert "progress_admin" in makefile and "requirements.txt" in makefile
+    layer_requirements = (ROOT / "layers/common/requirements.txt").read_text().lower()
+    assert "alembic" not in layer_requirements  # Alembic is the migration function's, not the layer's
+    assert "alembic==" in (ROOT / props["CodeUri"] / "requirements.txt").read_text()
+
+
+def test_http_functions_use_snapstart_behind_an_alias() -> None:
+    for name in HTTP_FUNCTIONS:
+        props = FUNCTIONS[name]["Properties"]
+        assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"}, name
+        # With AutoPublishAlias, SAM points the HttpApi route and its permission at the alias.
+        assert props["AutoPublishAlias"] == "live", name
+        assert "register_hooks()" in (ROOT / props["CodeUri"] / "app.py").read_text()
+
+
+def test_vpc_endpoints_are_created_unless_the_vpc_has_them() -> None:
+    secrets = RESOURCES["SecretsManagerEndpoint"]
+    assert secrets["Condition"] == "CreateSecretsEndpoint"
+    assert secrets["Properties"]["VpcEndpointType"] == "Interface"
+    assert secrets["Properties"]["PrivateDnsEnabled"] is True
+    assert secrets["Properties"]["ServiceName"] == {"Fn::Sub": "com.amazonaws.${AWS::Region}.secretsmanager"}
+    s3 = RESOURCES["S3GatewayEndpoint"]
+    assert s3["Condition"] == "CreateS3Endpoint" and s3["Properties"]["VpcEndpointType"] == "Gateway"
+    assert s3["Properties"]["RouteTableIds"] == {"Ref": "PrivateRouteTableIds"}
+    conditions = TEMPLATE["Conditions"]
+    assert conditions["CreateSecretsEndpoint"] == {
+        "Fn::Equals": [{"Ref": "CreateSecretsManagerEndpoint"}, "true"]
+    }
+
+
+def test_secret_client_timeouts_fit_in_five_seconds_and_the_function_timeouts() -> None:
+    from progress_common.settings import load_settings
+
+    settings = load_settings({"DB_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:1:secret:x"})
+    worst = settings.aws_max_attempts * (
+        settings.aws_connect_timeout_seconds + settings.aws_read_timeout_seconds
+    )
+    assert worst <= 5
+    assert settings.db_connect_timeout_seconds <= 5
+    assert (
+        min(
+            f["Properties"].get("Timeout", TEMPLATE["Globals"]["Function"]["Timeout"])
+            for f in FUNCTIONS.values()
+        )
+        > 5
+    )
+
+
+def test_nothing_fails_on_a_new_account() -> None:
+    for name, resource in FUNCTIONS.items():
+        reserved = resource["Properties"].get("ReservedConcurrentExecutions")
+        assert reserved is None or (isinstance(reserved, dict) and "Fn::If" in reserved), name
+    archive = FUNCTIONS["ArchiveAttemptsFunction"]["Properties"]["ReservedConcurrentExecutions"]
+    assert archive == {
+        "Fn::If": [
+            "ReserveArchiveConcurrency",
+            {"Ref": "ArchiveReservedConcurrency"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    assert TEMPLATE["Parameters"]["ArchiveReservedConcurrency"]["Default"] == 0
+    consumer = FUNCTIONS["RecordAttemptsFunction"]["Properties"]["Events"]["Attempts"]["Properties"]
+    assert 2 <= consumer["ScalingConfig"]["MaximumConcurrency"] <= 20  # bounds the connections
+
+
+def test_the_alarm_topic_is_one_cloudwatch_can_publish_to() -> None:
+    assert "alias/aws/sns" not in str(TEMPLATE)
+    topic = RESOURCES["AlarmTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {
+        "Fn::If": ["EncryptAlarmTopic", {"Ref": "AlarmTopicKey"}, {"Ref": "AWS::NoValue"}]
+    }
+    statements = RESOURCES["AlarmTopicKey"]["Properties"]["KeyPolicy"]["Statement"]
+    cloudwatch = [s for s in statements if s["Principal"].get("Service") == "cloudwatch.amazonaws.com"]
+    assert cloudwatch and {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(cloudwatch[0]["Action"])
+    assert RESOURCES["AlarmTopicKey"]["Properties"]["EnableKeyRotation"] is True
+
+
+def _alarm_on(metric: str) -> dict:
+    found = [
+        r["Properties"]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"].get("MetricName") == metric
+    ]
+    assert len(found) == 1, metric
+    return found[0]
+
+
+def test_503s_and_failed_batches_raise_alarms_on_metrics_the_layer_emits() -> None:
+    api = _alarm_on("5xx")
+    assert api["Namespace"] == "AWS/ApiGateway" and api["Dimensions"] == [
+        {"Name": "ApiId", "Value": {"Ref": "ProgressApi"}}
+    ]
+    namespace = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+    service = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+    layer_source = "".join(p.read_text() for p in LAYER.glob("*.py"))
+    for metric in ("DatabaseUnavailable", "BatchesFailed"):
+        alarm = _alarm_on(metric)
+        assert alarm["Namespace"] == namespace
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": service}]
+        assert f'name="{metric}"' in layer_source, metric
+
+
+def test_smaller_items_fail_on_warnings_scheduler_and_tls() -> None:
+    assert RESOURCES["ProgressApi"]["Properties"]["FailOnWarnings"] is True
+    nightly = FUNCTIONS["ArchiveAttemptsFunction"]["Properties"]["Events"]["Nightly"]
+    assert nightly["Type"] == "ScheduleV2"
+    assert nightly["Properties"]["ScheduleExpression"] == {"Ref": "ArchiveSchedule"}
+    assert TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["DB_TLS"] == {"Ref": "DbTls"}
+    assert TEMPLATE["Parameters"]["DbTls"]["Default"] == "verify-full"
