@@ -1,9 +1,10 @@
 """MigrateSchemaFunction: the CloudFormation custom resource that brings the database schema to the
 revision the stack's code needs, from inside the VPC, before the functions that need it are updated.
 
-Create/Update: upgrade to ResourceProperties.SchemaRevision (one transaction: a failure leaves the schema
-as it was and answers FAILED, so the deploy fails and CloudFormation rolls back). A database already at
-or beyond that revision is left alone (a rollback never downgrades). Delete answers SUCCESS and drops
+Create/Update: upgrade to ResourceProperties.SchemaRevision, each migration in its own transaction (a
+failure rolls back the migration that failed, keeps those completed, and answers FAILED, so the deploy
+fails and CloudFormation rolls back; running it again continues). A database already at or beyond that
+revision is left alone (a rollback never downgrades). Delete answers SUCCESS and drops
 nothing. Whatever happens, CloudFormation gets an answer at the pre-signed ResponseURL before this
 function's timeout: otherwise the stack would wait an hour for it.
 """
