@@ -191,6 +191,7 @@ def test_websocket_api_routes_reach_their_functions_with_permissions_and_access_
         if r["Type"] == "AWS::EC2::VPCEndpoint" and "execute-api" in str(r["Properties"].get("ServiceName"))
     ]
 
+
 # ---- issue 13: a first deploy that works ---------------------------------------------------------
 
 RESOURCES = TEMPLATE["Resources"]
