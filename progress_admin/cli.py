@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import exc as sa_exc
 
 from progress_admin.database import DatabaseNotReachableError, admin_settings, migrate
-from progress_common.errors import ConfigurationError
+from progress_common.errors import ConfigurationError, ProgressError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -63,6 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DatabaseNotReachableError, ConfigurationError) as exc:
         print(f"progress-admin {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ProgressError as exc:  # e.g. the database became unavailable mid-run: said, not a traceback
+        print(f"progress-admin {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     except sa_exc.DBAPIError as exc:
         detail = getattr(getattr(exc, "orig", None), "args", (None,))[0]
         if isinstance(detail, dict):  # a PostgreSQL error: its message and SQLSTATE, not the whole context

@@ -15,7 +15,8 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from progress_common.db import get_engine
+from progress_common.db import get_engine, unavailable_as_typed_error
+from progress_common.errors import DatabaseUnavailableError
 
 ARCHIVE_BATCH_SQL = text("SELECT progress_archive_batch_v1(CAST(:cutoff AS timestamptz), :batch_size)")
 MORE_REMAINING_SQL = text(
@@ -24,6 +25,16 @@ MORE_REMAINING_SQL = text(
 
 # Stop when less than this is left, or less than three times the slowest batch so far.
 MIN_TIME_MARGIN_MS = 2_000
+
+
+class ArchiveInterruptedError(DatabaseUnavailableError):
+    """The database became unavailable mid-run. Every finished batch is committed (`moved` rows), the
+    batch in flight is rolled back; a retry carries on where this run stopped."""
+
+    def __init__(self, moved: int, batches: int) -> None:
+        super().__init__(f"the database became unavailable after {batches} batches ({moved} attempts moved)")
+        self.moved = moved
+        self.batches = batches
 
 
 @dataclass(frozen=True)
@@ -54,20 +65,27 @@ def archive_old_attempts(
     slowest_ms = 0.0
     stopped_for_time = False
     exhausted = False
-    with engine.connect() as conn:
-        while True:
-            if remaining_ms is not None and remaining_ms() < max(MIN_TIME_MARGIN_MS, 3 * slowest_ms):
-                stopped_for_time = True
-                break
-            batch_started = time.perf_counter()
-            count = conn.execute(ARCHIVE_BATCH_SQL, {"cutoff": cutoff, "batch_size": batch_size}).scalar_one()
-            slowest_ms = max(slowest_ms, (time.perf_counter() - batch_started) * 1000)
-            batches += 1
-            moved += count
-            if count < batch_size:
-                exhausted = True
-                break
-        more = False if exhausted else bool(conn.execute(MORE_REMAINING_SQL, {"cutoff": cutoff}).scalar_one())
+    try:
+        with unavailable_as_typed_error(), engine.connect() as conn:
+            while True:
+                if remaining_ms is not None and remaining_ms() < max(MIN_TIME_MARGIN_MS, 3 * slowest_ms):
+                    stopped_for_time = True
+                    break
+                batch_started = time.perf_counter()
+                count = conn.execute(
+                    ARCHIVE_BATCH_SQL, {"cutoff": cutoff, "batch_size": batch_size}
+                ).scalar_one()
+                slowest_ms = max(slowest_ms, (time.perf_counter() - batch_started) * 1000)
+                batches += 1
+                moved += count
+                if count < batch_size:
+                    exhausted = True
+                    break
+            more = exhausted is False and bool(
+                conn.execute(MORE_REMAINING_SQL, {"cutoff": cutoff}).scalar_one()
+            )
+    except DatabaseUnavailableError as exc:
+        raise ArchiveInterruptedError(moved, batches) from exc
     return ArchiveResult(
         moved=moved,
         batches=batches,

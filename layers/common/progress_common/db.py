@@ -11,7 +11,8 @@ import json
 import logging
 import ssl
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import URL, Engine, Row, create_engine, event, make_url
@@ -255,6 +256,18 @@ def is_transient(exc: BaseException) -> bool:
         code = sqlstate(exc)
         return code is not None and code.startswith(_TRANSIENT_SQLSTATE_CLASSES)
     return isinstance(exc, ConnectionError | OSError)
+
+
+@contextmanager
+def unavailable_as_typed_error() -> Iterator[None]:
+    """Turn a transient failure (SQLAlchemy's, or the built-in TimeoutError/OSError pg8000 raises on a
+    silent or vanished server) into DatabaseUnavailableError; everything else passes through."""
+    try:
+        yield
+    except (sa_exc.SQLAlchemyError, OSError) as exc:
+        if is_transient(exc):
+            raise DatabaseUnavailableError("the database is unavailable") from exc
+        raise
 
 
 def sqlstate(exc: BaseException) -> str | None:

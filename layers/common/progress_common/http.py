@@ -205,7 +205,8 @@ def build_resolver() -> ProgressResolver:
         metrics.add_metric(name="SchemaOutdated", unit="Count", value=1)
         return unavailable_response(exc.code, "the service is being updated, retry later")
 
-    @app.exception_handler([sa_exc.SQLAlchemyError, DatabaseUnavailableError, ConnectionError])
+    # OSError: pg8000 raises the built-in TimeoutError (and socket errors) unwrapped on a silent server
+    @app.exception_handler([sa_exc.SQLAlchemyError, DatabaseUnavailableError, OSError])
     def _database(exc: Exception) -> Response:
         if not is_transient(exc):
             return _internal(exc)

@@ -15,8 +15,8 @@ from typing import Literal
 from sqlalchemy import Engine, text
 from sqlalchemy import exc as sa_exc
 
-from progress_common.db import get_engine, is_transient, run_idempotent, sqlstate
-from progress_common.errors import DatabaseUnavailableError, InvalidTimezoneError, SessionOwnershipError
+from progress_common.db import get_engine, run_idempotent, sqlstate, unavailable_as_typed_error
+from progress_common.errors import InvalidTimezoneError, SessionOwnershipError
 from progress_common.models import AttemptMessage, DeletedCounts, ResetResponse
 from progress_common.sqltext import render_sql
 
@@ -37,15 +37,14 @@ RESET_SQL = (
 def _domain_errors() -> Iterator[None]:
     """Turn the database errors a write can meet into this package's typed errors; others pass through."""
     try:
-        yield
+        with unavailable_as_typed_error():
+            yield
     except sa_exc.DBAPIError as exc:
         code = sqlstate(exc)
         if code == "PR001":
             raise SessionOwnershipError("the attempt names a session that belongs to another user") from exc
         if code == "22023":
             raise InvalidTimezoneError("the database does not know that timezone") from exc
-        if is_transient(exc):
-            raise DatabaseUnavailableError("the database is unavailable") from exc
         raise
 
 

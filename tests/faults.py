@@ -1,0 +1,130 @@
+"""Loopback stand-ins for a database in trouble: a listener that never answers, and a proxy that cuts
+the connection in the middle of a chosen statement. Loopback only; each closes what it opened."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+
+from sqlalchemy import URL
+
+from progress_common.db import _url_from_database_url
+
+
+@contextmanager
+def silent_server() -> Iterator[int]:
+    """A port that accepts connections and never says a word (a hung server, a black-holed proxy)."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    listener.settimeout(0.1)  # so the thread sees `stop` soon
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            accepted.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+        for conn in accepted:
+            conn.close()
+
+
+def _connector(database_url: str) -> Callable[[], socket.socket]:
+    """How to reach the real test database (TCP, or the embedded server's Unix socket)."""
+    url: URL = _url_from_database_url(database_url)
+    unix_sock = url.query.get("unix_sock")
+    if isinstance(unix_sock, str):
+
+        def connect_unix() -> socket.socket:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.connect(unix_sock)
+            return sock
+
+        return connect_unix
+    host, port = url.host or "127.0.0.1", url.port or 5432
+    return lambda: socket.create_connection((host, port), timeout=10)
+
+
+class CuttingProxy:
+    """Forwards to the real database; when the client sends bytes containing `cut_marker`, both sides of
+    that connection are closed before the statement reaches the server (a connection reset mid-statement)."""
+
+    def __init__(self, database_url: str) -> None:
+        self._connect = _connector(database_url)
+        self.cut_marker: bytes | None = None
+        self.spare = 0  # statements with the marker to let through before cutting
+        self.cuts = 0
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self._listener.settimeout(0.1)  # so the thread sees `_stop` soon
+        self._stop = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        return int(self._listener.getsockname()[1])
+
+    def url_for(self, database_url: str) -> str:
+        """DATABASE_URL of the same database, through this proxy."""
+        url = _url_from_database_url(database_url)
+        query = {k: v for k, v in url.query.items() if k != "unix_sock"}
+        return (
+            url.set(drivername="postgresql", host="127.0.0.1", port=self.port, query=query)
+        ).render_as_string(hide_password=False)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            client.settimeout(None)
+            server = self._connect()
+            self._sockets += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, from_client: bool) -> None:
+        with suppress(OSError):
+            while data := source.recv(65536):
+                if from_client and self.cut_marker is not None and self.cut_marker in data:
+                    if self.spare <= 0:
+                        self.cuts += 1
+                        break
+                    self.spare -= 1
+                sink.sendall(data)
+        for sock in (source, sink):
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._listener.close()
+        for sock in self._sockets:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            with suppress(OSError):
+                sock.close()
