@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from progress_common.db import get_engine, unavailable_as_typed_error
-from progress_common.errors import DatabaseUnavailableError
+from progress_common.errors import DatabaseUnavailableError, SchemaOutdatedError
 
 ARCHIVE_BATCH_SQL = text("SELECT progress_archive_batch_v1(CAST(:cutoff AS timestamptz), :batch_size)")
 MORE_REMAINING_SQL = text(
@@ -84,6 +84,8 @@ def archive_old_attempts(
             more = exhausted is False and bool(
                 conn.execute(MORE_REMAINING_SQL, {"cutoff": cutoff}).scalar_one()
             )
+    except SchemaOutdatedError:
+        raise  # not an interruption: nothing will move until the schema is migrated
     except DatabaseUnavailableError as exc:
         raise ArchiveInterruptedError(moved, batches) from exc
     return ArchiveResult(
