@@ -264,7 +264,7 @@ def _import_json(args: argparse.Namespace) -> int:
         return 2
     settings = admin_settings()
     migrate(settings)
-    engine = admin_engine(settings)
+    engine = admin_engine(settings, pool_size=2)  # the importer counts on one, writes on the other
     try:
         report = import_directory(args.directory, engine, dry_run=args.dry_run, progress=sys.stderr)
     finally:
