@@ -7,6 +7,7 @@ docs/dashboard.png (and docs/dashboard-phone.png)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -15,9 +16,11 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from progress_admin.covered import cover_days
 from progress_admin.demo import demo_attempts
 from progress_admin.serve import create_server, make_token
 from progress_common.writes import save_attempts
@@ -110,7 +113,17 @@ def site(engine) -> Iterator[dict[str, str]]:
 def demo_learner(db, new_user_id) -> dict[str, Any]:
     # user 7 is the README's demo learner; the screenshot shows it
     user = 7 if os.environ.get("DASHBOARD_SCREENSHOT") else new_user_id()
-    save_attempts(demo_attempts(user, days=365, timezone="Europe/Berlin"), engine=db)
+    attempts = demo_attempts(user, days=365, timezone="Europe/Berlin")
+    save_attempts(attempts, engine=db)
+    # an operator covered the two most recent days without practice (progress-admin cover-days)
+    zone = ZoneInfo("Europe/Berlin")
+    practised = {a.created_at.astimezone(zone).date() for a in attempts}
+    today = dt.datetime.now(zone).date()
+    gaps = [
+        today - dt.timedelta(days=n) for n in range(1, 60) if today - dt.timedelta(days=n) not in practised
+    ]
+    for day in gaps[:2]:
+        cover_days(db, day, day, "outage on the exercises service", user_ids=[user])
     return {"user": user, "token": make_token({"sub": f"user_{user}"})}
 
 
@@ -170,7 +183,8 @@ def test_the_page_shows_what_the_api_says(browser, site, demo_learner) -> None:
     )
     assert [d[0] for d in days] == [d["date"] for d in stats["daily"]] and len(days) == 366
     assert [d[1] for d in days] == [d["attempts"] for d in stats["daily"]]
-    assert [d[2] for d in days] == [bool(d.get("covered")) for d in stats["daily"]]
+    assert [d[2] for d in days] == [d["covered"] for d in stats["daily"]]
+    assert page.locator("#heatmap i.covered").count() == sum(d["covered"] for d in stats["daily"]) == 2
     today = page.locator('#heatmap i[aria-current="date"]')
     assert today.count() == 1 and today.get_attribute("data-date") == stats["daily"][-1]["date"]
     assert page.locator("#heatmap i.l4").count() > 0 and page.locator("#heatmap i.l0").count() > 0
