@@ -187,6 +187,10 @@ def describe_local_setup(api: Any) -> str:
     lines = [f"CORS (CorsConfiguration of the HTTP API): allowed origins {origins}"]
     if cors and not cors.allow_origins:
         lines.append("  a frontend on another port: --cors-origin http://localhost:5173")
+    if api.overrides:
+        lines.append(
+            "Local parameter values: " + ", ".join(f"{k}={v}" for k, v in sorted(api.overrides.items()))
+        )
     left_out = sorted({name for env in api.environments.values() for name in env.left_out})
     if left_out:
         lines.append(f"Environment from template.yaml; AWS-only, left out: {', '.join(left_out)}")

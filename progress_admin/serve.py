@@ -41,6 +41,9 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 SWAGGER_ASSETS = ("swagger-ui-bundle.min.js", "swagger-ui.min.css")
 DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboard"
 DASHBOARD_PREFIX = "/dashboard/"
+# Parameters whose deployed value cannot work on loopback (as one would pass `sam local
+# --parameter-overrides`): the local PostgreSQL speaks no TLS. --parameter-overrides still wins.
+LOCAL_PARAMETER_VALUES = {"DbTls": "disable"}
 # the page loads its own files only and talks to its API (this origin by default, or the one it is given)
 DASHBOARD_CSP = (
     "default-src 'self'; connect-src 'self' http: https: ws: wss:; img-src 'self' data:; "
@@ -188,8 +191,9 @@ class LocalApi:
         self, root: Path, openapi: Callable[[], str], parameter_overrides: dict[str, str] | None = None
     ) -> None:
         template = load_template(root / "template.yaml")
-        self.overrides = dict(parameter_overrides or {})
-        self.parameters = parameter_values(template, parameter_overrides)
+        local = {k: v for k, v in LOCAL_PARAMETER_VALUES.items() if k in (template.get("Parameters") or {})}
+        self.overrides = {**local, **(parameter_overrides or {})}
+        self.parameters = parameter_values(template, self.overrides)
         self.cors: CorsConfiguration | None = cors_configuration(template, self.parameters)
         self.routes: dict[tuple[str, str], tuple[Route, Handler, float]] = {}
         self.environments: dict[str, FunctionEnvironment] = {}

@@ -217,6 +217,13 @@ def test_the_project_functions_get_the_globals_and_no_aws_only_variable(engine) 
     assert env.variables["USER_ID_CLAIM"] == "sub"
     assert "DB_SECRET_ARN" in env.left_out and "DB_SECRET_ARN" not in env.variables
     assert "DB_HOST" not in env.variables  # DbHost defaults to "": !If picks AWS::NoValue
+    assert env.variables["DB_TLS"] == "disable"  # the local PostgreSQL speaks no TLS (DbTls's local value)
+    assert (
+        LocalApi(ROOT, lambda: "{}", {"DbTls": "verify-full"})
+        .environments["GetProgressFunction"]
+        .variables["DB_TLS"]
+        == "verify-full"
+    )
 
 
 @pytest.mark.parametrize(
