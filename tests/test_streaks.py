@@ -385,3 +385,36 @@ def test_a_zone_only_postgresql_knows_still_reads(db, load_function, new_user_id
     assert dt.datetime.fromisoformat(progress["streak_expires_at"]) == dt.datetime(
         2026, 6, 17, 8, tzinfo=dt.UTC
     )
+
+
+def test_flying_west_leaves_a_practice_day_after_today(
+    db, load_function, new_user_id, set_now, count_sql
+) -> None:
+    user = new_user_id()
+    tokyo, los_angeles = "Asia/Tokyo", "America/Los_Angeles"
+    # 08:00 on the 15th in Tokyo (23:00 UTC on the 14th), then 17:00 on the 14th in Los Angeles, an hour later
+    deliver(load_function, attempt(user, at(TODAY, tokyo, dt.time(8, 0)), timezone=tokyo))
+    deliver(
+        load_function,
+        attempt(user, at(TODAY - dt.timedelta(days=1), los_angeles, dt.time(17, 0)), timezone=los_angeles),
+    )
+    set_now(at(TODAY - dt.timedelta(days=1), los_angeles, dt.time(18, 0)))
+    count_sql.reset()
+    progress, stats = read_both(load_function, user)
+    assert count_sql.count == 2
+    assert progress["timezone"] == los_angeles
+    assert streak_of(progress) == {
+        "current_streak": 1,  # the 15th has not come yet in Los Angeles
+        "longest_streak": 2,
+        "last_practice_date": TODAY.isoformat(),
+        "practiced_today": True,
+        "streak_expires_at": "2026-06-16T00:00:00-07:00",
+    }
+    # when the 15th comes in Los Angeles, it is a practice day already
+    set_now(at(TODAY, los_angeles, dt.time(9, 0)))
+    later, _ = read_both(load_function, user)
+    assert (later["current_streak"], later["practiced_today"], later["streak_expires_at"]) == (
+        2,
+        True,
+        "2026-06-17T00:00:00-07:00",
+    )
