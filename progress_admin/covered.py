@@ -22,6 +22,10 @@ MAX_REASON_LENGTH = 500  # as the table's CHECK
 MAX_DAYS = 366  # as progress_cover_days_v1 checks
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 @dataclass(frozen=True)
 class CoverReport:
     first: dt.date
@@ -42,7 +46,7 @@ class CoverReport:
     def lines(self) -> list[str]:
         span = self.first.isoformat() if self.days == 1 else f"{self.first}..{self.last}"
         out = [
-            f"covered {span} ({self.days} day{'s' if self.days != 1 else ''}) for {len(self.users)} users,"
+            f"covered {span} ({_count(self.days, 'day')}) for {_count(len(self.users), 'user')},"
             f" reason {self.reason!r}: {self.newly_covered} user-days newly covered,"
             f" {sum(old for _, old in self.users.values())} already covered"
         ]

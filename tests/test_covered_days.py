@@ -125,7 +125,9 @@ def test_cover_days_is_idempotent_keeps_the_first_reason_and_reports(db, new_use
     assert cover(*args, "--reason", "outage on the 12th") == 0
     assert "0 user-days newly covered, 6 already covered" in capsys.readouterr().out
     assert cover("--from", str(day(-1)), "--to", str(day(0)), "--user", str(alice), "--reason", "again") == 0
-    assert f"user {alice}: 1 new, 1 already covered" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"covered {day(-1)}..{D} (2 days) for 1 user," in out
+    assert f"user {alice}: 1 new, 1 already covered" in out
     assert covered_rows(db, alice) == [(day(o), "outage on the 12th") for o in (-3, -2, -1)] + [(D, "again")]
     with db.connect() as conn:
         assert (
