@@ -400,7 +400,7 @@ def test_flying_west_leaves_a_practice_day_after_today(
     )
     set_now(at(TODAY - dt.timedelta(days=1), los_angeles, dt.time(18, 0)))
     count_sql.reset()
-    progress, stats = read_both(load_function, user)
+    progress, _ = read_both(load_function, user)
     assert count_sql.count == 2
     assert progress["timezone"] == los_angeles
     assert streak_of(progress) == {
