@@ -45,12 +45,72 @@ def _openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def setting_bounds(name: str) -> tuple[int, int]:
+    """The (minimum, maximum) Settings allows for an integer setting: one definition for the environment
+    variable and the command-line option."""
+    from annotated_types import Ge, Le
+
+    from progress_common.settings import Settings
+
+    metadata = Settings.model_fields[name].metadata
+    low = next(m.ge for m in metadata if isinstance(m, Ge))
+    high = next(m.le for m in metadata if isinstance(m, Le))
+    return int(low), int(high)  # type: ignore[call-overload]
+
+
+def bounded_setting(name: str) -> Callable[[str], int]:
+    """An argparse type: an integer within the bounds of the setting `name`, else a clear error."""
+    low, high = setting_bounds(name)
+
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is out of range: use {low} to {high}")
+        return value
+
+    return parse
+
+
+def positive_seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{raw} seconds makes no sense: give a positive number")
+    return value
+
+
 def _configure_archive(parser: argparse.ArgumentParser) -> None:
+    days_low, days_high = setting_bounds("archive_retention_days")
+    batch_low, batch_high = setting_bounds("archive_batch_size")
     parser.add_argument(
-        "--retention-days", type=int, default=None, help="default: ARCHIVE_RETENTION_DAYS or 365"
+        "--retention-days",
+        type=bounded_setting("archive_retention_days"),
+        default=None,
+        metavar="DAYS",
+        help=f"move attempts made more than DAYS days ago ({days_low}..{days_high}; "
+        "default: ARCHIVE_RETENTION_DAYS, else 365)",
     )
-    parser.add_argument("--batch-size", type=int, default=None, help="default: ARCHIVE_BATCH_SIZE or 5000")
-    parser.add_argument("--max-seconds", type=float, default=None, help="stop cleanly after about this long")
+    parser.add_argument(
+        "--batch-size",
+        type=bounded_setting("archive_batch_size"),
+        default=None,
+        metavar="N",
+        help=f"attempts moved per transaction ({batch_low}..{batch_high}; "
+        "default: ARCHIVE_BATCH_SIZE, else 5000)",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=positive_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="stop cleanly between batches once about SECONDS have passed, leaving the rest for the next "
+        "run (a positive number; default: run until nothing old is left)",
+    )
 
 
 @command("archive", "move attempts older than the retention period to attempts_archive", _configure_archive)
@@ -63,7 +123,7 @@ def _archive(args: argparse.Namespace) -> int:
 
     settings = admin_settings()
     engine = admin_engine(settings)
-    deadline = time.monotonic() + args.max_seconds if args.max_seconds else None
+    deadline = None if args.max_seconds is None else time.monotonic() + args.max_seconds
 
     def remaining_ms() -> int:
         assert deadline is not None
@@ -71,9 +131,11 @@ def _archive(args: argparse.Namespace) -> int:
 
     try:
         result = archive_old_attempts(
-            retention_days=args.retention_days or settings.archive_retention_days,
-            batch_size=args.batch_size or settings.archive_batch_size,
-            remaining_ms=remaining_ms if deadline else None,
+            retention_days=(
+                settings.archive_retention_days if args.retention_days is None else args.retention_days
+            ),
+            batch_size=settings.archive_batch_size if args.batch_size is None else args.batch_size,
+            remaining_ms=None if deadline is None else remaining_ms,
             engine=engine,
         )
     finally:

@@ -50,6 +50,16 @@ TABLES = (
 
 @pytest.fixture(scope="session")
 def test_database() -> Iterator[ScratchDatabase]:
+    reused = os.environ.get("PROGRESS_TEST_REUSE_DATABASE_URL")
+    if reused:
+        # `./dev mutate`: one database made and migrated up front, shared by the runs of every mutant
+        os.environ["DATABASE_URL"] = reused
+        get_settings.cache_clear()
+        try:
+            yield ScratchDatabase(url=reused, maintenance_url=reused, kind="reused")
+        finally:
+            common_db.set_engine(None)
+        return
     with scratch_database("progress_test") as database:
         os.environ["DATABASE_URL"] = database.url
         get_settings.cache_clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
 from sqlalchemy import text
 
 from progress_admin.cli import main
@@ -80,3 +81,70 @@ def test_serve_builds_gateway_events_from_http_requests() -> None:
     assert event["requestContext"]["authorizer"]["jwt"]["claims"] == {"sub": "user_7"}
     assert event["requestContext"]["requestId"] == "req-1"
     assert event["requestContext"]["http"]["userAgent"] == "curl"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("--retention-days", "0", "0 is out of range: use 1 to 36500"),
+        ("--retention-days", "-1", "-1 is out of range: use 1 to 36500"),
+        ("--retention-days", "36501", "out of range"),
+        ("--retention-days", "1.5", "is not a whole number"),
+        ("--retention-days", "ten", "is not a whole number"),
+        ("--batch-size", "0", "0 is out of range: use 1 to 100000"),
+        ("--batch-size", "-5", "out of range"),
+        ("--batch-size", "100001", "out of range"),
+        ("--max-seconds", "0", "give a positive number"),
+        ("--max-seconds", "-3", "give a positive number"),
+        ("--max-seconds", "nan", "give a positive number"),
+        ("--max-seconds", "inf", "give a positive number"),
+        ("--max-seconds", "soon", "is not a number of seconds"),
+    ],
+)
+def test_archive_refuses_values_that_make_no_sense_before_touching_the_database(
+    db, capsys, option, value, says
+) -> None:
+    with db.connect() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO attempts (user_id, exercise_id, is_correct, created_at)"
+                " VALUES (3, 1, true, now() - interval '10 minutes')"
+            )
+        )
+    with pytest.raises(SystemExit) as exited:
+        main(["archive", f"{option}={value}"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}" in err and says in err
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM attempts_archive")).scalar_one() == 0
+
+
+def test_archive_bounds_are_the_settings_bounds_and_the_help_says_what_each_value_means(capsys) -> None:
+    from progress_admin.commands import setting_bounds
+    from progress_common.settings import Settings
+
+    low, high = setting_bounds("archive_retention_days")
+    for bad in (low - 1, high + 1):
+        with pytest.raises(ValueError):
+            Settings(database_url="postgresql://x@h/d", archive_retention_days=bad)
+    Settings(database_url="postgresql://x@h/d", archive_retention_days=low)
+    with pytest.raises(SystemExit):
+        main(["archive", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "move attempts made more than DAYS days ago (1..36500" in help_text
+    assert "attempts moved per transaction (1..100000" in help_text
+    assert "leaving the rest for the next run" in help_text
+
+
+def test_archive_takes_the_smallest_retention_literally(db, capsys) -> None:
+    with db.connect() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO attempts (user_id, exercise_id, is_correct, created_at) VALUES"
+                " (3, 1, true, now() - interval '2 days'), (3, 1, true, now() - interval '10 minutes')"
+            )
+        )
+    assert main(["archive", "--retention-days", "1", "--batch-size", "1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["moved"] == 1 and result["batches"] == 2
