@@ -35,7 +35,10 @@ def stage() -> None:
     shutil.rmtree(WORK, ignore_errors=True)
     files = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, check=True, capture_output=True, text=True,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.split("\0")
     for name in filter(None, files):
         source = ROOT / name
@@ -65,7 +68,12 @@ def main(argv: list[str]) -> int:
         env.pop("DATABASE_URL", None)
         run = subprocess.run([mutmut, "run", *argv], cwd=WORK, env=env, check=False)
         results = subprocess.run(
-            [mutmut, "results", "--all", "true"], cwd=WORK, env=env, capture_output=True, text=True, check=False
+            [mutmut, "results", "--all", "true"],
+            cwd=WORK,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
     (WORK / "results.txt").write_text(results.stdout)
     counts: dict[str, int] = {}
@@ -76,8 +84,12 @@ def main(argv: list[str]) -> int:
     killed, survived = counts.get("killed", 0), counts.get("survived", 0)
     print(f"mutants: {counts}")
     if killed + survived:
-        print(f"killed {killed} of {killed + survived} tested mutants ({100 * killed / (killed + survived):.1f} %)")
-    print(f"survivors: grep survived {WORK / 'results.txt'}; show one: cd .mutmut && ../.venv/bin/mutmut show NAME")
+        print(
+            f"killed {killed} of {killed + survived} tested mutants ({100 * killed / (killed + survived):.1f} %)"
+        )
+    print(
+        f"survivors: grep survived {WORK / 'results.txt'}; show one: cd .mutmut && ../.venv/bin/mutmut show NAME"
+    )
     return run.returncode
 
 
