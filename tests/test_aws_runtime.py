@@ -21,7 +21,7 @@ from sqlalchemy import Engine, text
 
 from progress_common import db as common_db
 from progress_common.settings import get_settings, load_settings
-from tests.events import call, http_event
+from tests.events import FakeLambdaContext, call, http_event
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:progress-db-AbCdEf"
@@ -292,3 +292,31 @@ print(db._engine is None, db._secrets_provider is None, "boto3" in sys.modules, 
         timeout=60,
     ).stdout.split()
     assert out == ["True", "True", "False", "False"]
+
+
+def test_no_request_sends_a_statement_that_pins_an_rds_proxy_session(load_function, count_sql) -> None:
+    import re
+
+    from tests.events import attempt_body, sqs_event, sqs_record
+
+    # The largest valid batch: ten messages with answers at the 10 000-character limit.
+    batch = sqs_event(*(sqs_record(attempt_body(user_answer="é" * 10_000, session_id=77)) for _ in range(10)))
+    assert (
+        load_function("record_attempts").lambda_handler(batch, FakeLambdaContext())["batchItemFailures"] == []
+    )
+    for name, method, path in (
+        ("get_progress", "GET", "/progress"),
+        ("get_statistics", "GET", "/progress/statistics"),
+        ("reset_progress", "POST", "/progress/reset"),
+    ):
+        assert (
+            call(load_function(name).lambda_handler, http_event(method, path, claims={"sub": "7"}))[0] == 200
+        )
+    assert count_sql.statements
+    pinning = re.compile(
+        r"^\s*(SET|RESET|PREPARE|EXECUTE|DEALLOCATE|DISCARD|LISTEN|DECLARE)\b|pg_advisory_lock|TEMP(ORARY)?\s+TABLE",
+        re.IGNORECASE,
+    )
+    for statement in count_sql.statements:
+        assert len(statement.encode()) < 16 * 1024, statement[:200]
+        assert not pinning.search(statement), statement[:200]
