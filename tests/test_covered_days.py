@@ -237,3 +237,43 @@ def test_cover_days_usage_errors(args, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cover(*args)
     assert exit_info.value.code == 2
+
+
+def test_cover_days_waits_for_a_writer_of_the_same_user_and_loses_no_day(
+    db, load_function, new_user_id, set_now
+) -> None:
+    """A writer holds the user's profile row; cover-days waits for it, then sees its new practice day."""
+    import threading
+
+    from progress_admin.covered import cover_days
+    from progress_common.db import make_engine
+    from progress_common.settings import get_settings
+
+    user = new_user_id()
+    practise(db, user, "UTC", [day(-3)])
+    writer_engine = make_engine(get_settings(), pool_size=1, autocommit=False)
+    try:
+        with writer_engine.connect() as writer:
+            # the write path's trigger locks the profile first: the writer is mid-transaction
+            writer.execute(
+                text(
+                    "INSERT INTO attempts (user_id, exercise_id, is_correct, created_at)"
+                    " VALUES (:u, 1, true, :t)"
+                ),
+                {"u": user, "t": at(day(-1), "UTC")},
+            )
+            done = threading.Event()
+            thread = threading.Thread(
+                target=lambda: (cover_days(db, day(-2), day(-2), "race", user_ids=[user]), done.set())
+            )
+            thread.start()
+            assert not done.wait(1.0), "cover-days did not wait for the writer's lock"
+            writer.commit()
+            thread.join(30)
+            assert done.is_set()
+    finally:
+        writer_engine.dispose()
+    set_now(at(D, "UTC"))
+    progress, _ = read_both(load_function, user)
+    # d-3 practised, d-2 covered, d-1 practised: one run of 2, ending yesterday
+    assert (progress["current_streak"], progress["longest_streak"]) == (2, 2)
