@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from sqlalchemy import exc as sa_exc
 
-from progress_common.db import is_transient
+from progress_common.db import is_transient, sqlstate
 from progress_common.errors import (
     DatabaseUnavailableError,
     InvalidCursorError,
@@ -162,6 +162,25 @@ def unavailable_response(code: str, message: str) -> Response:
     )
 
 
+def error_summary(exc: BaseException) -> dict[str, Any]:
+    """What the log of an unexpected error may hold: the exception types of the chain, the SQLSTATE and
+    where it was raised. Never a message: PostgreSQL's quotes the input, pydantic's holds input_value,
+    SQLAlchemy's holds the statement (with literal values in it, for the simple-query statements)."""
+    import traceback
+
+    chain: list[str] = []
+    current: BaseException | None = exc
+    while current is not None and len(chain) < 10:
+        chain.append(f"{type(current).__module__}.{type(current).__qualname__}")
+        current = current.__cause__ or current.__context__
+    frames = traceback.extract_tb(exc.__traceback__)[-10:]
+    return {
+        "error_types": chain,
+        "sqlstate": sqlstate(exc),
+        "stack": [f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} in {frame.name}" for frame in frames],
+    }
+
+
 def current_user_id(app: BaseRouter) -> int:
     """The caller, from the verified JWT claims of the API Gateway authorizer. Never from the request."""
     claim_name = get_settings().user_id_claim
@@ -217,7 +236,7 @@ def build_resolver() -> ProgressResolver:
 
     @app.exception_handler(Exception)
     def _internal(exc: Exception) -> Response:
-        logger.exception("unhandled error")
+        logger.error("unhandled error", extra=error_summary(exc))
         return error_response(500, "internal_error", "internal error")
 
     @app.not_found

@@ -32,7 +32,7 @@ def validate_timezone(name: str) -> str:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown timezone {name!r}; use an IANA name such as 'Europe/Berlin'") from None
+        raise ValueError("unknown timezone; use an IANA name such as 'Europe/Berlin'") from None
     return name
 
 
