@@ -696,6 +696,15 @@
     load();
   }
 
+  // a bug in this page still leaves a message, never a blank page
+  window.addEventListener("error", (event) => {
+    showAlert("http", "Something went wrong in this page (" + event.message + "). Reload to try again.", true);
+  });
+  window.addEventListener("unhandledrejection", (event) => {
+    const reason = event.reason && event.reason.message ? event.reason.message : String(event.reason);
+    showAlert("http", "Something went wrong in this page (" + reason + "). Reload to try again.", true);
+  });
+
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
   else init();
 })();
