@@ -277,3 +277,30 @@ def test_cover_days_waits_for_a_writer_of_the_same_user_and_loses_no_day(
     progress, _ = read_both(load_function, user)
     # d-3 practised, d-2 covered, d-1 practised: one run of 2, ending yesterday
     assert (progress["current_streak"], progress["longest_streak"]) == (2, 2)
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "reason", "users", "active_on"),
+    [
+        ("2026-06-10", "2026-06-09", "x", "{7}", None),  # backwards
+        ("2025-06-01", "2026-06-09", "x", "{7}", None),  # more than 366 days
+        ("2026-06-10", "2026-06-10", " ", "{7}", None),  # no reason
+        ("2026-06-10", "2026-06-10", "x", None, None),  # nobody
+        ("2026-06-10", "2026-06-10", "x", "{7}", "2026-06-09"),  # both ways of naming users
+    ],
+)
+def test_the_database_function_refuses_what_the_command_refuses(
+    db, first, last, reason, users, active_on
+) -> None:
+    from sqlalchemy import exc as sa_exc
+
+    from progress_admin.covered import COVER_SQL
+
+    practise(db, 7, "UTC", [day(-1)])
+    with pytest.raises(sa_exc.DBAPIError) as failure, db.connect() as conn:
+        conn.execute(
+            COVER_SQL,
+            {"first": first, "last": last, "reason": reason, "users": users, "active_on": active_on},
+        )
+    assert "22023" in str(failure.value)
+    assert covered_rows(db, 7) == []
