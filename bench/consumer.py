@@ -28,8 +28,26 @@ os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "progress")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ProgressService")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+import warnings  # noqa: E402
+
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 USERS_PER_CONSUMER = 50
+
+
+def backend_pid() -> int:
+    """The server process behind this container's one connection (the functions' engine)."""
+    from progress_common import db
+
+    return int(db.run_idempotent("SELECT pg_backend_pid()")[0][0])
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """CPU time a server process has used (the database runs on this machine; Linux /proc), else NaN."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return float("nan")
 
 
 def sqs_event(bodies: list[str]) -> dict[str, Any]:
@@ -93,8 +111,8 @@ def consume(handler: Any, batches: list[dict[str, Any]]) -> float:
     return time.perf_counter() - started
 
 
-def read(requests: int, user: int, start_at: float) -> float:
-    """Seconds for `requests` warm GETs, alternating the two read endpoints."""
+def read(requests: int, user: int, start_at: float) -> tuple[float, float]:
+    """Seconds for `requests` warm GETs, alternating the two read endpoints, and the server's CPU seconds."""
     from bench.run import event
     from progress_admin.serve import FakeContext, load_function_module
 
@@ -106,13 +124,15 @@ def read(requests: int, user: int, start_at: float) -> float:
     with contextlib.redirect_stdout(io.StringIO()):
         for handler, ev in calls:
             handler(ev, context)  # warm
+        pid = backend_pid()
         time.sleep(max(0.0, start_at - time.time()))
+        cpu_before = server_cpu_seconds(pid)
         started = time.perf_counter()
         for n in range(requests):
             handler, ev = calls[n % 2]
             if handler(ev, context)["statusCode"] != 200:
                 raise RuntimeError("a read failed")
-        return time.perf_counter() - started
+        return time.perf_counter() - started, server_cpu_seconds(pid) - cpu_before
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -126,15 +146,18 @@ def main(argv: list[str] | None = None) -> int:
     from progress_admin.serve import load_function_module
 
     if args.reads:
-        seconds = read(args.reads, args.user_base, args.start_at)
-        print(json.dumps({"seconds": seconds, "requests": args.reads}))
+        seconds, server_cpu = read(args.reads, args.user_base, args.start_at)
+        print(json.dumps({"seconds": seconds, "requests": args.reads, "server_cpu_seconds": server_cpu}))
         return 0
     handler = load_function_module(ROOT / "functions/record_attempts/app.py").lambda_handler
     batches = events(args.batch, args.attempts, args.user_base)
     consume(handler, events(args.batch, args.batch, args.user_base))  # warm: connect, plans
+    pid = backend_pid()
     time.sleep(max(0.0, args.start_at - time.time()))
+    cpu_before = server_cpu_seconds(pid)
     seconds = consume(handler, batches)
-    print(json.dumps({"seconds": seconds, "attempts": args.attempts}))
+    server_cpu = server_cpu_seconds(pid) - cpu_before
+    print(json.dumps({"seconds": seconds, "attempts": args.attempts, "server_cpu_seconds": server_cpu}))
     return 0
 
 

@@ -321,6 +321,8 @@ def bench_wire(url: URL, users: dict[int, int], runs: int) -> list[dict[str, Any
                     counted = (trips.round_trips, trips.connections, len(statements))
                     plain: list[float] = []
                     delayed: list[float] = []
+                    pid = consumer.backend_pid()
+                    cpu_before = consumer.server_cpu_seconds(pid)
                     for _ in range(timed_runs):
                         for delay, out in ((0.0, plain), (REPLY_DELAY_S, delayed)):
                             proxy.reply_delay_s = delay
@@ -328,6 +330,7 @@ def bench_wire(url: URL, users: dict[int, int], runs: int) -> list[dict[str, Any
                             call()
                             out.append((time.perf_counter_ns() - started) / 1e6)
                     proxy.reply_delay_s = 0.0
+                    server_us = (consumer.server_cpu_seconds(pid) - cpu_before) / (2 * timed_runs) * 1e6
                     rows.append(
                         {
                             "request": name,
@@ -338,6 +341,7 @@ def bench_wire(url: URL, users: dict[int, int], runs: int) -> list[dict[str, Any
                             "p50_delayed_ms": p50(delayed),
                             "target_ms": REPLY_DELAY_S * 1000 + 2 * p50(plain),
                             "runs": timed_runs,
+                            "server_us": server_us,
                         }
                     )
         finally:
@@ -370,8 +374,11 @@ def run_containers(
     return results
 
 
-def run_consumers(database_url: str, batch: int, attempts: int, consumers: int, user_base: int) -> float:
-    """Attempts per second written by `consumers` containers started together, `attempts` in all."""
+def run_consumers(
+    database_url: str, batch: int, attempts: int, consumers: int, user_base: int
+) -> tuple[float, float]:
+    """Attempts per second written by `consumers` containers started together, `attempts` in all, and the
+    database server's CPU microseconds per attempt."""
     per_consumer = max(batch, attempts // consumers // batch * batch)
     results = run_containers(
         database_url,
@@ -382,18 +389,25 @@ def run_consumers(database_url: str, batch: int, attempts: int, consumers: int, 
             f"--user-base={user_base + index * consumer.USERS_PER_CONSUMER}",
         ],
     )
-    return sum(r["attempts"] for r in results) / max(r["seconds"] for r in results)
+    total = sum(r["attempts"] for r in results)
+    return total / max(r["seconds"] for r in results), sum(
+        r["server_cpu_seconds"] for r in results
+    ) / total * 1e6
 
 
 def bench_read_throughput(
     database_url: str, user: int, requests: int, readers: tuple[int, ...]
-) -> dict[int, float]:
+) -> dict[int, tuple[float, float]]:
     """GETs per second (the two reads alternately) served to 1 and more containers at once."""
     rates = {}
     for count in readers:
         reader_args = [f"--reads={max(2, requests // count)}", f"--user-base={user}"]
         results = run_containers(database_url, count, functools.partial(lambda same, _: same, reader_args))
-        rates[count] = sum(r["requests"] for r in results) / max(r["seconds"] for r in results)
+        total = sum(r["requests"] for r in results)
+        rates[count] = (
+            total / max(r["seconds"] for r in results),
+            sum(r["server_cpu_seconds"] for r in results) / total * 1e6,
+        )
     return rates
 
 
@@ -410,11 +424,12 @@ def bench_batches(
             row: dict[str, Any] = {"batch": batch, "attempts": attempts}
             for consumers in consumer_counts:
                 user_base += 10_000
-                row[f"loopback_{consumers}"] = run_consumers(
-                    database_url, batch, attempts, consumers, user_base
-                )
+                rate, server_us = run_consumers(database_url, batch, attempts, consumers, user_base)
+                row[f"loopback_{consumers}"] = rate
+                if consumers == 1:
+                    row["server_us_per_attempt"] = server_us
             user_base += 10_000
-            row["delayed_1"] = run_consumers(delayed_url, batch, max(attempts // 4, batch), 1, user_base)
+            row["delayed_1"] = run_consumers(delayed_url, batch, max(attempts // 4, batch), 1, user_base)[0]
             rows.append(row)
     return rows
 
@@ -424,7 +439,7 @@ def render(
     cold: list[dict[str, Any]],
     wire: list[dict[str, Any]],
     batches: list[dict[str, Any]],
-    read_rates: dict[int, float],
+    read_rates: dict[int, tuple[float, float]],
     database_kind: str,
 ) -> str:
     out = []
@@ -471,36 +486,36 @@ def render(
     out.append("")
     out.append(
         f"| request | round trips | statements | p50 ms | p50 ms, +{delay_ms:g} ms per reply "
-        f"| target ≤ {delay_ms:g} ms + 2x p50 | met |"
+        f"| target ≤ {delay_ms:g} ms + 2x p50 | met | server CPU µs |"
     )
-    out.append("|---|---:|---:|---:|---:|---:|---|")
+    out.append("|---|---:|---:|---:|---:|---:|---|---:|")
     for w in wire:
         met = "yes" if w["p50_delayed_ms"] <= w["target_ms"] else "no"
         out.append(
             f"| {w['request']} | {w['round_trips']} | {w['statements']} | {w['p50_ms']:.2f} | "
-            f"{w['p50_delayed_ms']:.2f} | {w['target_ms']:.2f} | {met} |"
+            f"{w['p50_delayed_ms']:.2f} | {w['target_ms']:.2f} | {met} | {w['server_us']:.0f} |"
         )
     out.append("")
     consumer_counts = sorted(int(k.split("_")[1]) for k in batches[0] if k.startswith("loopback_"))
     head = " | ".join(f"attempts/s, {c} consumer{'s' if c > 1 else ''}" for c in consumer_counts)
     out.append(
         f"| SQS batch size | {head} | x batch of 1 "
-        f"| attempts/s, 1 consumer, +{delay_ms:g} ms per reply | x batch of 1 |"
+        f"| attempts/s, 1 consumer, +{delay_ms:g} ms per reply | x batch of 1 | server CPU µs per attempt |"
     )
-    out.append("|---:|" + "---:|" * (len(consumer_counts) + 3))
+    out.append("|---:|" + "---:|" * (len(consumer_counts) + 4))
     one = batches[0]
     for b in batches:
         rates = " | ".join(f"{b[f'loopback_{c}']:.0f}" for c in consumer_counts)
         out.append(
             f"| {b['batch']} | {rates} | {b['loopback_1'] / one['loopback_1']:.1f}x | {b['delayed_1']:.0f} | "
-            f"{b['delayed_1'] / one['delayed_1']:.1f}x |"
+            f"{b['delayed_1'] / one['delayed_1']:.1f}x | {b['server_us_per_attempt']:.0f} |"
         )
     out.append("")
     out.append(
         "GETs/s (GET /progress and GET /progress/statistics alternately, 1 000-attempt user, loopback): "
         + ", ".join(
-            f"{rate:.0f} with {count} container{'s' if count > 1 else ''}"
-            for count, rate in read_rates.items()
+            f"{rate:.0f} with {count} container{'s' if count > 1 else ''} (server CPU {us:.0f} µs per GET)"
+            for count, (rate, us) in read_rates.items()
         )
     )
     return "\n".join(out)
