@@ -445,7 +445,8 @@ def render(
     out = []
     out.append(
         f"date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; machine: {os.cpu_count()} cores, "
-        f"{platform.machine()}, Python {platform.python_version()}; database: {database_kind}"
+        f"{platform.machine()}, Python {platform.python_version()}; database: {database_kind}; "
+        f"load average at the end (1/5/15 min): {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
     )
     out.append("")
     out.append(
