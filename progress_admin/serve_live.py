@@ -319,8 +319,8 @@ class LiveLoop:
         if connection is None:
             return _json(410, {"message": None}, {"x-amzn-ErrorType": "GoneException"})
         try:
-            if method == "DELETE":
-                connection.close()
+            if method == "DELETE":  # answered at once, as API Gateway does; the close handshake follows
+                threading.Thread(target=connection.close, daemon=True).start()
                 return 204, {}, b""
             try:
                 connection.send(body.decode("utf-8"))

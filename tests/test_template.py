@@ -79,7 +79,7 @@ def test_no_function_has_a_wider_policy_than_it_needs() -> None:
         "RecordAttemptsFunction": [*secret_only, "Statement"],
         "ArchiveAttemptsFunction": [*secret_only, "SQSSendMessagePolicy"],
         "LiveTicketFunction": secret_only,
-        "LiveConnectFunction": secret_only,
+        "LiveConnectFunction": [*secret_only, "Statement"],  # closes the connections it evicts
         "LiveDisconnectFunction": secret_only,
         "MigrateSchemaFunction": secret_only,  # its answer goes to a pre-signed URL: no S3 permission
     }
@@ -105,6 +105,13 @@ def test_no_function_has_a_wider_policy_than_it_needs() -> None:
             },
         }
     ]
+    close = FUNCTIONS["LiveConnectFunction"]["Properties"]["Policies"][1]["Statement"]
+    assert [(s["Action"], s["Resource"]["Fn::Sub"].rsplit(":", 1)[1]) for s in close] == [
+        ("execute-api:ManageConnections", "${LiveApi}/live/DELETE/@connections/*")
+    ]
+    stage = TEMPLATE["Resources"]["LiveStage"]["Properties"]["StageName"]
+    connect_env = FUNCTIONS["LiveConnectFunction"]["Properties"]["Environment"]["Variables"]
+    assert connect_env["LIVE_MANAGEMENT_ENDPOINT"]["Fn::Sub"].endswith(f"/{stage}")
     policies = [r["Properties"].get("Policies") for r in FUNCTIONS.values()]
     assert "*" not in str(policies).replace("/@connections/*", "")
 

@@ -125,8 +125,11 @@ def _ticket_of(event: Mapping[str, Any]) -> str | None:
 
 def bind_connection(
     ticket: str, connection_id: str, *, engine: Engine | None = None
-) -> tuple[int | None, int]:
-    """Consume the ticket and bind the connection to its user: (user_id or None if refused, evicted)."""
+) -> tuple[int | None, list[str]]:
+    """Consume the ticket and bind the connection to its user.
+
+    Returns the user (None: refused) and the user's oldest connections that made room (to be closed).
+    """
     with (engine or get_engine()).connect() as conn:
         user_id, evicted = conn.execute(
             CONNECT_SQL,
@@ -136,7 +139,7 @@ def bind_connection(
                 "keep": MAX_CONNECTIONS_PER_USER,
             },
         ).one()
-    return (int(user_id) if user_id is not None else None), int(evicted)
+    return (int(user_id) if user_id is not None else None), list(evicted or ())
 
 
 def handle_connect(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -163,8 +166,10 @@ def handle_connect(event: Mapping[str, Any]) -> dict[str, Any]:
         logger.info("refused an unknown, expired or used ticket", extra={"connection_id": connection_id})
         return _websocket_response(401, "invalid_ticket", "the ticket is unknown, expired or already used")
     logger.append_keys(user_id=user_id)
-    logger.info("connection opened", extra={"connection_id": connection_id, "evicted": evicted})
+    logger.info("connection opened", extra={"connection_id": connection_id, "evicted": len(evicted)})
     metrics.add_metric(name="LiveConnections", unit="Count", value=1)
+    if evicted:
+        close_connections(evicted)
     return _websocket_response(200)
 
 
@@ -284,11 +289,15 @@ def progress_message(user_id: int, *, engine: Engine | None = None) -> bytes:
     return json.dumps({"type": "progress", "progress": progress}, separators=(",", ":")).encode()
 
 
-def _post(client: Any, connection_id: str, data: bytes) -> str:
+def _post(client: Any, connection_id: str, data: bytes | None) -> str:
+    """Send data to the connection, or close it when data is None; the outcome in one word."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        client.post_to_connection(ConnectionId=connection_id, Data=data)
+        if data is None:
+            client.delete_connection(ConnectionId=connection_id)
+        else:
+            client.post_to_connection(ConnectionId=connection_id, Data=data)
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code")
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
@@ -298,7 +307,7 @@ def _post(client: Any, connection_id: str, data: bytes) -> str:
     return "sent"
 
 
-def _post_all(client: Any, jobs: list[tuple[str, bytes]], deadline: float) -> dict[str, str]:
+def _post_all(client: Any, jobs: list[tuple[str, bytes | None]], deadline: float) -> dict[str, str]:
     """Post every (connection, message) in parallel; whatever has not answered by the deadline is
     "skipped" and left to finish (or time out) on its own thread."""
     from concurrent.futures import ThreadPoolExecutor, wait
@@ -313,6 +322,30 @@ def _post_all(client: Any, jobs: list[tuple[str, bytes]], deadline: float) -> di
     finally:
         executor.shutdown(wait=False, cancel_futures=True)
     return outcomes
+
+
+def close_connections(
+    connection_ids: list[str], *, budget_seconds: float = MANAGEMENT_TIMEOUT_SECONDS
+) -> None:
+    """Close connections at API Gateway (their rows are gone already): best effort, bounded, never raises.
+
+    Used for the connections a user's newest one pushed out, so their pages see the socket close rather
+    than wait for updates that no longer come.
+    """
+    endpoint = get_live_settings().live_management_endpoint
+    if endpoint is None or not connection_ids or time.monotonic() < _unreachable_until:
+        return
+    try:
+        outcomes = _post_all(
+            _management_client(endpoint),
+            [(connection_id, None) for connection_id in connection_ids],
+            time.monotonic() + budget_seconds,
+        )
+    except Exception as exc:
+        logger.warning("could not close evicted connections", extra={"error_type": type(exc).__name__})
+        return
+    closed = sum(1 for outcome in outcomes.values() if outcome in ("sent", "gone"))
+    metrics.add_metric(name="LiveConnectionsEvicted", unit="Count", value=closed)
 
 
 def push_progress(
@@ -340,7 +373,7 @@ def push_progress(
         if started < _unreachable_until:
             report.skipped = sum(len(c) for c in connections.values())
             return report
-        jobs: list[tuple[str, bytes]] = []
+        jobs: list[tuple[str, bytes | None]] = []
         for user_id, connection_ids in connections.items():
             if time.monotonic() >= deadline:
                 report.skipped += len(connection_ids)
