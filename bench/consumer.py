@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
-os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "progress")
-os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ProgressService")
-os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+from progress_admin.template import local_powertools_environment  # noqa: E402  (yaml only)
+
+# the template's POWERTOOLS_* values, quieter; what the environment already says wins
+os.environ.update({**local_powertools_environment(ROOT, POWERTOOLS_LOG_LEVEL="WARNING"), **os.environ})
 import warnings  # noqa: E402
 
 warnings.filterwarnings("ignore", message="No application metrics to publish")

@@ -49,7 +49,9 @@ DASHBOARD_CSP = (
     "default-src 'self'; connect-src 'self' http: https: ws: wss:; img-src 'self' data:; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
-MAX_BODY_BYTES = 1024 * 1024
+# API Gateway's own payload limit (HTTP API: 10 MB), not the functions': each function refuses bodies
+# over progress_common.http.MAX_BODY_BYTES itself, with the project's 413 body, here as in AWS.
+GATEWAY_MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 
 SWAGGER_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Progress service API (local)</title>
@@ -340,7 +342,7 @@ def make_request_handler(api: LocalApi, log: Callable[[str], None]) -> type[Base
                 self._serve_docs(url.path)
                 return
             length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES:
+            if length > GATEWAY_MAX_PAYLOAD_BYTES:
                 self._json(413, {"message": "Request Entity Too Large"})
                 return
             body = self.rfile.read(length) if length else b""

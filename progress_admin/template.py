@@ -311,3 +311,12 @@ def cors_configuration(template: dict[str, Any], parameters: dict[str, str]) -> 
             allow_credentials=bool(config.get("AllowCredentials", False)),
         )
     return None
+
+
+def local_powertools_environment(root: Path = Path(), **overrides: str) -> dict[str, str]:
+    """The POWERTOOLS_* variables of template.yaml's Globals (their one definition), for local runs of
+    the functions (tests, benchmarks): tracing off (no X-Ray daemon here), then `overrides`."""
+    variables = (load_template(root / TEMPLATE_PATH).get("Globals") or {}).get("Function", {})
+    variables = (variables.get("Environment") or {}).get("Variables") or {}
+    environment = {name: str(value) for name, value in variables.items() if name.startswith("POWERTOOLS_")}
+    return {**environment, "POWERTOOLS_TRACE_DISABLED": "1", **overrides}

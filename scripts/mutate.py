@@ -27,6 +27,19 @@ LAYER = Path("layers/common/progress_common")
 # (about 2 200 mutants, several hours on two cores); the rest (live, queries, ingest, schema, ...) are
 # then included.
 DEFAULT_MODULES = ["identity", "settings", "models", "cursor", "http", "db", "writes", "archive"]
+# The tests run against the mutants: those that exercise these modules through the real handlers and
+# database, fast enough to run once per mutant (the `slow` ones, load, browser and packaging tests not).
+MUTATION_TESTS = [
+    "tests/test_identity.py",
+    "tests/test_settings_and_engine.py",
+    "tests/test_api.py",
+    "tests/test_write_path.py",
+    "tests/test_write_integrity.py",
+    "tests/test_logs.py",
+    "tests/test_archive.py",
+    "tests/test_admin_commands.py",
+    "tests/test_schema_check.py",
+]
 ALL_MODULES = sorted(p.stem for p in (ROOT / LAYER).glob("*.py") if p.stem != "__init__")
 
 MUTMUT_CONFIG = """
@@ -37,7 +50,7 @@ also_copy = [
     "tests/", "functions/", "progress_admin/", "bench/", "docs/", "events/", "layers/", "template.yaml", "env.json"
 ]
 pytest_add_cli_args = ["-p", "no:cacheprovider", "-W", "ignore"]
-pytest_add_cli_args_test_selection = ["-m", "not slow", "--ignore=tests/test_layer.py", "tests/"]
+pytest_add_cli_args_test_selection = ["-m", "not slow", {tests}]
 """
 
 
@@ -63,7 +76,12 @@ def stage(modules: list[str]) -> None:
         shutil.copy2(source, target)
     pyproject = WORK / "pyproject.toml"
     excluded = [f"src/progress_common/{m}.py" for m in ALL_MODULES if m not in modules]
-    pyproject.write_text(pyproject.read_text() + MUTMUT_CONFIG.format(excluded=json.dumps(excluded)))
+    pyproject.write_text(
+        pyproject.read_text()
+        + MUTMUT_CONFIG.format(
+            excluded=json.dumps(excluded), tests=", ".join(json.dumps(t) for t in MUTATION_TESTS)
+        )
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -15,10 +15,17 @@ from types import ModuleType
 from typing import Any
 
 # Before any powertools import: quiet, deterministic observability in tests.
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "1")
-os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "progress")
-os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "ProgressService")
-os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+from progress_admin.template import local_powertools_environment  # yaml only: before powertools
+
+# the template's POWERTOOLS_* values, quieter; what the environment already says wins
+os.environ.update(
+    {
+        **local_powertools_environment(
+            Path(__file__).resolve().parent.parent, POWERTOOLS_LOG_LEVEL="WARNING"
+        ),
+        **os.environ,
+    }
+)
 os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
 # LiveTicketFunction's URL, as the template sets it (serve's live loop replaces it with its own)
 os.environ.setdefault("LIVE_WEBSOCKET_URL", "wss://abc1234567.execute-api.eu-west-1.amazonaws.com/live")

@@ -326,6 +326,18 @@ def test_reset_accepts_base64_bodies_and_odd_header_case_and_refuses_huge_ones(a
     assert status == 413 and body["error"]["code"] == "payload_too_large"
 
 
+def test_the_body_limit_is_exact_for_plain_and_base64_bodies(api, db, new_user_id) -> None:
+    from progress_common.http import MAX_BODY_BYTES
+
+    user = new_user_id()
+    for size, expected in ((MAX_BODY_BYTES - 1, 200), (MAX_BODY_BYTES, 200), (MAX_BODY_BYTES + 1, 413)):
+        for encoded in (False, True):
+            status, _, body = api("POST", "/progress/reset", user=user, body="x" * size, base64_body=encoded)
+            assert status == expected, (size, encoded, body)
+    # characters are not bytes: 8 193 two-byte characters are 16 386 bytes
+    assert api("POST", "/progress/reset", user=user, body="é" * (MAX_BODY_BYTES // 2 + 1))[0] == 413
+
+
 def test_pagination_walks_every_attempt_once_and_is_stable_under_inserts(api, db, new_user_id) -> None:
     user = new_user_id()
     base = dt.datetime.now(UTC) - dt.timedelta(hours=1)

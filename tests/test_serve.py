@@ -68,6 +68,20 @@ def test_gateway_behaviour_without_token_or_route(live_server) -> None:
     assert status == 401 and json.loads(body)["error"]["code"] == "unauthorized"
 
 
+def test_serve_leaves_the_body_limit_to_the_function(live_server, db) -> None:
+    from progress_common.http import MAX_BODY_BYTES
+
+    token = make_token({"sub": "user_5"})
+    status, _, body = http_request(
+        f"{live_server}/progress/reset", "POST", token=token, body=b"x" * (MAX_BODY_BYTES + 1)
+    )
+    assert status == 413 and json.loads(body)["error"]["code"] == "payload_too_large"
+    assert (
+        http_request(f"{live_server}/progress/reset", "POST", token=token, body=b"x" * MAX_BODY_BYTES)[0]
+        == 200
+    )
+
+
 def test_openapi_and_swagger_ui_are_served_from_local_assets(live_server) -> None:
     status, _, body = http_request(f"{live_server}/openapi.json")
     assert status == 200 and "/progress/statistics" in json.loads(body)["paths"]

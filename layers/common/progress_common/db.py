@@ -23,7 +23,6 @@ from progress_common.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import ExceptionContext
-    from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
@@ -236,14 +235,6 @@ def set_engine(engine: Engine | None) -> None:
 def dispose_engine() -> None:
     """Close pooled connections, e.g. before a snapshot or when the process freezes for long."""
     set_engine(None)
-
-
-def get_sessionmaker(engine: Engine | None = None) -> sessionmaker[Session]:
-    """ORM sessions on the shared engine, for callers that want them (the service itself uses Core;
-    the ORM is imported here only, as it costs ~60 ms of cold start)."""
-    from sqlalchemy.orm import sessionmaker
-
-    return sessionmaker(bind=engine or get_engine(), expire_on_commit=False)
 
 
 def is_transient(exc: BaseException) -> bool:
