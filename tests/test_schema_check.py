@@ -121,3 +121,12 @@ def test_a_database_ahead_of_the_code_is_served(db, load_function, monkeypatch) 
         load_function("get_progress").lambda_handler, http_event("GET", "/progress", claims={"sub": "7"})
     )
     assert status == 200
+
+
+def test_a_batch_with_one_bad_message_is_not_counted_as_failed(db, load_function, capsys) -> None:
+    from tests.events import attempt_body
+
+    records = [sqs_record(attempt_body()), sqs_record("{not json")]
+    response = load_function("record_attempts").lambda_handler(sqs_event(*records), FakeLambdaContext())
+    assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == [records[1]["messageId"]]
+    assert '"BatchesFailed"' not in capsys.readouterr().out
