@@ -181,7 +181,9 @@ class JsonStream:
             except RecursionError:
                 raise UnreadableRestError("nested too deeply") from None
             except json.JSONDecodeError as exc:
-                cut_short = exc.pos >= len(self._buffer) or exc.msg.startswith("Unterminated string")
+                # at (or just before) the end of what was read: a value cut by the chunk boundary,
+                # e.g. `tru|e`, `"\\u00|e9"`, `-|1`; read on and decode it again
+                cut_short = exc.pos >= len(self._buffer) - 8 or exc.msg.startswith("Unterminated string")
                 if cut_short and len(self._buffer) - self._pos <= MAX_RECORD_CHARS and self._more():
                     continue
                 if cut_short and not self._eof:

@@ -233,3 +233,33 @@ def test_memory_stays_bounded_whatever_the_file_size(tmp_path, db, new_user_id) 
     big_peak, big_totals = _peak_import(big, db)
     assert small_totals == (2_500, 0, 0) and big_totals == (25_000, 0, 0)
     assert big_peak < 1.5 * small_peak, (small_peak, big_peak)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 7, 64])
+def test_records_cut_anywhere_by_the_read_chunks_are_read_whole(
+    tmp_path, db, new_user_id, monkeypatch, capsys, chunk
+) -> None:
+    user = new_user_id()
+    records = [
+        {
+            "exercise_id": 12345,
+            "is_correct": True,
+            "correct": False,
+            "user_answer": 'caf\u00e9 \\"q\\"',
+            "created_at": NOW_ISH,
+            "session_id": None,
+        },
+        {
+            "exercise_id": -0,
+            "is_correct": False,
+            "user_answer": "x",
+            "created_at": NOW_ISH,
+            "extra": [1.5e3, None, True],
+        },
+    ]
+    (tmp_path / f"attempts_{user}.json").write_text(
+        json.dumps({"meta": {"v": -1.25e-2}, "attempts": records}, ensure_ascii=True)
+    )
+    monkeypatch.setattr(importer, "READ_CHUNK_CHARS", chunk)
+    status, out = run(tmp_path, capsys)
+    assert (status, out.splitlines()[0]) == (0, f"attempts_{user}.json: imported 2, duplicates 0, rejected 0")
