@@ -27,7 +27,8 @@ from progress_common.writes import save_attempts
 from tests.events import http_request
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# Debian's chromium (apt); CHROMIUM names another build
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 740}
 
@@ -74,7 +75,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).is_file() and not shutil.which("chromium"):
+    if not Path(CHROMIUM).is_file():
         reason = (
             f"!!! BROWSER TEST NOT RUN: no chromium at {CHROMIUM}. "
             "Install it with `apt-get install -y chromium` (CI's .ci/run does). !!!"
