@@ -512,3 +512,40 @@ def test_concurrent_batches_over_the_same_users_in_opposite_orders_never_deadloc
     for user in users:
         assert get_progress(user).total_attempts == 15 * 4
         assert_aggregates_match_rows(db, user)
+
+
+def test_an_unavailable_database_fails_the_whole_batch_without_trying_each(
+    db, count_sql, new_user_id, load_function
+) -> None:
+    """A connection error is no message's fault: every message fails (SQS retries them), and the batch is not
+    replayed one message at a time against a database that is not there."""
+    user = new_user_id()
+    handler = load_function("record_attempts").lambda_handler
+    bodies = {f"m{i}": attempt_body(user_id=user, exercise_id=i) for i in range(3)}
+    assert handler(sqs_event(*(sqs_record(b) for b in bodies.values())), FakeLambdaContext()) == {
+        "batchItemFailures": []
+    }
+    admin = make_engine(get_settings(), pool_size=1)
+    try:
+        with admin.connect() as conn:  # the server drops the service's idle connections
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+    finally:
+        admin.dispose()
+    bodies = {f"n{i}": attempt_body(user_id=user, exercise_id=i) for i in range(3)}
+    count_sql.reset()
+    result = handler(
+        sqs_event(*(sqs_record(b, message_id=m) for m, b in bodies.items())), FakeLambdaContext()
+    )
+    assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == sorted(bodies)
+    assert count_sql.count == 1
+    assert get_progress(user).total_attempts == 3
+    # SQS delivers them again: written once each
+    assert handler(
+        sqs_event(*(sqs_record(b, message_id=m) for m, b in bodies.items())), FakeLambdaContext()
+    ) == {"batchItemFailures": []}
+    assert get_progress(user).total_attempts == 6
