@@ -84,6 +84,31 @@ def positive_seconds(raw: str) -> float:
     return value
 
 
+def _configure_sql_freeze(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("revision", help="the new migration's revision, e.g. 0009")
+
+
+@command(
+    "sql-freeze",
+    "copy the SQL files changed since the last migration into migrations/sql/REVISION/",
+    _configure_sql_freeze,
+)
+def _sql_freeze(args: argparse.Namespace) -> int:
+    from progress_admin import sqlsource
+
+    if not args.revision.isdigit():
+        print("the revision is the new migration's number, e.g. 0009", file=sys.stderr)
+        return 2
+    written = sqlsource.freeze(args.revision)
+    for path in written:
+        print(f"froze {path.relative_to(sqlsource.SNAPSHOT_DIR.parent.parent.parent)}")
+    if not written:
+        print("nothing to freeze: every SQL file equals its newest frozen copy")
+    else:
+        print(f"apply them in migration {args.revision}: apply_snapshot(op, revision)")
+    return 0
+
+
 def _configure_archive(parser: argparse.ArgumentParser) -> None:
     days_low, days_high = setting_bounds("archive_retention_days")
     batch_low, batch_high = setting_bounds("archive_batch_size")

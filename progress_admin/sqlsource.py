@@ -77,3 +77,35 @@ def apply_snapshot(op: Any, revision: str, only: Collection[str] | None = None) 
     for obj in snapshot_objects(revision):
         if only is None or obj.name in only:
             op.execute(obj.sql())
+
+
+def newest_frozen(before: str | None = None) -> dict[tuple[str, str], SqlObject]:
+    """Each object's newest frozen copy (of migrations before revision `before`, when given)."""
+    newest: dict[tuple[str, str], SqlObject] = {}
+    for snapshot in sorted(p for p in SNAPSHOT_DIR.iterdir() if p.is_dir()):
+        if before is not None and snapshot.name >= before:
+            break
+        for obj in objects_in(snapshot):
+            newest[(obj.kind, obj.name)] = obj
+    return newest
+
+
+def unfrozen() -> list[SqlObject]:
+    """Current files that no migration applies yet: new, or changed since their newest frozen copy."""
+    newest = newest_frozen()
+    return [
+        obj
+        for obj in current_objects()
+        if (frozen := newest.get((obj.kind, obj.name))) is None or frozen.sql() != obj.sql()
+    ]
+
+
+def freeze(revision: str) -> list[Path]:
+    """Copy every unfrozen current file into migrations/sql/<revision>/ (for the new migration to apply)."""
+    written = []
+    for obj in unfrozen():
+        target = SNAPSHOT_DIR / revision / obj.kind / obj.path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(obj.sql(), encoding="utf-8")
+        written.append(target)
+    return written

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, text
@@ -112,14 +111,36 @@ def test_each_file_defines_its_object_and_survives_text(obj: sqlsource.SqlObject
 
 def test_every_source_change_has_a_migration() -> None:
     """Each current file equals its newest frozen copy: a changed file needs a migration that applies it."""
-    newest: dict[tuple[str, str], Path] = {}
-    for snapshot in sorted(p for p in sqlsource.SNAPSHOT_DIR.iterdir() if p.is_dir()):
-        for obj in sqlsource.objects_in(snapshot):
-            newest[(obj.kind, obj.name)] = obj.path
-    for obj in sqlsource.current_objects():
-        frozen = newest.get((obj.kind, obj.name))
-        assert frozen is not None, f"{obj.path.name} is in no migration's frozen SQL"
-        assert frozen.read_text() == obj.sql(), f"{obj.path.name} changed since {frozen}: add a migration"
+    assert [obj.path.name for obj in sqlsource.unfrozen()] == []
+
+
+def test_sql_freeze_copies_exactly_the_changed_files(tmp_path, monkeypatch, capsys) -> None:
+    from progress_admin.cli import main
+
+    source = tmp_path / "sql"
+    snapshots = tmp_path / "progress_admin" / "migrations" / "sql"
+    for kind in sqlsource.KINDS:
+        (source / kind).mkdir(parents=True)
+    (snapshots / "0001" / "functions").mkdir(parents=True)
+    (source / "functions" / "f.sql").write_text("-- f v2\n")
+    (source / "functions" / "g.sql").write_text("-- g\n")
+    (source / "triggers" / "t.sql").write_text("-- t\n")
+    (snapshots / "0001" / "functions" / "f.sql").write_text("-- f v1\n")
+    (snapshots / "0001" / "functions" / "g.sql").write_text("-- g\n")
+    monkeypatch.setattr(sqlsource, "SQL_DIR", source)
+    monkeypatch.setattr(sqlsource, "SNAPSHOT_DIR", snapshots)
+    assert main(["sql-freeze", "0002"]) == 0
+    frozen = sorted(str(p.relative_to(snapshots)) for p in snapshots.rglob("*.sql"))
+    assert frozen == [
+        "0001/functions/f.sql",
+        "0001/functions/g.sql",
+        "0002/functions/f.sql",
+        "0002/triggers/t.sql",
+    ]
+    assert (snapshots / "0002" / "functions" / "f.sql").read_text() == "-- f v2\n"
+    assert sqlsource.unfrozen() == []
+    assert main(["sql-freeze", "0003"]) == 0
+    assert "nothing to freeze" in capsys.readouterr().out
 
 
 def test_the_layer_calls_only_versioned_functions() -> None:
