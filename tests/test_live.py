@@ -407,3 +407,25 @@ print(json.dumps(sorted(m for m in ("boto3", "botocore.session") if m in sys.mod
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_with_nobody_connected_the_push_costs_one_statement_without_parameters(
+    count_sql, new_user_id, silent_endpoint
+) -> None:
+    """The consumer's price for live updates when nobody is watching: one simple Query (one round trip)."""
+    with _live_settings(live_management_endpoint=silent_endpoint):
+        report = push_progress([new_user_id(), new_user_id()])
+    assert report.users == 0 and report.sent == report.skipped == 0
+    (statement,) = count_sql.statements
+    assert "progress_live_connections_v1(ARRAY[" in statement and "%s" not in statement
+
+
+def test_running_out_of_budget_before_any_call_does_not_pause_pushing(live_server, db, new_user_id) -> None:
+    user = new_user_id()
+    with _open(live_server, user) as ws:
+        with _live_settings(live_push_budget_seconds=0.001):  # spent by the reads, before any call
+            _attempts(live_server, attempt_body(user_id=user))
+            assert _quiet(ws, 0.3)
+        with _live_settings(live_push_budget_seconds=5.0):  # the endpoint was not found wanting: no pause
+            _attempts(live_server, attempt_body(user_id=user))
+            assert json.loads(ws.recv(timeout=1.0))["progress"]["total_attempts"] == 2
