@@ -37,7 +37,7 @@ class Settings(BaseModel):
     # Secrets Manager (and any other AWS API the layer calls): an endpoint that accepts and never
     # answers costs at most attempts x (connect + read) seconds, well inside a 10 s function.
     aws_connect_timeout_seconds: float = Field(default=1.0, gt=0, le=60)
-    aws_read_timeout_seconds: float = Field(default=1.5, gt=0, le=60)
+    aws_read_timeout_seconds: float = Field(default=1.0, gt=0, le=60)
     aws_max_attempts: int = Field(default=2, ge=1, le=10)
     db_pool_size: int = Field(default=1, ge=1, le=64)
     user_id_claim: str = Field(default="sub", min_length=1)
