@@ -27,6 +27,17 @@ LAYER = Path("layers/common/progress_common")
 # (about 2 200 mutants, several hours on two cores); the rest (live, queries, ingest, schema, ...) are
 # then included.
 DEFAULT_MODULES = ["identity", "settings", "models", "cursor", "http", "db", "writes", "archive"]
+# Within them, the mutants run by default (`--all` or mutant names as arguments choose others): whole
+# modules, and of db.py and http.py the functions of issue 11 (error mapping, body limit, error logs).
+DEFAULT_MUTANTS = [
+    *(f"progress_common.{m}.*" for m in ("identity", "settings", "models", "cursor", "writes", "archive")),
+    "progress_common.db.x_is_transient*",
+    "progress_common.db.x_sqlstate*",
+    "progress_common.db.x_unavailable_as_typed_error*",
+    "progress_common.http.x_body_size*",
+    "progress_common.http.x_error_summary*",
+    "progress_common.http.x*ProgressResolver*",
+]
 # The tests run against the mutants: those that exercise these modules through the real handlers and
 # database, fast enough to run once per mutant (the `slow` ones, load, browser and packaging tests not).
 MUTATION_TESTS = [
@@ -55,8 +66,11 @@ pytest_add_cli_args_test_selection = ["-m", "not slow", {tests}]
 
 
 def stage(modules: list[str]) -> None:
-    """A copy of the tracked files (the working tree's current content), the layer moved to src/."""
-    shutil.rmtree(WORK, ignore_errors=True)
+    """A copy of the tracked files (the working tree's current content), the layer moved to src/.
+    mutants/ is kept: mutmut re-tests only what changed since the last run."""
+    for old in WORK.glob("*"):
+        if old.name != "mutants":
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
     files = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT,
@@ -91,6 +105,8 @@ def main(argv: list[str]) -> int:
     from progress_common.settings import load_settings
 
     modules = ALL_MODULES if "--all" in argv else DEFAULT_MODULES
+    if "--all" not in argv and not [a for a in argv if not a.startswith("-") and not a.isdigit()]:
+        argv = [*argv, *DEFAULT_MUTANTS]
     argv = [a for a in argv if a != "--all"]
     print(f"mutating {', '.join(modules)}", flush=True)
     stage(modules)

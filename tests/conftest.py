@@ -197,3 +197,25 @@ def live_server(engine: Engine) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+# Modules whose tests take seconds each (load, faults with timeouts, real servers and browsers, property
+# tests through the handlers, migrations on fresh databases, the built artifact): `slow`, so that
+# `./dev test -m "not slow"` gives quick feedback. Single slow tests elsewhere carry the marker themselves.
+SLOW_MODULES = {
+    "test_aws_runtime",
+    "test_concurrency",
+    "test_dashboard_browser",
+    "test_live",
+    "test_migrate_schema",
+    "test_reliability",
+    "test_serve",
+    "test_streak_property",
+    "test_transient",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)

@@ -205,10 +205,25 @@ def test_archive_command_reports_what_it_moved(db, new_user_id, capsys) -> None:
         )
 
 
-@pytest.mark.parametrize("bad", ["0", "abc"])
+@pytest.mark.parametrize("bad", ["0", "-1", "36501", "abc"])
 def test_bad_retention_setting_fails_at_cold_start(bad, monkeypatch) -> None:
+    """Importing the function (its cold start) with a bad setting fails loudly, naming the variable."""
+    from progress_admin.serve import load_function_module
     from progress_common.errors import ConfigurationError
-    from progress_common.settings import load_settings
+    from progress_common.settings import get_settings
+    from tests.conftest import ROOT
 
-    with pytest.raises(ConfigurationError, match="ARCHIVE_RETENTION_DAYS"):
-        load_settings({"DATABASE_URL": "postgresql://x@h/db", "ARCHIVE_RETENTION_DAYS": bad})
+    monkeypatch.setenv("DATABASE_URL", "postgresql://root@127.0.0.1:1/never_connected")
+    monkeypatch.setenv("ARCHIVE_RETENTION_DAYS", bad)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigurationError, match="ARCHIVE_RETENTION_DAYS"):
+            load_function_module(ROOT / "functions" / "archive_attempts" / "app.py")
+        # and with a good one the same import works
+        monkeypatch.setenv("ARCHIVE_RETENTION_DAYS", "30")
+        get_settings.cache_clear()
+        module = load_function_module(ROOT / "functions" / "archive_attempts" / "app.py")
+        assert module.settings.archive_retention_days == 30
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
