@@ -211,6 +211,7 @@ def test_malformed_events_are_a_clean_400_never_an_exception(load_function, db, 
         assert status == 400, (function, body)
         assert headers["content-type"] == "application/json"
         assert body["error"]["code"] == "bad_request"
+        assert body["error"]["message"].startswith("not an API Gateway HTTP API request: "), body
 
 
 def test_user_id_claim_is_configurable(api, db, new_user_id, monkeypatch) -> None:
@@ -326,14 +327,24 @@ def test_reset_accepts_base64_bodies_and_odd_header_case_and_refuses_huge_ones(a
     assert status == 413 and body["error"]["code"] == "payload_too_large"
 
 
-def test_the_body_limit_is_exact_for_plain_and_base64_bodies(api, db, new_user_id) -> None:
+def test_the_body_limit_is_exact_for_plain_and_base64_bodies(api, db, new_user_id, load_function) -> None:
     from progress_common.http import MAX_BODY_BYTES
+
+    def load_reset():
+        return load_function("reset_progress").lambda_handler
 
     user = new_user_id()
     for size, expected in ((MAX_BODY_BYTES - 1, 200), (MAX_BODY_BYTES, 200), (MAX_BODY_BYTES + 1, 413)):
         for encoded in (False, True):
             status, _, body = api("POST", "/progress/reset", user=user, body="x" * size, base64_body=encoded)
             assert status == expected, (size, encoded, body)
+    # base64 without its padding (4 characters carry 3 bytes, the last group fewer)
+    import base64 as b64
+
+    for size, expected in ((MAX_BODY_BYTES, 200), (MAX_BODY_BYTES + 1, 413)):
+        event = http_event("POST", "/progress/reset", claims={"sub": str(user)})
+        event["body"], event["isBase64Encoded"] = b64.b64encode(b"x" * size).decode().rstrip("="), True
+        assert call(load_reset(), event)[0] == expected, size
     # characters are not bytes: 8 193 two-byte characters are 16 386 bytes
     assert api("POST", "/progress/reset", user=user, body="é" * (MAX_BODY_BYTES // 2 + 1))[0] == 413
 
