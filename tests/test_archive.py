@@ -227,3 +227,27 @@ def test_bad_retention_setting_fails_at_cold_start(bad, monkeypatch) -> None:
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(("remaining", "batches"), [(1_999, 0), (2_999, 1), (3_001, 11)])
+def test_a_batch_starts_only_with_the_time_margin_left(db, monkeypatch, remaining, batches) -> None:
+    """A batch starts only with more than max(2 s, 3 x the slowest batch so far) left. Every batch takes
+    1 s here (a clock the test controls) and the time left stays put: 1.999 s allows none, 2.999 s the
+    first only (then 3 s are needed), 3.001 s all ten (and the empty one that shows nothing is left)."""
+    from progress_common import archive
+
+    with db.connect() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO attempts (user_id, exercise_id, is_correct, created_at)"
+                " SELECT 3, 1, true, now() - interval '800 days' - n * interval '1 minute'"
+                " FROM generate_series(1, 10) AS n"
+            )
+        )
+    ticks = iter(range(100_000))
+    monkeypatch.setattr(archive.time, "perf_counter", lambda: float(next(ticks)))
+    result = archive.archive_old_attempts(
+        retention_days=365, batch_size=1, remaining_ms=lambda: remaining, engine=db
+    )
+    assert (result.batches, result.moved) == (batches, min(batches, 10)), result
+    assert result.stopped_for_time is (batches < 11)
