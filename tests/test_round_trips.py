@@ -201,6 +201,39 @@ def test_a_valid_sqs_batch_is_one_statement_at_the_wire(proxy, load_function, db
     assert written == 112
 
 
+@pytest.mark.parametrize("death", ["backend terminated", "reset when next used"])
+def test_an_sqs_batch_after_a_connection_died_while_idle_costs_one_retry_and_no_failure(
+    proxy, load_function, db, new_user_id, caplog, death
+) -> None:
+    """A batch is idempotent by attempt_uid, so it is retried once like the reads: a thawed container whose
+    pooled connection died does not fail a whole batch back to SQS."""
+    from bench.consumer import attempt_bodies, sqs_event
+    from tests.events import FakeLambdaContext
+
+    handler = load_function("record_attempts").lambda_handler
+    user = new_user_id()
+    assert handler(sqs_event(attempt_bodies(2, user)), FakeLambdaContext())["batchItemFailures"] == []  # warm
+    pid = backend_pid(common_db.get_engine())
+    if death == "backend terminated":
+        terminate(db, pid)
+    else:
+        assert proxy.reset_on_next_send() == 1
+    caplog.set_level(logging.WARNING, logger="progress_common.db")
+    with proxy.measure() as trips:
+        result = handler(sqs_event(attempt_bodies(10, user)), FakeLambdaContext())
+    assert result["batchItemFailures"] == []
+    assert trips.connections == 1  # exactly one new connection: one retry
+    assert "died while idle" in caplog.text
+    with db.connect() as conn:
+        written = conn.execute(
+            text(
+                "SELECT count(*) FROM attempts WHERE user_id BETWEEN CAST(:u AS bigint) AND CAST(:u AS bigint) + 49"
+            ),
+            {"u": user},
+        ).scalar_one()
+    assert written == 12
+
+
 def test_the_proxy_counts_ready_for_query_messages_however_the_stream_is_cut() -> None:
     from bench.wire import _Link
 

@@ -10,10 +10,11 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.pool import NullPool
 
-from progress_common.db import make_engine, sqlstate
+from progress_common.db import database_url, make_engine, sqlstate
 from progress_common.errors import SessionOwnershipError
 from progress_common.models import AttemptMessage
 from progress_common.queries import get_progress, get_statistics
@@ -525,24 +526,35 @@ def test_an_unavailable_database_fails_the_whole_batch_without_trying_each(
     assert handler(sqs_event(*(sqs_record(b) for b in bodies.values())), FakeLambdaContext()) == {
         "batchItemFailures": []
     }
-    admin = make_engine(get_settings(), pool_size=1)
+    settings = get_settings()
+    database = make_url(settings.database_url.get_secret_value()).database
+    # ALTER DATABASE ... ALLOW_CONNECTIONS is refused from inside that database: act from another one
+    admin = create_engine(
+        database_url(settings).set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
+    bodies = {f"n{i}": attempt_body(user_id=user, exercise_id=i) for i in range(3)}
     try:
-        with admin.connect() as conn:  # the server drops the service's idle connections
-            conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        with admin.connect() as conn:
+            # the server drops the service's idle connection and takes no new one (not even a superuser's),
+            # so the one retry on a new connection fails too
+            conn.exec_driver_sql(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+            try:
+                conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = :database"
+                    ),
+                    {"database": database},
                 )
-            )
+                count_sql.reset()
+                result = handler(
+                    sqs_event(*(sqs_record(b, message_id=m) for m, b in bodies.items())), FakeLambdaContext()
+                )
+            finally:
+                conn.exec_driver_sql(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
     finally:
         admin.dispose()
-    bodies = {f"n{i}": attempt_body(user_id=user, exercise_id=i) for i in range(3)}
-    count_sql.reset()
-    result = handler(
-        sqs_event(*(sqs_record(b, message_id=m) for m, b in bodies.items())), FakeLambdaContext()
-    )
     assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == sorted(bodies)
-    assert count_sql.count == 1
+    assert count_sql.count == 1  # the batch statement, once, on the dead connection; never one by one
     assert get_progress(user).total_attempts == 3
     # SQS delivers them again: written once each
     assert handler(

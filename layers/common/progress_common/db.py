@@ -11,12 +11,13 @@ import json
 import logging
 import ssl
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import URL, Engine, Row, create_engine, event, make_url
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.sql.base import Executable
 
 from progress_common.errors import ConfigurationError, DatabaseUnavailableError
 from progress_common.settings import Settings, get_settings
@@ -290,11 +291,15 @@ def _detect_raw_socket_errors(engine: Engine) -> None:
 _HAS_SERVED = "progress_has_served"
 
 
-def run_idempotent(sql: str, *, engine: Engine | None = None) -> Sequence[Row[Any]]:
-    """Run one idempotent statement given as complete SQL text (see sqltext.render_sql) and return its rows.
+def run_idempotent(
+    sql: str | Executable, params: Mapping[str, Any] | None = None, *, engine: Engine | None = None
+) -> Sequence[Row[Any]]:
+    """Run one idempotent statement and return its rows.
 
-    The text goes to pg8000 without parameters, so it is one simple Query: one round trip, no BEGIN or
-    COMMIT around it (the engine is in autocommit mode). When the statement fails because the connection
+    Complete SQL text (see sqltext.render_sql) goes to pg8000 without parameters, so it is one simple
+    Query: one round trip, no BEGIN or COMMIT around it (the engine is in autocommit mode). A statement
+    with bound `params` (the batch write: its JSON holds user text) costs pg8000's three round trips; it
+    may be retried because a batch is idempotent by attempt_uid. When the statement fails because the connection
     is gone, and that connection had been idle in the pool (it answered an earlier statement; typically
     the backend or the proxy dropped it while the container was frozen), the statement is run once more on
     a new connection. A failure on a connection made for this very call is a real outage: it is raised.
@@ -302,14 +307,18 @@ def run_idempotent(sql: str, *, engine: Engine | None = None) -> Sequence[Row[An
     never delivered the statement to a backend, so the retry is the only run. Should a connection break
     after a reset was sent and committed (the reply lost), the retry removes what arrived since (the
     request was still in flight, so that is the reset the caller asked for) and reports zeros for what
-    the first run removed: the counts may be low, what is stored is right. Writes are not retried here.
+    the first run removed: the counts may be low, what is stored is right. A retried batch write whose
+    first run committed reports its attempts as duplicates: stored once, acknowledged either way.
     """
     engine = engine or get_engine()
     for attempt in (1, 2):
         with engine.connect() as conn:
             was_idle_in_pool = bool(conn.info.get(_HAS_SERVED))
             try:
-                rows = conn.exec_driver_sql(sql).all()
+                result = (
+                    conn.exec_driver_sql(sql) if isinstance(sql, str) else conn.execute(sql, params or {})
+                )
+                rows = result.all()
             except (sa_exc.DBAPIError, OSError):
                 # invalidated: SQLAlchemy found the connection gone (and dropped it from the pool)
                 if attempt == 1 and was_idle_in_pool and conn.invalidated:

@@ -61,11 +61,10 @@ def write_attempts(attempts: Sequence[AttemptMessage], *, engine: Engine | None 
     """
     if not attempts:
         return []
-    with _domain_errors(), (engine or get_engine()).connect() as conn:
-        outcomes: list[WriteOutcome] = list(
-            conn.execute(BATCH_SQL, {"batch": _batch_json(attempts)}).scalars()
-        )
-    return outcomes
+    # Idempotent by attempt_uid, so a connection that died while the container was frozen costs one retry.
+    with _domain_errors():
+        rows = run_idempotent(BATCH_SQL, {"batch": _batch_json(attempts)}, engine=engine)
+    return [row[0] for row in rows]
 
 
 def save_attempts(attempts: Sequence[AttemptMessage], *, engine: Engine | None = None) -> set[str]:
