@@ -40,6 +40,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from resource import RUSAGE_CHILDREN, getrusage
 from typing import Any, ClassVar
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -468,7 +469,11 @@ def smoke(jobs: int, only: list[str]) -> int:
                     print(report["stdout"][-3000:], report["stderr"][-3000:], sep="\n", file=sys.stderr)
         collector.shutdown()
     verdict = "FAILED" if failures else "every function answered its sample event"
-    log(f"{len(runs)} functions in {time.monotonic() - started:.0f} s ({jobs} at a time): {verdict}")
+    children = getrusage(RUSAGE_CHILDREN)
+    log(
+        f"{len(runs)} functions in {time.monotonic() - started:.0f} s ({jobs} at a time, "
+        f"{children.ru_utime + children.ru_stime:.0f} s of CPU): {verdict}"
+    )
     return 1 if failures else 0
 
 
