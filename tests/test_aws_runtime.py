@@ -242,7 +242,7 @@ def test_snapstart_hooks_drop_connections_and_the_next_request_reconnects(engine
     from progress_common import snapstart
 
     assert snapstart.before_snapshot in before and snapstart.after_restore in after
-    assert before.count(snapstart.before_snapshot) == 1  # three handlers imported, registered once
+    assert before.count(snapstart.before_snapshot) == 1  # handlers imported, registered once
 
     working = common_db.make_engine(get_settings(), check_schema=True)
     common_db.set_engine(working)
@@ -274,28 +274,33 @@ def test_snapstart_hooks_drop_connections_and_the_next_request_reconnects(engine
         common_db._engine = engine
 
 
-def test_init_creates_no_connection_secret_or_aws_client() -> None:
-    # A fresh interpreter imports the three HTTP handlers as Lambda's init (the snapshot) would.
-    script = """
+def test_init_creates_no_connection_secret_or_aws_client_and_every_http_handler_registers_the_hooks() -> None:
+    # A fresh interpreter imports every HTTP API handler of the template as Lambda's init (the snapshot)
+    # would; each one alone must register the hooks (Lambda runs those its own module's import made).
+    from progress_admin.template import http_routes, load_template
+
+    folders = sorted({route.code_dir.name for route in http_routes(load_template(ROOT / "template.yaml"))})
+    assert len(folders) == 4, folders
+    script = f"""
 import importlib.util, sys
 from pathlib import Path
-for name in ("get_progress", "get_statistics", "reset_progress"):
-    spec = importlib.util.spec_from_file_location(f"app_{name}", Path("functions") / name / "app.py")
+import snapshot_restore_py
+from progress_common import snapstart
+for name in {folders!r}:
+    snapshot_restore_py._before_snapshot_registry.clear(); snapstart._registered = False
+    spec = importlib.util.spec_from_file_location(f"app_{{name}}", Path("functions") / name / "app.py")
     module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
+    assert [f for f, _, _ in snapshot_restore_py.get_before_snapshot()] == [snapstart.before_snapshot], name
 from progress_common import db
 print(db._engine is None, db._secrets_provider is None, "boto3" in sys.modules, "botocore.client" in sys.modules)
 """
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update({"DB_SECRET_ARN": SECRET_ARN, "POWERTOOLS_TRACE_DISABLED": "1"})
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout.split()
+    run = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = run.stdout.split()
     assert out == ["True", "True", "False", "False"]
 
 
@@ -309,14 +314,11 @@ def test_no_request_sends_a_statement_that_pins_an_rds_proxy_session(load_functi
     assert (
         load_function("record_attempts").lambda_handler(batch, FakeLambdaContext())["batchItemFailures"] == []
     )
-    for name, method, path in (
-        ("get_progress", "GET", "/progress"),
-        ("get_statistics", "GET", "/progress/statistics"),
-        ("reset_progress", "POST", "/progress/reset"),
-    ):
-        assert (
-            call(load_function(name).lambda_handler, http_event(method, path, claims={"sub": "7"}))[0] == 200
-        )
+    from progress_admin.template import http_routes, load_template
+
+    for route in http_routes(load_template(ROOT / "template.yaml")):  # every HTTP route, the ticket's too
+        handler = load_function(route.code_dir.name).lambda_handler
+        assert call(handler, http_event(route.method, route.path, claims={"sub": "7"}))[0] == 200, route
     assert count_sql.statements
     pinning = re.compile(
         r"^\s*(SET|RESET|PREPARE|EXECUTE|DEALLOCATE|DISCARD|LISTEN|DECLARE)\b|pg_advisory_lock|TEMP(ORARY)?\s+TABLE",

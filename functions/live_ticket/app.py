@@ -11,9 +11,11 @@ from progress_common.http import build_resolver
 from progress_common.observability import logger, metrics, tracer
 from progress_common.routes import live_ticket_router
 from progress_common.settings import get_live_settings, get_settings
+from progress_common.snapstart import register_hooks
 
 get_settings()  # validate the environment at cold start: a misconfiguration fails loudly, once
 get_live_settings()
+register_hooks()  # SnapStart: no connection, secret or random state in the snapshot
 app = build_resolver()
 app.include_router(live_ticket_router)
 
