@@ -125,6 +125,10 @@ def test_a_connection_that_died_while_idle_costs_one_retry_and_no_5xx(
     assert status == 200, body
     assert trips.connections == 1  # exactly one new connection: one retry
     assert "died while idle" in caplog.text
+    # the expected case says so once, as a warning: no ERROR with a traceback from the pool beside it
+    assert [(r.name, r.levelname) for r in caplog.records if r.levelno >= logging.WARNING] == [
+        ("progress_common.db", "WARNING")
+    ]
     if path == "/progress/reset":
         # the dead connection never reached a backend: the retried reset is the only one that ran
         assert body["deleted"] == {"attempts": 12, "archived_attempts": 0, "sessions": 0}
@@ -134,6 +138,19 @@ def test_a_connection_that_died_while_idle_costs_one_retry_and_no_5xx(
         assert api(method, path, user)[0] == 200
     assert (trips.round_trips, trips.connections) == (1, 0)
     assert backend_pid(common_db.get_engine()) != pid
+
+
+def test_a_failure_to_close_a_connection_that_is_not_a_dead_peer_stays_an_error(proxy, caplog) -> None:
+    engine = common_db.get_engine()  # made by make_engine, as in Lambda
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
+        conn.connection.dbapi_connection.close()  # a bug: closed behind the pool's back
+        conn.invalidate()  # the pool closes it again: pg8000 says "connection is closed"
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [(r.name.split(".")[:2], r.getMessage().split(" <")[0]) for r in errors] == [
+        (["sqlalchemy", "pool"], "Exception terminating connection")
+    ]
+    assert errors[0].exc_info and "connection is closed" in str(errors[0].exc_info[1])
 
 
 KILL_OWN_BACKEND = "SELECT pg_terminate_backend(pg_backend_pid())"

@@ -185,6 +185,7 @@ def make_engine(
     if check_schema:
         event.listen(engine, "connect", _check_schema_on_connect)
     _detect_raw_socket_errors(engine)
+    _quiet_closing_of_dead_connections(engine)
     return engine
 
 
@@ -284,6 +285,35 @@ def _detect_raw_socket_errors(engine: Engine) -> None:
     def _socket_error_is_a_disconnect(context: ExceptionContext) -> None:
         if isinstance(context.original_exception, OSError):
             context.is_disconnect = True
+
+
+def _closing_a_dead_connection(record: logging.LogRecord) -> bool:
+    """Keep every pool log record except "Exception terminating/closing connection" caused by a dead peer.
+
+    Closing a connection first sends PostgreSQL's Terminate message; when the server or the network has
+    already dropped the connection (the case run_idempotent() retries and logs as a warning), that send
+    fails with a socket error, pg8000 still closes its socket, and SQLAlchemy would log an ERROR with a
+    traceback for a connection that is simply gone. Any other failure while closing stays an ERROR.
+    """
+    from pg8000.exceptions import InterfaceError  # the dialect's driver: imported already
+
+    exc = record.exc_info[1] if record.exc_info else None
+    if (
+        isinstance(record.msg, str)
+        and record.msg.startswith(("Exception terminating connection", "Exception closing connection"))
+        and isinstance(exc, InterfaceError)
+        and isinstance(exc.__cause__, OSError)
+    ):
+        log.debug("closed a database connection the server or network had already dropped")
+        return False
+    return True
+
+
+def _quiet_closing_of_dead_connections(engine: Engine) -> None:
+    pool_logger = engine.pool.logger
+    target = pool_logger if isinstance(pool_logger, logging.Logger) else pool_logger.logger
+    if _closing_a_dead_connection not in target.filters:
+        target.addFilter(_closing_a_dead_connection)
 
 
 # Set in a pooled connection's info (which lives exactly as long as the DBAPI connection) once it has
