@@ -90,6 +90,32 @@ def test_archival_changes_no_figure_except_the_recent_list(db, load_function, ne
     assert_aggregates_match_rows(db, user)
 
 
+def test_a_run_reports_what_it_moved_in_its_log_and_metric(
+    db, load_function, new_user_id, captured_logs, capsys
+) -> None:
+    import json
+
+    from progress_common.observability import logger
+
+    seed_two_years(db, new_user_id())
+    capsys.readouterr()
+    event = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
+    quiet = logger.log_level  # the tests run at WARNING; in AWS, POWERTOOLS_LOG_LEVEL is INFO
+    logger.setLevel("INFO")
+    try:
+        result = load_function("archive_attempts").lambda_handler(event, FakeLambdaContext())
+    finally:
+        logger.setLevel(quiet)
+    assert result["moved"] > 0
+    finished = [json.loads(line) for line in captured_logs().splitlines() if "archival run finished" in line]
+    assert [(r["level"], r["moved"], r["batches"]) for r in finished] == [
+        ("INFO", result["moved"], result["batches"])
+    ]
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    metric = [m["AttemptsArchived"] for m in emitted if "AttemptsArchived" in m]
+    assert metric == [[result["moved"]]]  # one EMF document: the count the template's dashboards read
+
+
 def test_two_concurrent_runs_lose_and_duplicate_nothing(db, new_user_id) -> None:
     users = [new_user_id() for _ in range(3)]
     totals = {u: seed_two_years(db, u) for u in users}
