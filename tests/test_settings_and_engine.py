@@ -137,3 +137,24 @@ def test_unreadable_secret_is_a_503_not_a_crash(load_function, db, monkeypatch) 
         get_settings.cache_clear()
     assert status == 503 and "retry-after" in headers
     assert body["error"]["code"] == "database_unavailable"
+
+
+def test_the_readme_configuration_table_lists_every_setting_with_its_default() -> None:
+    import re
+    from pathlib import Path
+
+    from progress_common.settings import LiveSettings, Settings
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    documented: dict[str, str] = {}
+    for row in re.findall(r"^\| (`[A-Z_]+`.*?) \| (.*?) \|", section, re.MULTILINE):
+        names = re.findall(r"`([A-Z_]+)`", row[0])
+        defaults = [d.strip().strip("`") for d in row[1].split(",")]
+        documented.update(zip(names, defaults if len(defaults) == len(names) else defaults * len(names)))
+    fields = {**Settings.model_fields, **LiveSettings.model_fields}
+    assert set(documented) == {name.upper() for name in fields}
+    for name, field in fields.items():
+        default = field.default
+        expected = "–" if default is None else f"{default:g}" if isinstance(default, float) else str(default)
+        assert documented[name.upper()] == expected, name

@@ -130,6 +130,9 @@ def test_globals_pin_runtime_architecture_and_powertools() -> None:
     assert fn["Runtime"] == "python3.13" and fn["Architectures"] == ["arm64"] and fn["Tracing"] == "Active"
     env = fn["Environment"]["Variables"]
     assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"} <= set(env)
+    for name, resource in FUNCTIONS.items():  # one definition: Globals only
+        own = (resource["Properties"].get("Environment") or {}).get("Variables") or {}
+        assert not [v for v in own if v.startswith("POWERTOOLS_")], name
     layer = TEMPLATE["Resources"]["CommonLayer"]
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
     assert layer["Metadata"]["BuildMethod"] == "makefile"
