@@ -1,32 +1,35 @@
-"""The three HTTP functions, driven with real API Gateway HTTP API v2.0 events against PostgreSQL."""
+"""The HTTP functions, driven with real API Gateway HTTP API v2.0 events against PostgreSQL."""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
 
+from progress_admin.template import http_routes, load_template
 from progress_common import db as common_db
 from progress_common.settings import get_settings, load_settings
 from tests.conftest import insert_attempts_sql
 from tests.events import call, http_event
 
 UTC = dt.UTC
+# (function folder, method, path) of every HttpApi route in template.yaml: a new route is covered too
+HTTP_ROUTES = [
+    (r.code_dir.name, r.method, r.path)
+    for r in http_routes(load_template(Path(__file__).resolve().parent.parent / "template.yaml"))
+]
 
 
 @pytest.fixture
 def api(load_function: Callable[[str], ModuleType], db: Engine) -> Callable[..., tuple[int, dict, Any]]:
     """api("GET", "/progress", user="user_7", query={...}) -> (status, headers, body)."""
-    handlers = {
-        ("GET", "/progress"): load_function("get_progress").lambda_handler,
-        ("GET", "/progress/statistics"): load_function("get_statistics").lambda_handler,
-        ("POST", "/progress/reset"): load_function("reset_progress").lambda_handler,
-    }
+    handlers = {(method, path): load_function(folder).lambda_handler for folder, method, path in HTTP_ROUTES}
 
     def invoke(method: str, path: str, *, user: Any = None, handler_path: str | None = None, **kwargs: Any):
         claims = kwargs.pop("claims", None)
@@ -138,7 +141,7 @@ def test_one_user_never_sees_or_resets_another(api, db, new_user_id) -> None:
     ],
 )
 def test_missing_or_bad_identity_is_401_on_every_route(api, claims) -> None:
-    for method, path in (("GET", "/progress"), ("GET", "/progress/statistics"), ("POST", "/progress/reset")):
+    for _, method, path in HTTP_ROUTES:
         status, headers, body = api(method, path, claims=claims)
         assert status == 401, (method, path, claims)
         assert body["error"]["code"] == "unauthorized"
@@ -205,7 +208,7 @@ MALFORMED_EVENTS = {
 def test_malformed_events_are_a_clean_400_never_an_exception(load_function, db, name) -> None:
     import copy
 
-    for function in ("get_progress", "get_statistics", "reset_progress"):
+    for function, _, _ in HTTP_ROUTES:
         handler = load_function(function).lambda_handler
         status, headers, body = call(handler, copy.deepcopy(MALFORMED_EVENTS[name]))
         assert status == 400, (function, body)
@@ -517,13 +520,9 @@ def test_database_down_gives_503_with_retry_after_and_recovers(api, db, new_user
     dead = common_db.make_engine(load_settings({"DATABASE_URL": "postgresql://root@127.0.0.1:1/none"}))
     common_db._engine = dead
     try:
-        for method, path in (
-            ("GET", "/progress"),
-            ("GET", "/progress/statistics"),
-            ("POST", "/progress/reset"),
-        ):
+        for _, method, path in HTTP_ROUTES:
             status, headers, body = api(method, path, user=user)
-            assert status == 503
+            assert status == 503, path
             assert headers["retry-after"] == str(get_settings().retry_after_seconds)
             assert body == {
                 "error": {

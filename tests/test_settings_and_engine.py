@@ -151,10 +151,17 @@ def test_the_readme_configuration_table_lists_every_setting_with_its_default() -
     for row in re.findall(r"^\| (`[A-Z_]+`.*?) \| (.*?) \|", section, re.MULTILINE):
         names = re.findall(r"`([A-Z_]+)`", row[0])
         defaults = [d.strip().strip("`") for d in row[1].split(",")]
-        documented.update(zip(names, defaults if len(defaults) == len(names) else defaults * len(names)))
+        assert len(defaults) == len(names), row
+        documented.update(zip(names, defaults, strict=True))
     fields = {**Settings.model_fields, **LiveSettings.model_fields}
     assert set(documented) == {name.upper() for name in fields}
     for name, field in fields.items():
         default = field.default
-        expected = "–" if default is None else f"{default:g}" if isinstance(default, float) else str(default)
+        expected = (
+            "\N{EN DASH}"
+            if default is None
+            else f"{default:g}"
+            if isinstance(default, float)
+            else str(default)
+        )
         assert documented[name.upper()] == expected, name

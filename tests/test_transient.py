@@ -7,10 +7,12 @@ import datetime as dt
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
+from progress_admin.template import http_routes, load_template
 from progress_common import db as common_db
 from progress_common.archive import archive_old_attempts
 from progress_common.errors import DatabaseUnavailableError
@@ -91,10 +93,10 @@ def faulty(request, db, test_database) -> Iterator[Callable[[], None]]:
         end()
 
 
+# every HttpApi route of template.yaml (the live ticket's too), as (function folder, method, path)
 ROUTES = [
-    ("get_progress", "GET", "/progress"),
-    ("get_statistics", "GET", "/progress/statistics"),
-    ("reset_progress", "POST", "/progress/reset"),
+    (r.code_dir.name, r.method, r.path)
+    for r in http_routes(load_template(Path(__file__).resolve().parent.parent / "template.yaml"))
 ]
 
 
