@@ -77,7 +77,8 @@ def test_no_function_has_a_wider_policy_than_it_needs() -> None:
         "ResetProgressFunction": secret_only,
         # SQS polling permissions come with the SQS event; the statement: posting to live connections
         "RecordAttemptsFunction": [*secret_only, "Statement"],
-        "ArchiveAttemptsFunction": [*secret_only, "SQSSendMessagePolicy"],
+        # its on-failure queue's sqs:SendMessage comes with EventInvokeConfig (SAM), exactly once
+        "ArchiveAttemptsFunction": secret_only,
         "LiveTicketFunction": secret_only,
         "LiveConnectFunction": [*secret_only, "Statement"],  # closes the connections it evicts
         "LiveDisconnectFunction": secret_only,
@@ -89,10 +90,6 @@ def test_no_function_has_a_wider_policy_than_it_needs() -> None:
         for policy in props["Policies"]:
             if "AWSSecretsManagerGetSecretValuePolicy" in policy:
                 assert policy["AWSSecretsManagerGetSecretValuePolicy"]["SecretArn"] == {"Ref": "DbSecretArn"}
-            if "SQSSendMessagePolicy" in policy:
-                assert policy["SQSSendMessagePolicy"]["QueueName"] == {
-                    "Fn::GetAtt": ["ArchiveFailureQueue", "QueueName"]
-                }
     push = FUNCTIONS["RecordAttemptsFunction"]["Properties"]["Policies"][1]["Statement"]
     assert push == [
         {
@@ -345,3 +342,32 @@ def test_smaller_items_fail_on_warnings_scheduler_and_tls() -> None:
     assert nightly["Properties"]["ScheduleExpression"] == {"Ref": "ArchiveSchedule"}
     assert TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["DB_TLS"] == {"Ref": "DbTls"}
     assert TEMPLATE["Parameters"]["DbTls"]["Default"] == "verify-full"
+
+
+def _queue_alarm(queue: str) -> dict:
+    found = [
+        r["Properties"]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        and r["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+        and r["Properties"]["Dimensions"]
+        == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}]
+    ]
+    assert len(found) == 1, queue
+    return found[0]
+
+
+def test_failed_archival_runs_and_poison_messages_land_in_queues_an_alarm_watches() -> None:
+    archive = FUNCTIONS["ArchiveAttemptsFunction"]["Properties"]
+    invoke = archive["EventInvokeConfig"]
+    assert invoke["MaximumRetryAttempts"] >= 1
+    assert invoke["DestinationConfig"]["OnFailure"] == {
+        "Type": "SQS",
+        "Destination": {"Fn::GetAtt": ["ArchiveFailureQueue", "Arn"]},
+    }
+    # SAM grants sqs:SendMessage on the destination queue from DestinationConfig: no second grant
+    assert "SQSSendMessagePolicy" not in str(archive["Policies"])
+    assert archive["Events"]["Nightly"]["Properties"]["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    for queue in ("ArchiveFailureQueue", "AttemptsDeadLetterQueue"):
+        alarm = _queue_alarm(queue)
+        assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
