@@ -100,3 +100,26 @@ def test_a_write_uses_the_engine_it_is_given(db, new_user_id) -> None:
     finally:
         common_db._engine = shared
         dead.dispose()
+
+
+def test_settings_ignore_empty_variables_and_name_every_bad_one() -> None:
+    from progress_common.errors import ConfigurationError
+
+    assert load_settings({"DATABASE_URL": "postgresql://x@h/d", "DB_POOL_SIZE": ""}).db_pool_size == 1
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings({"DATABASE_URL": "postgresql://x@h/d", "DB_POOL_SIZE": "0", "ARCHIVE_BATCH_SIZE": "x"})
+    message = str(raised.value)
+    assert message.startswith("invalid environment: DB_POOL_SIZE: ")
+    assert "; ARCHIVE_BATCH_SIZE: " in message
+    with pytest.raises(
+        ConfigurationError, match=r"^invalid environment: settings: Value error, set DATABASE_URL"
+    ):
+        load_settings({})
+
+
+def test_user_id_errors_say_why() -> None:
+    from progress_common.errors import InvalidUserIdError
+    from progress_common.identity import parse_user_id
+
+    with pytest.raises(InvalidUserIdError, match=r"^user id is out of range$"):
+        parse_user_id(2**63)

@@ -169,7 +169,8 @@ def test_archival_cut_mid_run_reports_what_it_moved_and_loses_nothing(db, test_d
         engine.dispose()
         proxy.close()
     assert proxy.cuts == 1
-    assert raised.value.moved == 20  # type: ignore[attr-defined]
+    assert (raised.value.moved, raised.value.batches) == (20, 2)  # type: ignore[attr-defined]
+    assert str(raised.value) == "the database became unavailable after 2 batches (20 attempts moved)"
     with db.connect() as conn:
         live, archived = conn.execute(
             text(
