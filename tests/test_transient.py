@@ -181,3 +181,23 @@ def test_archival_cut_mid_run_reports_what_it_moved_and_loses_nothing(db, test_d
         ).one()
     assert (live, archived) == (30, 20)
     assert archive_old_attempts(retention_days=365, batch_size=10, engine=db).moved == 30
+
+
+def test_a_silent_database_is_a_503_within_five_seconds_with_the_default_settings(db, load_function) -> None:
+    """DESIGN "In AWS": a silent dependency is a 503 within 5 s, with the settings the functions deploy with."""
+    with silent_server() as port:
+        settings = load_settings({"DATABASE_URL": f"postgresql://root@127.0.0.1:{port}/test"})
+        previous, common_db._engine = common_db._engine, common_db.make_engine(settings)
+        try:
+            started = time.monotonic()
+            status, headers, body = call(
+                load_function("get_progress").lambda_handler,
+                http_event("GET", "/progress", claims={"sub": "user_5"}),
+            )
+            elapsed = time.monotonic() - started
+        finally:
+            common_db._engine.dispose()
+            common_db._engine = previous
+    assert (status, body["error"]["code"]) == (503, "database_unavailable")
+    assert "retry-after" in headers
+    assert elapsed < 5, elapsed

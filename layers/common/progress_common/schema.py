@@ -18,7 +18,7 @@ REQUIRED_SCHEMA_REVISION = "0008"
 # What the migration sets as the application role's defaults in the service's database (ALTER ROLE ...
 # IN DATABASE ... SET), so that no connection sends them: RDS Proxy refuses the `options` startup
 # parameter and pins every session that runs SET. The statement timeout stays under the client's
-# 5 s read timeout (Settings.db_connect_timeout_seconds), so the server cancels first and the
+# 4.5 s read timeout (Settings.db_connect_timeout_seconds), so the server cancels first and the
 # connection survives; UTC keeps the timestamps in the JSON the read functions build in one offset.
 ROLE_SESSION_DEFAULTS: dict[str, str] = {"statement_timeout": "4s", "TimeZone": "UTC"}
 

@@ -25,8 +25,10 @@ class Settings(BaseModel):
     db_secret_arn: str | None = None
     # RDS Proxy endpoint: overrides the host of the secret, which names the instance behind it.
     db_host: str | None = None
-    # seconds a connect, or a read of a result, may block before the call fails
-    db_connect_timeout_seconds: float = Field(default=5.0, gt=0, le=900)
+    # seconds a connect, or a read of a result, may block before the call fails: a silent database is a
+    # 503 within 5 s (DESIGN "In AWS"), and the server's 4 s statement timeout (schema.ROLE_SESSION_DEFAULTS)
+    # cancels a slow statement before the client gives up on the connection
+    db_connect_timeout_seconds: float = Field(default=4.5, gt=0, le=900)
     # Unset: the role default the migration applies (schema.ROLE_SESSION_DEFAULTS), sent by nobody.
     # Set (the archive function, local tools): one SET per new connection, which pins that session
     # on RDS Proxy; fine for a single long-running client, not for the request path.
