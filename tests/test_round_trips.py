@@ -190,6 +190,22 @@ def test_statements_with_values_in_their_text_are_simple_queries_at_the_wire(pro
     assert (simple.round_trips, bound.round_trips) == (1, 3)
 
 
+def attempts_of_consumer_users(db: Engine, user_base: int) -> int:
+    """Attempts stored for the learners bench.consumer.attempt_bodies spreads a batch over."""
+    from bench.consumer import USERS_PER_CONSUMER
+
+    with db.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM attempts"
+                    " WHERE user_id >= CAST(:u AS bigint) AND user_id < CAST(:end AS bigint)"
+                ),
+                {"u": user_base, "end": user_base + USERS_PER_CONSUMER},
+            ).scalar_one()
+        )
+
+
 def test_a_valid_sqs_batch_is_one_statement_at_the_wire(proxy, load_function, db, new_user_id) -> None:
     """Whatever its size, a batch whose messages are all valid is one statement: with a bound parameter
     (the batch as JSON, user text included), so pg8000's three round trips (Parse, Describe, Bind/Execute)."""
@@ -208,14 +224,7 @@ def test_a_valid_sqs_batch_is_one_statement_at_the_wire(proxy, load_function, db
             result = handler(sqs_event(attempt_bodies(size, user)), FakeLambdaContext())
         assert result["batchItemFailures"] == []
         assert (len(statements), trips.round_trips, trips.connections) == (1, 3, 0), size
-    with db.connect() as conn:
-        written = conn.execute(
-            text(
-                "SELECT count(*) FROM attempts WHERE user_id BETWEEN CAST(:u AS bigint) AND CAST(:u AS bigint) + 49"
-            ),
-            {"u": user},
-        ).scalar_one()
-    assert written == 112
+    assert attempts_of_consumer_users(db, user) == 112
 
 
 @pytest.mark.parametrize("death", ["backend terminated", "reset when next used"])
@@ -241,14 +250,7 @@ def test_an_sqs_batch_after_a_connection_died_while_idle_costs_one_retry_and_no_
     assert result["batchItemFailures"] == []
     assert trips.connections == 1  # exactly one new connection: one retry
     assert "died while idle" in caplog.text
-    with db.connect() as conn:
-        written = conn.execute(
-            text(
-                "SELECT count(*) FROM attempts WHERE user_id BETWEEN CAST(:u AS bigint) AND CAST(:u AS bigint) + 49"
-            ),
-            {"u": user},
-        ).scalar_one()
-    assert written == 12
+    assert attempts_of_consumer_users(db, user) == 12
 
 
 def test_the_proxy_counts_ready_for_query_messages_however_the_stream_is_cut() -> None:
