@@ -4,6 +4,10 @@ CREATE OR REPLACE FUNCTION progress_reset_user_v1(
 )
 LANGUAGE plpgsql AS $fn$
 BEGIN
+    -- The profile row is the user's lock. Create it first when missing: FOR UPDATE alone locks nothing then,
+    -- and a first write that creates it and commits between the statements below would keep its attempts
+    -- while its aggregates are deleted. The insert waits for a concurrent first write of this user.
+    INSERT INTO user_profiles (user_id) VALUES (p_user_id) ON CONFLICT (user_id) DO NOTHING;
     PERFORM 1 FROM user_profiles WHERE user_id = p_user_id FOR UPDATE;
     DELETE FROM attempts WHERE user_id = p_user_id;
     GET DIAGNOSTICS deleted_attempts = ROW_COUNT;
