@@ -341,8 +341,15 @@ def make_request_handler(api: LocalApi, log: Callable[[str], None]) -> type[Base
             ):
                 self._serve_docs(url.path)
                 return
-            length = int(self.headers.get("Content-Length") or 0)
+            raw_length = (self.headers.get("Content-Length") or "0").strip()
+            if not raw_length.isascii() or not raw_length.isdigit():
+                # "abc" or "-5": no body length to read by (int() would raise, read(-5) would wait for EOF)
+                self.close_connection = True
+                self._json(400, {"message": "Bad Request"})
+                return
+            length = int(raw_length)
             if length > GATEWAY_MAX_PAYLOAD_BYTES:
+                self.close_connection = True  # the body stays unread: it must not be taken for a request
                 self._json(413, {"message": "Request Entity Too Large"})
                 return
             body = self.rfile.read(length) if length else b""

@@ -333,7 +333,7 @@ class LiveLoop:
     def _local_attempts(self, body: bytes) -> Reply:
         try:
             bodies = json.loads(body or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
             bodies = None
         if not isinstance(bodies, list) or not 1 <= len(bodies) <= MAX_LOCAL_BATCH:
             return _json(

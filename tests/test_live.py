@@ -212,7 +212,7 @@ def test_local_attempts_answers_the_batch_response(live_server, db, new_user_id)
     user = new_user_id()
     answer = _attempts(live_server, attempt_body(user_id=user), json.dumps({"user_id": user}))
     assert [f["itemIdentifier"][:9] for f in answer["batchItemFailures"]] == ["local-01-"]
-    for bad in (b"{}", b"[]", b"not json", json.dumps([{}] * 11).encode()):
+    for bad in (b"{}", b"[]", b"not json", json.dumps([{}] * 11).encode(), b"[" * 100_000):
         status, _, body = http_request(f"{live_server}/local/attempts", "POST", body=bad)
         assert status == 400 and json.loads(body)["error"]["code"] == "bad_request"
 

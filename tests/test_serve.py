@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +81,22 @@ def test_serve_leaves_the_body_limit_to_the_function(live_server, db) -> None:
         http_request(f"{live_server}/progress/reset", "POST", token=token, body=b"x" * MAX_BODY_BYTES)[0]
         == 200
     )
+
+
+@pytest.mark.parametrize("length", ["abc", "-5", "1e3", "\u0661"])
+def test_a_content_length_that_is_no_length_is_a_400_not_a_dropped_connection(live_server, length) -> None:
+    host, port = live_server.removeprefix("http://").split(":")
+    request = (
+        f"POST /progress/reset HTTP/1.1\r\nHost: {host}\r\nContent-Length: {length}\r\n"
+        f"Authorization: Bearer {make_token({'sub': 'user_5'})}\r\n\r\n"
+    )
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(request.encode())
+        reply = b""
+        while chunk := sock.recv(4096):  # the server closes the connection after its answer
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ") and json.loads(body) == {"message": "Bad Request"}
 
 
 def test_openapi_and_swagger_ui_are_served_from_local_assets(live_server) -> None:
