@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import hashlib
 import io
 import json
 import os
@@ -51,27 +50,11 @@ def server_cpu_seconds(pid: int) -> float:
 
 
 def sqs_event(bodies: list[str]) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": f"AQEB{uuid.uuid4().hex}",
-                "body": body,
-                "attributes": {
-                    "ApproximateReceiveCount": "1",
-                    "SentTimestamp": "1795564800000",
-                    "SenderId": "AIDAEXAMPLE",
-                    "ApproximateFirstReceiveTimestamp": "1795564800001",
-                },
-                "messageAttributes": {},
-                "md5OfBody": hashlib.md5(body.encode(), usedforsecurity=False).hexdigest(),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:progress-attempts",
-                "awsRegion": "eu-west-1",
-            }
-            for body in bodies
-        ]
-    }
+    """An SQS event of these message bodies, built as the handler tests build theirs."""
+    from tests.events import sqs_event as event_of
+    from tests.events import sqs_record
+
+    return event_of(*(sqs_record(body) for body in bodies))
 
 
 def attempt_bodies(count: int, user_base: int) -> list[str]:

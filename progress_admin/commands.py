@@ -58,6 +58,13 @@ def setting_bounds(name: str) -> tuple[int, int]:
     return int(low), int(high)  # type: ignore[call-overload]
 
 
+def setting_default(name: str) -> Any:
+    """The default Settings gives a setting when its environment variable is unset."""
+    from progress_common.settings import Settings
+
+    return Settings.model_fields[name].default
+
+
 def bounded_setting(name: str) -> Callable[[str], int]:
     """An argparse type: an integer within the bounds of the setting `name`, else a clear error."""
     low, high = setting_bounds(name)
@@ -118,7 +125,7 @@ def _configure_archive(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="DAYS",
         help=f"move attempts made more than DAYS days ago ({days_low}..{days_high}; "
-        "default: ARCHIVE_RETENTION_DAYS, else 365)",
+        f"default: ARCHIVE_RETENTION_DAYS, else {setting_default('archive_retention_days')})",
     )
     parser.add_argument(
         "--batch-size",
@@ -126,7 +133,7 @@ def _configure_archive(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help=f"attempts moved per transaction ({batch_low}..{batch_high}; "
-        "default: ARCHIVE_BATCH_SIZE, else 5000)",
+        f"default: ARCHIVE_BATCH_SIZE, else {setting_default('archive_batch_size')})",
     )
     parser.add_argument(
         "--max-seconds",
