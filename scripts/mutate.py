@@ -52,9 +52,7 @@ MUTMUT_CONFIG = """
 [tool.mutmut]
 source_paths = ["src/progress_common/"]
 do_not_mutate = {excluded}
-also_copy = [
-    "tests/", "functions/", "progress_admin/", "bench/", "docs/", "events/", "layers/", "template.yaml", "env.json"
-]
+also_copy = {also_copy}
 pytest_add_cli_args = ["-p", "no:cacheprovider", "-W", "ignore"]
 pytest_add_cli_args_test_selection = ["-m", "not slow", {tests}]
 """
@@ -73,6 +71,7 @@ def stage(modules: list[str]) -> None:
         capture_output=True,
         text=True,
     ).stdout.split("\0")
+    top_level: set[str] = set()
     for name in filter(None, files):
         source = ROOT / name
         if not source.is_file():
@@ -80,6 +79,7 @@ def stage(modules: list[str]) -> None:
         relative = Path(name)
         if LAYER in relative.parents:
             relative = Path("src/progress_common") / relative.relative_to(LAYER)
+        top_level.add(relative.parts[0])
         target = WORK / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
@@ -88,7 +88,9 @@ def stage(modules: list[str]) -> None:
     pyproject.write_text(
         pyproject.read_text()
         + MUTMUT_CONFIG.format(
-            excluded=json.dumps(excluded), tests=", ".join(json.dumps(t) for t in MUTATION_TESTS)
+            excluded=json.dumps(excluded),
+            also_copy=json.dumps(sorted(top_level - {"src", "pyproject.toml"})),
+            tests=", ".join(json.dumps(t) for t in MUTATION_TESTS),
         )
     )
 
