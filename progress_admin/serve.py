@@ -316,7 +316,10 @@ def make_request_handler(api: LocalApi, log: Callable[[str], None]) -> type[Base
             cookies: list[str] | None = None,
         ) -> None:
             self.send_response(status)
-            headers = {**(headers or {}), **cors_response_headers(api.cors, self.headers.get("Origin"))}
+            # http.server's own refusals (send_error) come before the request's headers were read
+            request_headers = getattr(self, "headers", None)
+            origin = request_headers.get("Origin") if request_headers is not None else None
+            headers = {**(headers or {}), **cors_response_headers(api.cors, origin)}
             for name, value in headers.items():
                 self.send_header(name, value)
             for cookie in cookies or []:
@@ -341,18 +344,9 @@ def make_request_handler(api: LocalApi, log: Callable[[str], None]) -> type[Base
             ):
                 self._serve_docs(url.path)
                 return
-            raw_length = (self.headers.get("Content-Length") or "0").strip()
-            if not raw_length.isascii() or not raw_length.isdigit():
-                # "abc" or "-5": no body length to read by (int() would raise, read(-5) would wait for EOF)
-                self.close_connection = True
-                self._json(400, {"message": "Bad Request"})
+            body = self._read_body()
+            if body is None:
                 return
-            length = int(raw_length)
-            if length > GATEWAY_MAX_PAYLOAD_BYTES:
-                self.close_connection = True  # the body stays unread: it must not be taken for a request
-                self._json(413, {"message": "Request Entity Too Large"})
-                return
-            body = self.rfile.read(length) if length else b""
             if api.live is not None and api.live.serves(method, url.path):
                 status, headers, payload = api.live.handle(method, url.path, dict(self.headers.items()), body)
                 self._send(status, payload, headers)
@@ -392,6 +386,64 @@ def make_request_handler(api: LocalApi, log: Callable[[str], None]) -> type[Base
                 headers[name] = ", ".join(values)
             headers["apigw-requestid"] = request_id
             self._send(int(response.get("statusCode", 200)), raw, headers, response.get("cookies"))
+
+        def _read_body(self) -> bytes | None:
+            """The request body, by Content-Length or chunked; None when an error has been answered."""
+            encoding = (self.headers.get("Transfer-Encoding") or "").strip().lower()
+            if encoding:
+                # RFC 9112: Transfer-Encoding wins over Content-Length; chunked is the only one clients send
+                if encoding != "chunked":
+                    self.close_connection = True
+                    self._json(501, {"message": "Not Implemented"})
+                    return None
+                return self._read_chunked()
+            raw_length = (self.headers.get("Content-Length") or "0").strip()
+            if not raw_length.isascii() or not raw_length.isdigit():
+                # "abc" or "-5": no body length to read by (int() would raise, read(-5) would wait for EOF)
+                self.close_connection = True
+                self._json(400, {"message": "Bad Request"})
+                return None
+            length = int(raw_length)
+            if length > GATEWAY_MAX_PAYLOAD_BYTES:
+                self.close_connection = True  # the body stays unread: it must not be taken for a request
+                self._json(413, {"message": "Request Entity Too Large"})
+                return None
+            return self.rfile.read(length) if length else b""
+
+        def _read_chunked(self) -> bytes | None:
+            """A chunked body (as API Gateway accepts one), bounded like a Content-Length one."""
+            body = bytearray()
+            while True:
+                size_line = self.rfile.readline(1024).split(b";", 1)[0].strip()
+                if not size_line or any(c not in b"0123456789abcdefABCDEF" for c in size_line):
+                    self.close_connection = True
+                    self._json(400, {"message": "Bad Request"})
+                    return None
+                size = int(size_line, 16)
+                if len(body) + size > GATEWAY_MAX_PAYLOAD_BYTES:
+                    self.close_connection = True
+                    self._json(413, {"message": "Request Entity Too Large"})
+                    return None
+                if size == 0:
+                    while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
+                        pass  # trailer fields: none are used
+                    return bytes(body)
+                chunk = self.rfile.read(size)
+                if len(chunk) != size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                    self.close_connection = True
+                    self._json(400, {"message": "Bad Request"})
+                    return None
+                body += chunk
+
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            """http.server's own refusals (header too large 431, URI too long 414, bad request line 400,
+            unknown method 501) as JSON like every other answer, not its HTML page."""
+            self.close_connection = True
+            try:
+                reason = self.responses[code][0]
+            except KeyError:
+                reason = message or "Error"
+            self._json(code, {"message": reason})
 
         def _serve_docs(self, path: str) -> None:
             if path == "/openapi.json":

@@ -157,3 +157,72 @@ def test_the_readme_command_serves_the_api(test_database, db, new_user_id, tmp_p
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def _raw_exchange(base: str, request: bytes) -> list[tuple[bytes, bytes]]:
+    """Send raw bytes on one connection; the (head, body) of every answer until the server closes it."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)  # no more requests: the server closes after answering what it got
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    answers = []
+    while reply:
+        head, _, rest = reply.partition(b"\r\n\r\n")
+        length = int(re.search(rb"(?im)^content-length:\s*(\d+)", head).group(1))
+        answers.append((head, rest[:length]))
+        reply = rest[length:]
+    return answers
+
+
+def _chunked(payload: bytes, size: int = 7) -> bytes:
+    parts = [payload[i : i + size] for i in range(0, len(payload), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in parts) + b"0\r\n\r\n"
+
+
+def test_a_chunked_body_is_read_whole_and_the_connection_stays_usable(live_server, db, new_user_id) -> None:
+    from tests.events import attempt_body
+
+    user = new_user_id()
+    messages = f"[{attempt_body(user_id=user)}]".encode()
+    token = make_token({"sub": f"user_{user}"})
+    host = live_server.removeprefix("http://")
+    request = (
+        b"POST /local/attempts HTTP/1.1\r\nHost: %s\r\nTransfer-Encoding: chunked\r\n\r\n%s"
+        b"GET /progress HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n"
+        % (host.encode(), _chunked(messages), host.encode(), token.encode())
+    )
+    (batch_head, batch), (progress_head, progress) = _raw_exchange(live_server, request)
+    assert batch_head.startswith(b"HTTP/1.1 200 ") and json.loads(batch) == {"batchItemFailures": []}
+    assert progress_head.startswith(b"HTTP/1.1 200 ") and json.loads(progress)["total_attempts"] == 1
+
+
+@pytest.mark.parametrize(
+    ("chunks", "status", "message"),
+    [
+        (b"zz\r\nabc\r\n0\r\n\r\n", 400, "Bad Request"),  # not a hex size
+        (b"5\r\nabc\r\n0\r\n\r\n", 400, "Bad Request"),  # shorter than announced
+        (b"%x\r\n" % (10 * 1024 * 1024 + 1), 413, "Request Entity Too Large"),  # beyond API Gateway's 10 MB
+    ],
+)
+def test_a_broken_or_oversized_chunked_body_is_a_json_error(live_server, chunks, status, message) -> None:
+    host = live_server.removeprefix("http://")
+    request = b"POST /local/attempts HTTP/1.1\r\nHost: %s\r\nTransfer-Encoding: chunked\r\n\r\n%s" % (
+        host.encode(),
+        chunks,
+    )
+    [(head, body)] = _raw_exchange(live_server, request)
+    assert head.startswith(b"HTTP/1.1 %d " % status) and json.loads(body) == {"message": message}
+
+
+def test_http_servers_own_refusals_are_json_not_html(live_server) -> None:
+    host = live_server.removeprefix("http://").encode()
+    too_large = b"GET /progress HTTP/1.1\r\nHost: %s\r\nX-Big: %s\r\n\r\n" % (host, b"a" * 70_000)
+    [(head, body)] = _raw_exchange(live_server, too_large)
+    assert head.startswith(b"HTTP/1.1 431 ") and b"application/json" in head
+    assert json.loads(body) == {"message": "Request Header Fields Too Large"}
+    gzip = b"POST /local/attempts HTTP/1.1\r\nHost: %s\r\nTransfer-Encoding: gzip\r\n\r\n" % host
+    [(head, body)] = _raw_exchange(live_server, gzip)
+    assert head.startswith(b"HTTP/1.1 501 ") and json.loads(body) == {"message": "Not Implemented"}
