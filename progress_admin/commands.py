@@ -12,7 +12,21 @@ Configure = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], int]
 
 REGISTRY: dict[str, tuple[str, Configure, Run]] = {}
-LOCAL_URL = "http://127.0.0.1:3000"  # where `./dev serve` listens by default
+SERVE_DEFAULT_PORT = 3000  # where `./dev serve` listens unless told --port
+
+
+def local_url(port: int) -> str:
+    """The base URL of `serve` on loopback at that port."""
+    return f"http://127.0.0.1:{port}"
+
+
+def _add_port_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=SERVE_DEFAULT_PORT,
+        help=f"the port `serve` listens on, for the URLs printed (default {SERVE_DEFAULT_PORT})",
+    )
 
 
 def command(name: str, help_text: str, configure: Configure) -> Callable[[Run], Run]:
@@ -189,7 +203,12 @@ def _configure_serve(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host", default="127.0.0.1", help="loopback address to listen on (default 127.0.0.1)"
     )
-    parser.add_argument("--port", type=int, default=3000, help="port (default 3000; 0 picks a free one)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=SERVE_DEFAULT_PORT,
+        help=f"port (default {SERVE_DEFAULT_PORT}; 0 picks a free one)",
+    )
     parser.add_argument(
         "--cors-origin",
         action="append",
@@ -294,6 +313,7 @@ def describe_local_setup(api: Any) -> str:
 def _configure_token(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", default="user_7", help="the user id claim (default user_7)")
     parser.add_argument("--claim", default=None, help="claim name (default USER_ID_CLAIM or sub)")
+    _add_port_argument(parser)
 
 
 @command("token", "print an unsigned JWT for `serve` (which does not verify tokens)", _configure_token)
@@ -306,7 +326,7 @@ def _token(args: argparse.Namespace) -> int:
     token = make_token({claim: args.user, "iss": "progress-admin (local, unsigned)"})
     print(token)
     # stdout stays the bare token (TOKEN=$(progress-admin token)); the URL goes to stderr
-    print(f"dashboard: {dashboard_url(LOCAL_URL, token)}", file=sys.stderr)
+    print(f"dashboard: {dashboard_url(local_url(args.port), token)}", file=sys.stderr)
     return 0
 
 
@@ -316,6 +336,7 @@ def _configure_demo(parser: argparse.ArgumentParser) -> None:
         "--days", type=int, default=365, help="days of history (default 365: the dashboard shows a year)"
     )
     parser.add_argument("--timezone", default="Europe/Berlin", help="the user's IANA timezone")
+    _add_port_argument(parser)
 
 
 @command("demo-data", "put a demo learner's history in the local database (idempotent)", _configure_demo)
@@ -338,8 +359,8 @@ def _demo_data(args: argparse.Namespace) -> int:
     print(f"user {user_id}: {len(written)} attempts written, {len(attempts) - len(written)} already there")
     token = make_token({"sub": args.user})
     print(f"token: {token}")
-    print(f"open:  {dashboard_url(LOCAL_URL, token)}")
-    print(f'try:   curl -s -H "Authorization: Bearer {token}" {LOCAL_URL}/progress')
+    print(f"open:  {dashboard_url(local_url(args.port), token)}")
+    print(f'try:   curl -s -H "Authorization: Bearer {token}" {local_url(args.port)}/progress')
     return 0
 
 

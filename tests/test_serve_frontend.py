@@ -279,3 +279,14 @@ def test_demo_data_and_token_print_the_dashboard_url(db, capsys) -> None:
     assert f"http://127.0.0.1:3000/#token={token}" in captured.err
     assert main(["demo-data", "--user", "user_4", "--days", "3"]) == 0
     assert "open:  http://127.0.0.1:3000/#token=" in capsys.readouterr().out
+
+
+def test_token_and_demo_data_print_the_port_serve_was_given(db, capsys) -> None:
+    from progress_admin.cli import main
+
+    assert main(["token", "--user", "user_4", "--port", "8123"]) == 0
+    captured = capsys.readouterr()
+    assert f"dashboard: http://127.0.0.1:8123/#token={captured.out.strip()}" in captured.err
+    assert main(["demo-data", "--user", "user_4", "--days", "2", "--port", "8123"]) == 0
+    out = capsys.readouterr().out
+    assert "open:  http://127.0.0.1:8123/#token=" in out and "http://127.0.0.1:8123/progress" in out
