@@ -164,11 +164,14 @@ def _archive(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from progress_admin.database import admin_engine, admin_settings
+    from progress_admin.database import admin_settings
     from progress_common.archive import archive_old_attempts
+    from progress_common.db import make_engine
 
     settings = admin_settings()
-    engine = admin_engine(settings)
+    # the deployed function's limits (connect/read timeout, role statement timeout): each batch is sized
+    # to fit them, and a hung server is an error after seconds, not a command that never returns
+    engine = make_engine(settings, pool_size=1)
     deadline = None if args.max_seconds is None else time.monotonic() + args.max_seconds
 
     def remaining_ms() -> int:

@@ -146,3 +146,20 @@ def test_archive_takes_the_smallest_retention_literally(db, capsys) -> None:
     assert main(["archive", "--retention-days", "1", "--batch-size", "1"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["moved"] == 1 and result["batches"] == 2
+
+
+@pytest.mark.slow
+def test_archive_against_a_silent_database_stops_within_the_connect_timeout(monkeypatch, capsys) -> None:
+    """The operator's archive has the deployed function's limits: a hung server is an error, not a hang."""
+    import time
+
+    from progress_common.settings import load_settings
+    from tests.faults import silent_server
+
+    with silent_server() as port:
+        monkeypatch.setenv("DATABASE_URL", f"postgresql://root@127.0.0.1:{port}/test")
+        started = time.monotonic()
+        assert main(["archive"]) == 1
+        elapsed = time.monotonic() - started
+    assert elapsed < load_settings({"DATABASE_URL": "postgresql://x@h/d"}).db_connect_timeout_seconds + 3
+    assert "progress-admin archive:" in capsys.readouterr().err
