@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -18,11 +19,12 @@ from progress_common.settings import get_settings, load_settings
 from tests.conftest import insert_attempts_sql
 from tests.events import call, http_event
 
+ROOT = Path(__file__).resolve().parent.parent
+
 UTC = dt.UTC
 # (function folder, method, path) of every HttpApi route in template.yaml: a new route is covered too
 HTTP_ROUTES = [
-    (r.code_dir.name, r.method, r.path)
-    for r in http_routes(load_template(Path(__file__).resolve().parent.parent / "template.yaml"))
+    (r.code_dir.name, r.method, r.path) for r in http_routes(load_template(ROOT / "template.yaml"))
 ]
 
 
@@ -247,6 +249,50 @@ def test_bad_query_values_are_422_with_details(api, path, query, field) -> None:
     assert status == 422
     assert body["error"]["code"] == "validation_error"
     assert body["error"]["details"][0]["loc"] == ["query", field]
+
+
+# Integer query parameters are plain ASCII digits (DESIGN, HTTP API): pydantic's lax int would take a
+# sign, spaces, a zero fraction or digit separators, so one value had many spellings.
+NOT_PLAIN_DIGITS = ["+5", "-5", "1.0", "5.", " 5", "5 ", "5_0", "1e1", "0x10", "\u0665", "\uff15", "", "5,6"]
+# every integer query parameter the OpenAPI document declares, so a new one is held to the rule too
+INTEGER_QUERY_PARAMETERS = [
+    (method.upper(), path, parameter["name"], parameter["schema"])
+    for path, operations in json.loads((ROOT / "docs" / "openapi.json").read_text())["paths"].items()
+    for method, operation in operations.items()
+    for parameter in operation.get("parameters", [])
+    if parameter["in"] == "query" and parameter["schema"].get("type") == "integer"
+]
+
+
+def test_the_integer_query_parameters_are_known() -> None:
+    assert {(path, name) for _, path, name, _ in INTEGER_QUERY_PARAMETERS} == {
+        ("/progress", "limit"),
+        ("/progress/statistics", "days"),
+    }
+
+
+@pytest.mark.parametrize(("method", "path", "name", "schema"), INTEGER_QUERY_PARAMETERS)
+def test_integer_query_values_must_be_plain_ascii_digits_within_bounds(api, db, method, path, name, schema):
+    low, high = int(schema["minimum"]), int(schema["maximum"])
+    for value in [*NOT_PLAIN_DIGITS, str(low - 1), str(high + 1), "9" * 5000]:
+        status, _, body = api(method, path, user="7", query={name: value})
+        assert status == 422, (value, body)
+        assert body["error"]["code"] == "validation_error"
+        assert [d["loc"] for d in body["error"]["details"]] == [["query", name]]
+    for value in (str(low), f"0{low}", str(high)):
+        assert api(method, path, user="7", query={name: value})[0] == 200, value
+
+
+def test_integer_query_values_are_taken_up_to_both_bounds(api, db, new_user_id) -> None:
+    user = new_user_id()
+    now = dt.datetime.now(UTC)
+    insert_attempts_sql(db, attempts_for(user, *(now - dt.timedelta(minutes=m) for m in range(101))))
+    for limit, shown in (("1", 1), ("0100", 100), ("100", 100)):
+        status, _, body = api("GET", "/progress", user=str(user), query={"limit": limit})
+        assert status == 200 and len(body["recent_attempts"]) == shown, limit
+    for days, shown in (("1", 1), ("366", 366)):
+        status, _, body = api("GET", "/progress/statistics", user=str(user), query={"days": days})
+        assert status == 200 and len(body["daily"]) == shown, days
 
 
 @pytest.mark.parametrize(

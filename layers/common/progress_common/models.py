@@ -12,6 +12,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -19,6 +20,7 @@ from pydantic import (
     StrictInt,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from progress_common.identity import BIGINT_MAX, parse_user_id
 
@@ -39,6 +41,25 @@ def validate_timezone(name: str) -> str:
 TimezoneName = Annotated[str, AfterValidator(validate_timezone)]
 # A JSON integer only: not true, "42", "  42 " or 12.0 (pydantic's lax mode would take them all).
 DbId = Annotated[StrictInt, Field(ge=0, le=BIGINT_MAX)]
+
+# An integer query parameter is spelled with the ASCII digits 0-9 and nothing else (DESIGN, HTTP API):
+# pydantic's lax int alone would also take "+5", " 5", "1.0" and "5_0".
+_PLAIN_DIGITS = re.compile(r"[0-9]+")
+
+
+def plain_digits(value: Any) -> Any:
+    """Pass a query value on to int parsing only when it is plain ASCII digits; refuse anything else."""
+    if not isinstance(value, str) or not _PLAIN_DIGITS.fullmatch(value):
+        raise PydanticCustomError(
+            "int_parsing", "Input should be an integer written with the digits 0-9 only"
+        )
+    return value
+
+
+# Every integer query parameter (routes.py): `Annotated[int, Field(ge=.., le=..), PLAIN_DIGITS, Query(..)]`.
+# The bounds go before it: after a BeforeValidator pydantic writes them into the OpenAPI document as
+# "ge"/"le" rather than "minimum"/"maximum".
+PLAIN_DIGITS = BeforeValidator(plain_digits)
 
 # The bounds of an attempt's created_at (DESIGN, Write path), for every writer that validates one:
 # the SQS consumer, save_user_attempt_to_db() and the importer all go through AttemptMessage.

@@ -8,11 +8,13 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import Field
 
 from progress_common.cursor import MAX_CURSOR_LENGTH
 from progress_common.http import current_user_id, responses_for
 from progress_common.live import issue_ticket
 from progress_common.models import (
+    PLAIN_DIGITS,
     LiveTicketResponse,
     ProgressResponse,
     ResetResponse,
@@ -36,7 +38,7 @@ live_ticket_router = APIGatewayHttpRouter()
     responses=responses_for(ProgressResponse, "The caller's progress"),
 )
 def read_progress(
-    limit: Annotated[int, Query(ge=1, le=100, description="page size")] = 20,
+    limit: Annotated[int, Field(ge=1, le=100), PLAIN_DIGITS, Query(description="page size")] = 20,
     cursor: Annotated[
         str | None, Query(max_length=MAX_CURSOR_LENGTH, description="`next_cursor` of the previous page")
     ] = None,
@@ -53,7 +55,9 @@ def read_progress(
     responses=responses_for(StatisticsResponse, "The caller's statistics"),
 )
 def read_statistics(
-    days: Annotated[int, Query(ge=1, le=366, description="length of the daily series, in local days")] = 30,
+    days: Annotated[
+        int, Field(ge=1, le=366), PLAIN_DIGITS, Query(description="length of the daily series, in local days")
+    ] = 30,
 ) -> StatisticsResponse:
     user_id = current_user_id(statistics_router)
     return get_statistics(user_id, days=days)
