@@ -17,7 +17,12 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
-from progress_common.errors import DatabaseUnavailableError, ProgressError, SessionOwnershipError
+from progress_common.errors import (
+    DatabaseUnavailableError,
+    InvalidTimezoneError,
+    ProgressError,
+    SessionOwnershipError,
+)
 from progress_common.models import AttemptMessage
 from progress_common.observability import logger, metrics
 from progress_common.writes import WriteOutcome, save_user_attempt_to_db, write_attempts
@@ -140,7 +145,10 @@ def _counted(record: SQSRecord, outcome: str) -> str:
 
 def _write_one(record: SQSRecord, attempt: AttemptMessage) -> str:
     try:
-        outcome = save_user_attempt_to_db(attempt)
+        try:
+            outcome = save_user_attempt_to_db(attempt)
+        except InvalidTimezoneError:
+            outcome = _write_without_timezone(record, attempt)
     except ProgressError as exc:
         _failed(logger.warning, "could not record an attempt", record, attempt, error=exc.code)
         raise
@@ -155,6 +163,25 @@ def _write_one(record: SQSRecord, attempt: AttemptMessage) -> str:
         )
         raise
     return _counted(record, outcome)
+
+
+def _write_without_timezone(record: SQSRecord, attempt: AttemptMessage) -> str:
+    """Write an attempt whose IANA timezone the database does not know (the layer's tz database, tzdata, can be
+    newer than PostgreSQL's) as if it named none: its practice day in the profile's timezone, the profile's
+    timezone unchanged. One day possibly off beats an attempt retried into the DLQ; the metric tells the
+    operator to update PostgreSQL."""
+    outcome = save_user_attempt_to_db(attempt.model_copy(update={"timezone": None}))
+    logger.warning(
+        "the database does not know the attempt's timezone; recorded in the profile's timezone",
+        extra={
+            "message_id": record.message_id,
+            "attempt_uid": str(attempt.attempt_uid),
+            "timezone": attempt.timezone,
+            "outcome": outcome,
+        },
+    )
+    metrics.add_metric(name="AttemptTimezonesNotApplied", unit="Count", value=1)
+    return outcome
 
 
 def count_failed_batch(event: dict[str, Any], response: dict[str, Any]) -> None:

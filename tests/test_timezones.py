@@ -1,0 +1,131 @@
+"""Which timezone names an attempt may carry, and what happens to one the database does not know.
+
+Through the real consumer (RecordAttemptsFunction) against the real PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from progress_common import models
+from tests.events import FakeLambdaContext, attempt_body, sqs_event, sqs_record
+
+
+@pytest.fixture
+def consumer(load_function, db):
+    handler = load_function("record_attempts").lambda_handler
+
+    def run(*bodies: tuple[str, str]) -> list[str]:
+        event = sqs_event(*(sqs_record(body, message_id=mid) for mid, body in bodies))
+        result = handler(event, FakeLambdaContext())
+        return sorted(failure["itemIdentifier"] for failure in result["batchItemFailures"])
+
+    return run
+
+
+def stored(db, user: int) -> list[tuple[str, dt.date]]:
+    """(attempt_uid, practice day) of the user's attempts, oldest first."""
+    with db.connect() as conn:
+        rows = conn.execute(
+            text("SELECT attempt_uid::text, local_day FROM attempts WHERE user_id = :u ORDER BY created_at"),
+            {"u": user},
+        )
+        return [tuple(row) for row in rows]
+
+
+def profile_timezone(db, user: int) -> str | None:
+    with db.connect() as conn:
+        return conn.execute(
+            text("SELECT timezone FROM user_profiles WHERE user_id = :u"), {"u": user}
+        ).scalar_one_or_none()
+
+
+# Files of a system's zoneinfo folder that zoneinfo.ZoneInfo() (and PostgreSQL) load, but no IANA name:
+# localtime is the machine's own zone, posixrules a default rule file, posix/ and right/ copies (right/
+# counts leap seconds), Factory the placeholder for "local time unknown".
+NOT_IANA_NAMES = ["localtime", "posixrules", "Factory", "posix/Europe/Berlin", "right/Europe/Berlin"]
+
+
+def test_only_iana_zone_and_link_names_are_taken(consumer, db, new_user_id) -> None:
+    user = new_user_id()
+    refused = {
+        f"refused-{i}": attempt_body(user_id=user, timezone=name) for i, name in enumerate(NOT_IANA_NAMES)
+    }
+    refused |= {
+        "padded": attempt_body(user_id=user, timezone=" Europe/Berlin"),
+        "lower-case": attempt_body(user_id=user, timezone="europe/berlin"),
+        "posix-rule": attempt_body(user_id=user, timezone="CET-1CEST,M3.5.0,M10.5.0/3"),
+        "offset": attempt_body(user_id=user, timezone="+05:00"),
+        "empty": attempt_body(user_id=user, timezone=""),
+    }
+    assert consumer(*refused.items()) == sorted(refused)
+    assert stored(db, user) == []
+    # canonical zones, links (old names) and Etc/ zones are IANA names: each is taken and becomes the profile's
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    for minutes, name in enumerate(["UTC", "US/Pacific", "America/Argentina/ComodRivadavia", "Etc/GMT-14"]):
+        created = (start + dt.timedelta(minutes=minutes)).isoformat()
+        assert consumer(("ok", attempt_body(user_id=user, timezone=name, created_at=created))) == []
+        assert profile_timezone(db, user) == name
+    assert len(stored(db, user)) == 4
+
+
+def test_iana_names_are_the_tz_database_the_layer_ships() -> None:
+    names = models.iana_timezones()
+    assert {"Europe/Berlin", "UTC", "US/Pacific", "Etc/GMT+5", "America/Coyhaique"} <= names
+    assert names.isdisjoint(NOT_IANA_NAMES)
+    for name in ("Europe/Berlin", "Etc/GMT+5"):
+        assert models.validate_timezone(name) == name
+    for name in [*NOT_IANA_NAMES, "Mars/Olympus", "", "Europe/Berlin\n"]:
+        with pytest.raises(ValueError, match=r"^unknown timezone; use an IANA name such as 'Europe/Berlin'$"):
+            models.validate_timezone(name)
+
+
+def test_a_zone_the_database_does_not_know_is_recorded_without_it_never_lost(
+    consumer, db, new_user_id, monkeypatch, captured_logs, capsys
+) -> None:
+    # The layer's tz database (tzdata) can be newer than the database's own: the embedded PostgreSQL has no
+    # America/Coyhaique, which tzdata added in 2025. The same happens here with a name added to the layer's
+    # list that no PostgreSQL knows.
+    newer = "Mars/Olympus_Mons"
+    known = models.iana_timezones()
+    monkeypatch.setattr(models, "iana_timezones", lambda: known | {newer})
+    user = new_user_id()
+    # 23:30 UTC: already the next day in Tokyo, the profile's timezone
+    created = dt.datetime.combine(dt.date.today() - dt.timedelta(days=1), dt.time(23, 30), dt.UTC)
+    tokyo_uid, newer_uid, other_uid = (str(uuid.uuid4()) for _ in range(3))
+    assert (
+        consumer(
+            (
+                "tokyo",
+                attempt_body(
+                    user_id=user,
+                    attempt_uid=tokyo_uid,
+                    timezone="Asia/Tokyo",
+                    created_at=(created - dt.timedelta(hours=1)).isoformat(),
+                ),
+            )
+        )
+        == []
+    )
+    capsys.readouterr()
+    newer_body = attempt_body(
+        user_id=user, attempt_uid=newer_uid, timezone=newer, created_at=created.isoformat()
+    )
+    batch = [("newer", newer_body), ("other", attempt_body(user_id=user, attempt_uid=other_uid))]
+    assert consumer(*batch) == []
+    tokyo_day = created.astimezone(dt.timezone(dt.timedelta(hours=9))).date()
+    assert (newer_uid, tokyo_day) in stored(db, user)  # its practice day in the profile's timezone
+    assert {uid for uid, _ in stored(db, user)} == {tokyo_uid, newer_uid, other_uid}
+    assert profile_timezone(db, user) == "Asia/Tokyo"  # a zone the database cannot apply is not applied
+    [line] = [json.loads(x) for x in captured_logs().splitlines() if newer in x]
+    assert line["level"] == "WARNING" and line["message_id"] == "newer" and line["attempt_uid"] == newer_uid
+    assert line["timezone"] == newer
+    assert '"AttemptTimezonesNotApplied":[1.0]' in capsys.readouterr().out.replace(" ", "")
+    # a redelivery is the duplicate it is, not a failure
+    assert consumer(("newer-again", newer_body)) == []
+    assert len(stored(db, user)) == 3
