@@ -38,7 +38,6 @@ Reply = tuple[int, dict[str, str], bytes]
 
 LOCAL_ATTEMPTS_PATH = "/local/attempts"
 CONNECTIONS_PREFIX = "/@connections/"
-MAX_LOCAL_BATCH = 10  # what the template's SQS event source delivers at most
 STAGE = "local"
 # Credentials and region for the consumer's boto3 client; the stand-in checks the request is signed,
 # not the signature. Set only when the environment has none, and removed again on close.
@@ -188,6 +187,7 @@ class LiveLoop:
         )
         consumer = sqs_consumer(template, root)
         self.consumer = function(consumer.function, consumer.code_dir, consumer.handler)
+        self.max_batch = consumer.batch_size  # what the template's event source mapping delivers at most
         self.server = serve(
             self._on_open,
             host,
@@ -335,13 +335,13 @@ class LiveLoop:
             bodies = json.loads(body or b"null")
         except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
             bodies = None
-        if not isinstance(bodies, list) or not 1 <= len(bodies) <= MAX_LOCAL_BATCH:
+        if not isinstance(bodies, list) or not 1 <= len(bodies) <= self.max_batch:
             return _json(
                 400,
                 {
                     "error": {
                         "code": "bad_request",
-                        "message": f"send a JSON list of 1 to {MAX_LOCAL_BATCH} attempt message bodies",
+                        "message": f"send a JSON list of 1 to {self.max_batch} attempt message bodies",
                     }
                 },
             )

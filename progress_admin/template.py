@@ -124,13 +124,36 @@ def websocket_routes(template: dict[str, Any], root: Path = Path()) -> list[WebS
     return routes
 
 
-def sqs_consumer(template: dict[str, Any], root: Path = Path()) -> FunctionRef:
-    """The function with an SQS event source (the attempts consumer)."""
-    for name, resource in functions(template).items():
-        events = (resource["Properties"].get("Events") or {}).values()
-        if any(event.get("Type") == "SQS" for event in events):
-            return _function_ref(template, name, root)
-    raise LookupError("template.yaml has no function with an SQS event")
+@dataclass(frozen=True)
+class SqsConsumer(FunctionRef):
+    queue: str  # logical id of the queue
+    batch_size: int  # the most messages one invocation gets
+
+
+SQS_DEFAULT_BATCH_SIZE = 10  # Lambda's, for an SQS event source mapping without BatchSize
+
+
+def sqs_consumer(template: dict[str, Any], root: Path = Path()) -> SqsConsumer:
+    """The function an AWS::Lambda::EventSourceMapping feeds from an SQS queue of the template (the
+    attempts consumer), with the mapping's batch size."""
+    resources = template["Resources"]
+    found = []
+    for resource in resources.values():
+        if resource.get("Type") != "AWS::Lambda::EventSourceMapping":
+            continue
+        props = resource["Properties"]
+        source = props.get("EventSourceArn")
+        if not (isinstance(source, dict) and list(source.get("Fn::GetAtt", ()))[1:] == ["Arn"]):
+            continue
+        queue = source["Fn::GetAtt"][0]
+        if resources.get(queue, {}).get("Type") != "AWS::SQS::Queue":
+            continue
+        ref = _function_ref(template, props["FunctionName"]["Ref"], root)
+        batch_size = int(props.get("BatchSize", SQS_DEFAULT_BATCH_SIZE))
+        found.append(SqsConsumer(ref.function, ref.code_dir, ref.handler, queue, batch_size))
+    if len(found) != 1:
+        raise LookupError(f"template.yaml has {len(found)} SQS event source mappings, expected one")
+    return found[0]
 
 
 # --- local values: what `serve` can resolve without AWS (as `sam local` does with parameters) ---
@@ -191,7 +214,7 @@ def resolve(value: Any, template: dict[str, Any], parameters: dict[str, str]) ->
         raise Unresolvable(f"!Ref {argument}")
     if function == "Fn::If":
         condition, when_true, when_false = argument
-        chosen = when_true if _condition(condition, template, parameters) else when_false
+        chosen = when_true if condition_holds(condition, template, parameters) else when_false
         return resolve(chosen, template, parameters)
     if function == "Fn::Sub":
         text, names = (argument, {}) if isinstance(argument, str) else argument
@@ -212,25 +235,26 @@ def resolve(value: Any, template: dict[str, Any], parameters: dict[str, str]) ->
         delimiter, items = argument
         return delimiter.join(_as_text(item) for item in resolve(items, template, parameters))
     if function in ("Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or", "Condition"):
-        return _as_text(_condition(value, template, parameters))
+        return _as_text(condition_holds(value, template, parameters))
     raise Unresolvable(function)
 
 
-def _condition(value: Any, template: dict[str, Any], parameters: dict[str, str]) -> bool:
+def condition_holds(value: Any, template: dict[str, Any], parameters: dict[str, str]) -> bool:
+    """Whether a condition (its name in Conditions, or a condition function) holds for these parameters."""
     if isinstance(value, str):  # the name of a condition
-        return _condition(template["Conditions"][value], template, parameters)
+        return condition_holds(template["Conditions"][value], template, parameters)
     ((function, argument),) = value.items()
     if function == "Condition":
-        return _condition(argument, template, parameters)
+        return condition_holds(argument, template, parameters)
     if function == "Fn::Equals":
         left, right = (_as_text(resolve(item, template, parameters)) for item in argument)
         return left == right
     if function == "Fn::Not":
-        return not _condition(argument[0], template, parameters)
+        return not condition_holds(argument[0], template, parameters)
     if function == "Fn::And":
-        return all(_condition(item, template, parameters) for item in argument)
+        return all(condition_holds(item, template, parameters) for item in argument)
     if function == "Fn::Or":
-        return any(_condition(item, template, parameters) for item in argument)
+        return any(condition_holds(item, template, parameters) for item in argument)
     raise Unresolvable(function)
 
 

@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from progress_admin.serve import make_token
+from progress_admin.template import load_template, sqs_consumer
 from progress_common.live import (
     MAX_CONNECTIONS_PER_USER,
     TICKET_TTL_SECONDS,
@@ -31,6 +32,7 @@ from progress_common.live import (
     users_of_successful_records,
 )
 from progress_common.settings import LiveSettings, get_live_settings, set_live_settings
+from tests.conftest import ROOT
 from tests.events import FakeLambdaContext, attempt_body, http_request, sqs_event, sqs_record
 
 
@@ -212,7 +214,11 @@ def test_local_attempts_answers_the_batch_response(live_server, db, new_user_id)
     user = new_user_id()
     answer = _attempts(live_server, attempt_body(user_id=user), json.dumps({"user_id": user}))
     assert [f["itemIdentifier"][:9] for f in answer["batchItemFailures"]] == ["local-01-"]
-    for bad in (b"{}", b"[]", b"not json", json.dumps([{}] * 11).encode(), b"[" * 100_000):
+    # as many messages as the template's event source mapping delivers in one batch, and no more
+    batch_size = sqs_consumer(load_template(ROOT / "template.yaml")).batch_size
+    assert len(_attempts(live_server, *["{}"] * batch_size)["batchItemFailures"]) == batch_size
+    too_many = json.dumps([{}] * (batch_size + 1)).encode()
+    for bad in (b"{}", b"[]", b"not json", too_many, b"[" * 100_000):
         status, _, body = http_request(f"{live_server}/local/attempts", "POST", body=bad)
         assert status == 400 and json.loads(body)["error"]["code"] == "bad_request"
 
@@ -383,8 +389,6 @@ def test_the_consumer_imports_boto3_only_when_it_pushes(test_database, db, new_u
     import os
     import subprocess
     import sys
-
-    from tests.conftest import ROOT
 
     user = new_user_id()
     script = f"""

@@ -3,13 +3,23 @@ every function's permissions are no wider than what it calls."""
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from progress_admin.template import functions, http_routes, load_template, websocket_routes
+from progress_admin.template import (
+    condition_holds,
+    functions,
+    http_routes,
+    load_template,
+    parameter_values,
+    sqs_consumer,
+    websocket_routes,
+)
 from progress_common.schema import ROLE_SESSION_DEFAULTS
 from tests.events import call, http_event
 
@@ -71,13 +81,15 @@ def _policy_kinds(props: dict) -> list[str]:
 
 
 def test_no_function_has_a_wider_policy_than_it_needs() -> None:
-    secret_only = ["AWSSecretsManagerGetSecretValuePolicy"]
+    # the secret, and its KMS key when a customer-managed one encrypts it (Fn::If)
+    secret_only = ["AWSSecretsManagerGetSecretValuePolicy", "Fn::If"]
     expected = {
         "GetProgressFunction": secret_only,
         "GetStatisticsFunction": secret_only,
         "ResetProgressFunction": secret_only,
-        # SQS polling permissions come with the SQS event; the statement: posting to live connections
-        "RecordAttemptsFunction": [*secret_only, "Statement"],
+        # the statement: posting to live connections; polling the attempts queue (no SAM SQS event,
+        # which would bring AWS's managed policy on every queue)
+        "RecordAttemptsFunction": [*secret_only, "Statement", "SQSPollerPolicy"],
         # its on-failure queue's sqs:SendMessage comes with EventInvokeConfig (SAM), exactly once
         "ArchiveAttemptsFunction": secret_only,
         "LiveTicketFunction": secret_only,
@@ -91,7 +103,17 @@ def test_no_function_has_a_wider_policy_than_it_needs() -> None:
         for policy in props["Policies"]:
             if "AWSSecretsManagerGetSecretValuePolicy" in policy:
                 assert policy["AWSSecretsManagerGetSecretValuePolicy"]["SecretArn"] == {"Ref": "DbSecretArn"}
-    push = FUNCTIONS["RecordAttemptsFunction"]["Properties"]["Policies"][1]["Statement"]
+            if "Fn::If" in policy:
+                assert policy["Fn::If"] == [
+                    "DbSecretUsesCustomerKey",
+                    {"Ref": "DbSecretKeyDecryptPolicy"},
+                    {"Ref": "AWS::NoValue"},
+                ]
+    consumer_policies = FUNCTIONS["RecordAttemptsFunction"]["Properties"]["Policies"]
+    assert consumer_policies[3] == {
+        "SQSPollerPolicy": {"QueueName": {"Fn::GetAtt": ["AttemptsQueue", "QueueName"]}}
+    }
+    push = FUNCTIONS["RecordAttemptsFunction"]["Properties"]["Policies"][2]["Statement"]
     assert push == [
         {
             "Sid": "PushToLiveConnections",
@@ -103,7 +125,7 @@ def test_no_function_has_a_wider_policy_than_it_needs() -> None:
             },
         }
     ]
-    close = FUNCTIONS["LiveConnectFunction"]["Properties"]["Policies"][1]["Statement"]
+    close = FUNCTIONS["LiveConnectFunction"]["Properties"]["Policies"][2]["Statement"]
     assert [(s["Action"], s["Resource"]["Fn::Sub"].rsplit(":", 1)[1]) for s in close] == [
         ("execute-api:ManageConnections", "${LiveApi}/live/DELETE/@connections/*")
     ]
@@ -119,8 +141,19 @@ def test_queue_visibility_is_six_times_the_consumer_timeout_and_failures_are_rep
     queue = TEMPLATE["Resources"]["AttemptsQueue"]["Properties"]
     assert queue["VisibilityTimeout"] == 6 * consumer["Timeout"]
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["AttemptsDeadLetterQueue", "Arn"]}
-    event = consumer["Events"]["Attempts"]["Properties"]
-    assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    mapping = _event_source_mapping()
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["AttemptsQueue", "Arn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def _event_source_mapping() -> dict:
+    """The properties of the template's one event source mapping (the attempts consumer's)."""
+    (mapping,) = [
+        r["Properties"]
+        for r in TEMPLATE["Resources"].values()
+        if r["Type"] == "AWS::Lambda::EventSourceMapping"
+    ]
+    return mapping
 
 
 def test_globals_pin_runtime_architecture_and_powertools() -> None:
@@ -300,8 +333,7 @@ def test_nothing_fails_on_a_new_account() -> None:
         ]
     }
     assert TEMPLATE["Parameters"]["ArchiveReservedConcurrency"]["Default"] == 0
-    consumer = FUNCTIONS["RecordAttemptsFunction"]["Properties"]["Events"]["Attempts"]["Properties"]
-    assert 2 <= consumer["ScalingConfig"]["MaximumConcurrency"] <= 20  # bounds the connections
+    assert 2 <= _event_source_mapping()["ScalingConfig"]["MaximumConcurrency"] <= 20  # bounds the connections
 
 
 def test_the_alarm_topic_is_one_cloudwatch_can_publish_to() -> None:
@@ -377,3 +409,214 @@ def test_failed_archival_runs_and_poison_messages_land_in_queues_an_alarm_watche
     for queue in ("ArchiveFailureQueue", "AttemptsDeadLetterQueue"):
         alarm = _queue_alarm(queue)
         assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+# ---- the roles as deployed: the CloudFormation SAM makes of template.yaml ---------------------------
+
+KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/0b6f3a0e-1111-2222-3333-444455556666"
+NO_VALUE = {"Ref": "AWS::NoValue"}
+AWS_MANAGED = "arn:aws:iam::aws:policy/"
+# What SAM attaches to every function role it makes, and why each keeps a `*` resource:
+FUNCTION_ROLE_AWS_MANAGED_POLICIES = {
+    # logs:CreateLogGroup/CreateLogStream/PutLogEvents: SAM adds it to every role it creates
+    AWS_MANAGED + "service-role/AWSLambdaBasicExecutionRole",
+    # Tracing: Active; X-Ray's actions have no resource-level permissions
+    AWS_MANAGED + "AWSXrayWriteOnlyAccess",
+    # VpcConfig: Lambda manages the functions' network interfaces (EC2 Describe* take no resource)
+    AWS_MANAGED + "service-role/AWSLambdaVPCAccessExecutionRole",
+}
+
+
+@functools.cache
+def _translated() -> dict[str, Any]:
+    """template.yaml as SAM transforms it (code locations stand in for what `sam deploy` uploads)."""
+    import boto3
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    sam = load_template(ROOT / "template.yaml")
+    for resource in sam["Resources"].values():
+        for location in ("CodeUri", "ContentUri"):
+            if location in resource.get("Properties", {}):
+                resource["Properties"][location] = "s3://artifacts/code.zip"
+
+    def no_policy_names() -> dict[str, str]:
+        raise AssertionError("a policy named by its name: SAM would look it up in the account")
+
+    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name="eu-west-1"))
+    cloudformation: dict[str, Any] = translator.translate(
+        sam, parameter_values={}, get_managed_policy_map=no_policy_names
+    )
+    return cloudformation
+
+
+def _deployed(**parameters: str) -> dict[str, dict[str, Any]]:
+    """The resources CloudFormation creates with these parameters (the rest at their defaults):
+    conditions evaluated, Fn::If resolved, AWS::NoValue left out."""
+    cloudformation = _translated()
+    values = parameter_values(cloudformation, parameters)
+
+    def choose(node: Any) -> Any:
+        if isinstance(node, list):
+            return [item for item in map(choose, node) if item != NO_VALUE]
+        if isinstance(node, dict):
+            if list(node) == ["Fn::If"]:
+                condition, when_true, when_false = node["Fn::If"]
+                return choose(when_true if condition_holds(condition, cloudformation, values) else when_false)
+            return {
+                key: value for key, value in ((k, choose(v)) for k, v in node.items()) if value != NO_VALUE
+            }
+        return node
+
+    return {
+        name: choose(resource)
+        for name, resource in cloudformation["Resources"].items()
+        if "Condition" not in resource or condition_holds(resource["Condition"], cloudformation, values)
+    }
+
+
+def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    statements = document["Statement"]
+    return statements if isinstance(statements, list) else [statements]
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _arn_text(resource: Any) -> str:
+    """A statement's resource as text: a Fn::Sub's pattern (and the values it substitutes), else the value."""
+    if isinstance(resource, dict) and "Fn::Sub" in resource:
+        pattern = resource["Fn::Sub"]
+        if isinstance(pattern, str):
+            return pattern
+        return " ".join([*map(str, pattern[1].values()), pattern[0]])
+    return str(resource)
+
+
+def _function_roles(resources: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    roles = {}
+    for name, resource in resources.items():
+        if resource["Type"] != "AWS::IAM::Role":
+            continue
+        trust = _statements(resource["Properties"]["AssumeRolePolicyDocument"])
+        if any("lambda.amazonaws.com" in _listed(s["Principal"].get("Service")) for s in trust):
+            roles[name] = resource["Properties"]
+    return roles
+
+
+def _inline_statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for policy in role.get("Policies", []) for s in _statements(policy["PolicyDocument"])]
+
+
+def test_the_consumer_polls_the_attempts_queue_only_through_one_mapping() -> None:
+    resources = _deployed()
+    mappings = {name for name, r in resources.items() if r["Type"] == "AWS::Lambda::EventSourceMapping"}
+    # the logical id SAM gave the SQS event this mapping replaces: a deployed stack keeps its mapping
+    # (Lambda refuses a second mapping of the same queue and function)
+    assert mappings == {"RecordAttemptsFunctionAttempts"}
+    mapping = resources["RecordAttemptsFunctionAttempts"]["Properties"]
+    assert mapping["FunctionName"] == {"Ref": "RecordAttemptsFunction"}
+    consumer = sqs_consumer(TEMPLATE, ROOT)  # what `serve`'s /local/attempts runs, and its bound
+    assert (consumer.function, consumer.queue) == ("RecordAttemptsFunction", "AttemptsQueue")
+    assert consumer.batch_size == mapping["BatchSize"] == 10
+    assert consumer.code_dir == ROOT / "functions/record_attempts"
+
+    role = _function_roles(resources)["RecordAttemptsFunctionRole"]
+    assert (
+        set(role["ManagedPolicyArns"]) == FUNCTION_ROLE_AWS_MANAGED_POLICIES
+    )  # no AWSLambdaSQSQueueExecutionRole
+    polling = [s for s in _inline_statements(role) if any(a.startswith("sqs:") for a in _listed(s["Action"]))]
+    assert len(polling) == 1
+    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"} <= set(polling[0]["Action"])
+    assert polling[0]["Resource"] == {
+        "Fn::Sub": [
+            "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:${queueName}",
+            {"queueName": {"Fn::GetAtt": ["AttemptsQueue", "QueueName"]}},
+        ]
+    }
+
+
+@pytest.mark.parametrize("kms_key", ["", KEY_ARN], ids=["aws-managed key", "customer-managed key"])
+def test_no_role_grants_a_wildcard_resource_beyond_what_aws_requires(kms_key: str) -> None:
+    resources = _deployed(DbSecretKmsKeyArn=kms_key)
+    roles = _function_roles(resources)
+    assert len(roles) == len(FUNCTIONS)
+    for name, role in roles.items():
+        aws_managed = {arn for arn in role["ManagedPolicyArns"] if isinstance(arn, str)}
+        assert aws_managed == FUNCTION_ROLE_AWS_MANAGED_POLICIES, name
+        assert [arn for arn in role["ManagedPolicyArns"] if not isinstance(arn, str)] == (
+            [{"Ref": "DbSecretKeyDecryptPolicy"}] if kms_key else []
+        ), name
+    # every statement of every role and policy of the stack names its resources
+    documents = [
+        policy["PolicyDocument"]
+        for r in resources.values()
+        if r["Type"] == "AWS::IAM::Role"
+        for policy in r["Properties"].get("Policies", [])
+    ] + [
+        r["Properties"]["PolicyDocument"]
+        for r in resources.values()
+        if r["Type"] == "AWS::IAM::ManagedPolicy"
+    ]
+    assert len(documents) >= len(FUNCTIONS) + 1  # the scheduler's role too
+    for document in documents:
+        for statement in _statements(document):
+            for resource in _listed(statement["Resource"]):
+                # the one wildcard: any connection of the live stage (connection ids are not known ahead)
+                assert "*" not in _arn_text(resource).removesuffix("/@connections/*"), statement
+    # the only other role: the account's API Gateway logging role (ApiGatewayLogRole=create)
+    others = {
+        n: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::IAM::Role" and n not in roles
+    }
+    assert others.pop("ApiGatewayLogsRole")["ManagedPolicyArns"] == [
+        {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"}
+    ]
+    assert [role.get("ManagedPolicyArns") for role in others.values()] == [None]  # the scheduler's
+
+
+def test_a_customer_managed_key_of_the_secret_is_decryptable_by_every_reader_of_the_secret() -> None:
+    def readers(resources: dict[str, dict[str, Any]]) -> set[str]:
+        return {
+            name
+            for name, role in _function_roles(resources).items()
+            if any(
+                "secretsmanager:GetSecretValue" in _listed(s["Action"])
+                and "DbSecretArn" in str(s["Resource"])
+                for s in _inline_statements(role)
+            )
+        }
+
+    def decrypters(resources: dict[str, dict[str, Any]]) -> set[str]:
+        return {
+            name
+            for name, role in _function_roles(resources).items()
+            if {"Ref": "DbSecretKeyDecryptPolicy"} in role["ManagedPolicyArns"]
+        }
+
+    with_aws_key = _deployed()
+    assert "DbSecretKeyDecryptPolicy" not in with_aws_key
+    assert decrypters(with_aws_key) == set() and "kms:" not in str(_function_roles(with_aws_key))
+    with_own_key = _deployed(DbSecretKmsKeyArn=KEY_ARN)
+    # every function reads the secret, the migration first (during the deploy): each role names the
+    # policy, so CloudFormation creates the policy before the role and the role before the function
+    assert decrypters(with_own_key) == readers(with_own_key) == {f"{name}Role" for name in FUNCTIONS}
+    policy = with_own_key["DbSecretKeyDecryptPolicy"]["Properties"]["PolicyDocument"]
+    assert _statements(policy) == [
+        {
+            "Sid": "DecryptTheDatabaseSecretThroughSecretsManager",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": {"Ref": "DbSecretKmsKeyArn"},
+            "Condition": {
+                "StringEquals": {"kms:ViaService": {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"}}
+            },
+        }
+    ]
+    # the parameter takes a key's ARN or nothing: an alias or a key id would match no key in IAM
+    pattern = TEMPLATE["Parameters"]["DbSecretKmsKeyArn"]["AllowedPattern"]
+    assert TEMPLATE["Parameters"]["DbSecretKmsKeyArn"]["Default"] == ""
+    for accepted in ("", KEY_ARN, KEY_ARN.replace("arn:aws:", "arn:aws-us-gov:")):
+        assert re.fullmatch(pattern, accepted), accepted
+    for refused in ("arn:aws:kms:eu-west-1:123456789012:alias/db", KEY_ARN.rsplit("/", 1)[1], " " + KEY_ARN):
+        assert not re.fullmatch(pattern, refused), refused
