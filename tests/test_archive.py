@@ -255,11 +255,13 @@ def test_bad_retention_setting_fails_at_cold_start(bad, monkeypatch) -> None:
         get_settings.cache_clear()
 
 
-@pytest.mark.parametrize(("remaining", "batches"), [(1_999, 0), (2_999, 1), (3_001, 11)])
+@pytest.mark.parametrize(
+    ("remaining", "batches"), [(1_999, 0), (2_000, 1), (2_999, 1), (3_000, 11), (3_001, 11)]
+)
 def test_a_batch_starts_only_with_the_time_margin_left(db, monkeypatch, remaining, batches) -> None:
-    """A batch starts only with more than max(2 s, 3 x the slowest batch so far) left. Every batch takes
-    1 s here (a clock the test controls) and the time left stays put: 1.999 s allows none, 2.999 s the
-    first only (then 3 s are needed), 3.001 s all ten (and the empty one that shows nothing is left)."""
+    """A batch starts only with at least max(2 s, 3 x the slowest batch so far) left. Every batch takes
+    1 s here (a clock the test controls) and the time left stays put: 1.999 s allows none, 2 s and 2.999 s
+    the first only (then 3 s are needed), 3 s all ten (and the empty one that shows nothing is left)."""
     from progress_common import archive
 
     with db.connect() as conn:
@@ -277,3 +279,96 @@ def test_a_batch_starts_only_with_the_time_margin_left(db, monkeypatch, remainin
     )
     assert (result.batches, result.moved) == (batches, min(batches, 10)), result
     assert result.stopped_for_time is (batches < 11)
+
+
+def old_attempts(db, user: int, n: int) -> None:
+    with db.connect() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO attempts (user_id, exercise_id, is_correct, created_at)"
+                " SELECT :u, 1, true, now() - interval '400 days' + n * interval '1 minute'"
+                " FROM generate_series(1, :n) AS n"
+            ),
+            {"u": user, "n": n},
+        )
+
+
+def test_more_remaining_says_whether_old_attempts_are_left(db, count_sql, new_user_id) -> None:
+    """A run that ran out of old attempts says none remain without asking again (one statement per batch);
+    a run stopped for time asks, and says so only when some are left."""
+    old_attempts(db, new_user_id(), 10)
+    count_sql.reset()
+    exhausted = archive_old_attempts(retention_days=365, batch_size=4, engine=db)
+    assert (exhausted.batches, exhausted.moved, exhausted.more_remaining) == (3, 10, False)
+    assert count_sql.count == 3
+    nothing_left = archive_old_attempts(retention_days=365, batch_size=4, remaining_ms=lambda: 0, engine=db)
+    assert (nothing_left.batches, nothing_left.stopped_for_time, nothing_left.more_remaining) == (
+        0,
+        True,
+        False,
+    )
+    old_attempts(db, new_user_id(), 1)
+    one_left = archive_old_attempts(retention_days=365, batch_size=4, remaining_ms=lambda: 0, engine=db)
+    assert (one_left.batches, one_left.stopped_for_time, one_left.more_remaining) == (0, True, True)
+
+
+def test_a_run_reports_its_duration_in_seconds_to_the_millisecond(db, monkeypatch, new_user_id) -> None:
+    """`seconds` is the run's wall time: here every archival statement takes 1.23456 s of a clock the test
+    controls (which stands still otherwise), so three batches take 3.70368 s, reported as 3.704."""
+    from sqlalchemy import event
+
+    from progress_common import archive
+
+    old_attempts(db, new_user_id(), 10)
+    clock = [1_000.0]
+
+    def statement_takes_time(conn, cursor, statement, *args) -> None:
+        if "progress_archive_batch_v1" in statement:
+            clock[0] += 1.23456
+
+    monkeypatch.setattr(archive.time, "perf_counter", lambda: clock[0])
+    event.listen(db, "before_cursor_execute", statement_takes_time)
+    try:
+        result = archive_old_attempts(retention_days=365, batch_size=4, engine=db)
+    finally:
+        event.remove(db, "before_cursor_execute", statement_takes_time)
+    assert (result.batches, result.seconds) == (3, 3.704)
+
+
+def test_an_interrupted_run_reports_what_it_moved_and_a_rerun_finishes(
+    db, test_database, load_function, monkeypatch, new_user_id, capsys, captured_logs
+) -> None:
+    """The database goes away during the third batch: the function says how far it got (log, metrics, the
+    error it raises so the asynchronous retries carry on); the two finished batches stay moved."""
+    from progress_common import db as common_db
+    from progress_common.archive import ArchiveInterruptedError
+    from progress_common.errors import DatabaseUnavailableError
+    from progress_common.settings import load_settings
+    from tests.faults import CuttingProxy
+    from tests.test_write_path import emitted_metrics, log_lines
+
+    user = new_user_id()
+    old_attempts(db, user, 50)
+    function = load_function("archive_attempts")
+    monkeypatch.setattr(function, "settings", function.settings.model_copy(update={"archive_batch_size": 10}))
+    proxy = CuttingProxy(test_database.url)
+    proxy.cut_marker, proxy.spare = b"SELECT progress_archive", 2
+    through_proxy = make_engine(load_settings({"DATABASE_URL": proxy.url_for(test_database.url)}))
+    monkeypatch.setattr(common_db, "_engine", through_proxy)
+    capsys.readouterr()
+    try:
+        with pytest.raises(ArchiveInterruptedError) as raised:
+            function.lambda_handler({}, FakeLambdaContext())
+    finally:
+        through_proxy.dispose()
+        proxy.close()
+    assert proxy.cuts == 1
+    assert isinstance(raised.value, DatabaseUnavailableError)
+    assert (raised.value.moved, raised.value.batches) == (20, 2)
+    assert str(raised.value) == "the database became unavailable after 2 batches (20 attempts moved)"
+    assert emitted_metrics(capsys.readouterr().out) == {"AttemptsArchived": 20, "DatabaseUnavailable": 1}
+    (interrupted,) = log_lines(captured_logs(), "archival run interrupted: database unavailable")
+    assert (interrupted["level"], interrupted["moved"], interrupted["batches"]) == ("WARNING", 20, 2)
+    assert counts(db, user) == (30, 20, 50)
+    assert archive_old_attempts(retention_days=365, batch_size=10, engine=db).moved == 30
+    assert counts(db, user) == (0, 50, 50)

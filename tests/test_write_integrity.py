@@ -10,19 +10,21 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.pool import NullPool
 
-from progress_common.db import database_url, make_engine, sqlstate
+from progress_common import db as common_db
+from progress_common.db import make_engine, sqlstate
 from progress_common.errors import SessionOwnershipError
 from progress_common.models import AttemptMessage
 from progress_common.queries import get_progress, get_statistics
-from progress_common.settings import get_settings
+from progress_common.settings import get_settings, load_settings
 from progress_common.writes import reset_progress, save_user_attempt_to_db, write_attempts
-from tests.conftest import insert_attempts_sql
+from tests.conftest import StatementCounter, insert_attempts_sql
 from tests.events import FakeLambdaContext, attempt_body, sqs_event, sqs_record
+from tests.faults import CuttingProxy
 from tests.helpers import assert_aggregates_match_rows
+from tests.test_write_path import emitted_metrics, log_lines
 
 UTC = dt.UTC
 
@@ -447,11 +449,16 @@ def test_a_valid_batch_is_one_statement_with_an_outcome_per_message(
 
 
 def test_when_the_batch_statement_fails_each_message_is_written_alone(
-    db, count_sql, new_user_id, load_function
+    db, count_sql, new_user_id, load_function, capsys, captured_logs
 ):
     """A data error the models cannot see (here: a rule another team added to the table) fails its message
-    only: the batch statement fails as a whole, then each message is written on its own."""
-    user = new_user_id()
+    only: the batch statement fails as a whole, then each message is written on its own, with its own
+    outcome (a duplicate stays a duplicate, another user's session is refused) in the logs and metrics."""
+    user, owner = new_user_id(), new_user_id()
+    foreign_session = new_session_id()
+    save_user_attempt_to_db(message(owner, session_id=foreign_session))
+    known = message(user, exercise_id=7)
+    save_user_attempt_to_db(known)
     with db.connect() as conn:
         conn.execute(
             text(
@@ -466,23 +473,58 @@ def test_when_the_batch_statement_fails_each_message_is_written_alone(
                 " FOR EACH ROW EXECUTE FUNCTION test_refuse_exercise_666()"
             )
         )
+    bad_uid, foreign_uid = str(uuid.uuid4()), str(uuid.uuid4())
     try:
         bodies = {f"ok{i}": attempt_body(user_id=user, exercise_id=i) for i in range(4)}
-        bodies["bad"] = attempt_body(user_id=user, exercise_id=666)
+        bodies["bad"] = attempt_body(user_id=user, exercise_id=666, attempt_uid=bad_uid)
+        bodies["dup"] = known.model_dump_json()
+        bodies["foreign"] = attempt_body(user_id=user, session_id=foreign_session, attempt_uid=foreign_uid)
         handler = load_function("record_attempts").lambda_handler
         count_sql.reset()
+        capsys.readouterr()
         result = handler(
-            sqs_event(*(sqs_record(b, message_id=m) for m, b in bodies.items())), FakeLambdaContext()
+            sqs_event(
+                *(sqs_record(b, message_id=m) for m, b in bodies.items()),
+                sqs_record("{}", message_id="poison"),
+            ),
+            FakeLambdaContext(),
         )
         statements = list(count_sql.statements)
     finally:
         with db.connect() as conn:
             conn.execute(text("DROP TRIGGER test_refuse_exercise_666 ON attempts"))
             conn.execute(text("DROP FUNCTION test_refuse_exercise_666()"))
-    assert result == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
-    assert len(statements) == 1 + len(bodies)
-    assert get_progress(user).total_attempts == 4
+    assert result == {"batchItemFailures": [{"itemIdentifier": m} for m in ("bad", "foreign", "poison")]}
+    assert len(statements) == 1 + len(bodies)  # the batch once, then each valid message once
+    assert get_progress(user).total_attempts == 5
     assert_aggregates_match_rows(db, user)
+    assert emitted_metrics(capsys.readouterr().out) == {
+        "AttemptsRecorded": 4,
+        "AttemptsDuplicate": 1,
+        "AttemptsFailed": 2,
+        "AttemptsRejected": 1,
+    }
+    logs = captured_logs()
+    (fallback,) = log_lines(logs, "the batch statement failed; writing its messages one at a time")
+    assert (fallback["level"], fallback["messages"], fallback["error_type"]) == (
+        "WARNING",
+        len(bodies),
+        "ProgrammingError",  # how SQLAlchemy classes pg8000's errors: the kind, never the values
+    )
+    (unexpected,) = log_lines(logs, "unexpected error recording an attempt")
+    assert (unexpected["level"], unexpected["message_id"], unexpected["attempt_uid"]) == (
+        "ERROR",
+        "bad",
+        bad_uid,
+    )
+    assert unexpected["error_type"] == "ProgrammingError"
+    (refused,) = log_lines(logs, "could not record an attempt")
+    assert (refused["level"], refused["message_id"], refused["attempt_uid"], refused["error"]) == (
+        "WARNING",
+        "foreign",
+        foreign_uid,
+        "session_owned_by_other_user",
+    )
 
 
 def test_concurrent_batches_over_the_same_users_in_opposite_orders_never_deadlock(db, new_user_id) -> None:
@@ -516,46 +558,51 @@ def test_concurrent_batches_over_the_same_users_in_opposite_orders_never_deadloc
 
 
 def test_an_unavailable_database_fails_the_whole_batch_without_trying_each(
-    db, count_sql, new_user_id, load_function
+    db, test_database, new_user_id, load_function, capsys, captured_logs
 ) -> None:
     """A connection error is no message's fault: every message fails (SQS retries them), and the batch is not
     replayed one message at a time against a database that is not there."""
     user = new_user_id()
     handler = load_function("record_attempts").lambda_handler
-    bodies = {f"m{i}": attempt_body(user_id=user, exercise_id=i) for i in range(3)}
-    assert handler(sqs_event(*(sqs_record(b) for b in bodies.values())), FakeLambdaContext()) == {
-        "batchItemFailures": []
-    }
-    settings = get_settings()
-    database = make_url(settings.database_url.get_secret_value()).database
-    # ALTER DATABASE ... ALLOW_CONNECTIONS is refused from inside that database: act from another one
-    admin = create_engine(
-        database_url(settings).set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool
-    )
+    # the service's database behind a proxy that can vanish (a lost network path; an RDS failover)
+    proxy = CuttingProxy(test_database.url)
+    through_proxy = make_engine(load_settings({"DATABASE_URL": proxy.url_for(test_database.url)}))
+    dials: list[int] = []
+    event.listen(through_proxy, "do_connect", lambda *args: dials.append(1))
+    statements = StatementCounter()
+    event.listen(through_proxy, "before_cursor_execute", statements)
+    previous, common_db._engine = common_db._engine, through_proxy
     bodies = {f"n{i}": attempt_body(user_id=user, exercise_id=i) for i in range(3)}
     try:
-        with admin.connect() as conn:
-            # the server drops the service's idle connection and takes no new one (not even a superuser's),
-            # so the one retry on a new connection fails too
-            conn.exec_driver_sql(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
-            try:
-                conn.execute(
-                    text(
-                        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = :database"
-                    ),
-                    {"database": database},
-                )
-                count_sql.reset()
-                result = handler(
-                    sqs_event(*(sqs_record(b, message_id=m) for m, b in bodies.items())), FakeLambdaContext()
-                )
-            finally:
-                conn.exec_driver_sql(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        first = {f"m{i}": attempt_body(user_id=user, exercise_id=i) for i in range(3)}
+        assert handler(sqs_event(*(sqs_record(b) for b in first.values())), FakeLambdaContext()) == {
+            "batchItemFailures": []
+        }
+        # the pooled connection is cut and nothing listens any more: the one retry on a new one fails too
+        proxy.close()
+        dials.clear()
+        statements.reset()
+        capsys.readouterr()
+        result = handler(
+            sqs_event(*(sqs_record(b, message_id=m) for m, b in bodies.items())), FakeLambdaContext()
+        )
+        emitted = capsys.readouterr().out
     finally:
-        admin.dispose()
+        common_db._engine = previous
+        through_proxy.dispose()
+        proxy.close()
     assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == sorted(bodies)
-    assert count_sql.count == 1  # the batch statement, once, on the dead connection; never one by one
+    # the batch statement, once, on the dead connection, then one new connection tried; never one by one
+    assert (statements.count, len(dials)) == (1, 1)
     assert get_progress(user).total_attempts == 3
+    # each message failed, and the batch as a whole (the invocation succeeded: only this metric tells)
+    assert emitted_metrics(emitted) == {"AttemptsFailed": 3, "BatchesFailed": 1}
+    logs = captured_logs()
+    refused = log_lines(logs, "could not record an attempt")
+    assert sorted((r["message_id"], r["error"]) for r in refused) == [
+        (m, "database_unavailable") for m in sorted(bodies)
+    ]
+    assert log_lines(logs, "the batch statement failed; writing its messages one at a time") == []
     # SQS delivers them again: written once each
     assert handler(
         sqs_event(*(sqs_record(b, message_id=m) for m, b in bodies.items())), FakeLambdaContext()

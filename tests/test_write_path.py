@@ -312,3 +312,148 @@ def test_created_at_bounds_are_inclusive_and_the_same_for_every_writer(consumer,
         ).created_at
         == EARLIEST_CREATED_AT
     )
+
+
+# --- what an operator sees: each message's outcome in the metrics and the logs ----------------------
+
+
+def emitted_metrics(out: str) -> dict[str, float]:
+    """The EMF documents printed to stdout, summed per metric name (the cold-start one left out)."""
+    totals: dict[str, float] = {}
+    for line in out.splitlines():
+        if not line.startswith('{"_aws"'):
+            continue
+        document = json.loads(line)
+        for directive in document["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                assert metric["Unit"] == "Count"
+                if metric["Name"] != "ColdStart":
+                    totals[metric["Name"]] = totals.get(metric["Name"], 0) + sum(document[metric["Name"]])
+    return totals
+
+
+def log_lines(captured: str, message: str) -> list[dict]:
+    return [line for line in map(json.loads, captured.splitlines()) if line["message"] == message]
+
+
+@pytest.fixture
+def observed(load_function, db, capsys, captured_logs):
+    """Run RecordAttemptsFunction with the logger at DEBUG; returns (failed ids, metrics, log lines)."""
+    from progress_common.observability import logger
+
+    handler = load_function("record_attempts").lambda_handler
+
+    def run(event: dict) -> tuple[list[str], dict[str, float], str]:
+        capsys.readouterr()
+        quiet = logger.log_level
+        logger.setLevel("DEBUG")
+        try:
+            result = handler(event, FakeLambdaContext())
+        finally:
+            logger.setLevel(quiet)
+        failed = [failure["itemIdentifier"] for failure in result["batchItemFailures"]]
+        return failed, emitted_metrics(capsys.readouterr().out), captured_logs()
+
+    return run
+
+
+def test_every_outcome_is_counted_and_logged_by_message_id(observed, db, new_user_id) -> None:
+    user, other = new_user_id(), new_user_id()
+    save_user_attempt_to_db(AttemptMessage.model_validate_json(attempt_body(user_id=other, session_id=8181)))
+    earlier_uid, good_uid, foreign_uid = (str(uuid.uuid4()) for _ in range(3))
+    save_user_attempt_to_db(
+        AttemptMessage.model_validate_json(attempt_body(user_id=user, attempt_uid=earlier_uid))
+    )
+    records = [
+        sqs_record(attempt_body(user_id=user, attempt_uid=good_uid), message_id="good"),
+        sqs_record(attempt_body(user_id=user, exercise_id=9), message_id="good-2"),
+        sqs_record(attempt_body(user_id=user, attempt_uid=good_uid), message_id="duplicate-in-batch"),
+        sqs_record(attempt_body(user_id=user, attempt_uid=earlier_uid), message_id="duplicate-earlier"),
+        sqs_record("{not json", message_id="not-json", receive_count=4),
+        sqs_record(
+            attempt_body(user_id=user, is_correct=..., user_answer=SECRET_ANSWER), message_id="no-grade"
+        ),
+        sqs_record(
+            attempt_body(user_id=user, session_id=8181, attempt_uid=foreign_uid, user_answer=SECRET_ANSWER),
+            message_id="foreign-session",
+        ),
+    ]
+    failed, metrics, logs = observed(sqs_event(*records))
+    assert failed == ["not-json", "no-grade", "foreign-session"]
+    assert metrics == {
+        "AttemptsRecorded": 2,
+        "AttemptsDuplicate": 2,
+        "AttemptsRejected": 2,
+        "AttemptsFailed": 1,
+    }  # no BatchesFailed: part of the batch was written
+    assert count_attempts(db, user) == 3
+    rejected = {line["message_id"]: line for line in log_lines(logs, "rejected an attempt message")}
+    assert sorted(rejected) == ["no-grade", "not-json"]
+    assert [(r["level"], r["receive_count"]) for r in rejected.values()] == [
+        ("WARNING", "4"),
+        ("WARNING", "1"),
+    ]
+    assert rejected["no-grade"]["problems"] == [
+        {"loc": "is_correct", "type": "missing", "reason": "Field required"}
+    ]
+    assert [p["type"] for p in rejected["not-json"]["problems"]] == ["json_invalid"]
+    (refused,) = log_lines(logs, "could not record an attempt")
+    assert (refused["level"], refused["message_id"], refused["attempt_uid"], refused["error"]) == (
+        "WARNING",
+        "foreign-session",
+        foreign_uid,
+        "session_owned_by_other_user",
+    )
+    processed = {(line["message_id"], line["outcome"]) for line in log_lines(logs, "attempt processed")}
+    assert processed == {
+        ("good", "written"),
+        ("good-2", "written"),
+        ("duplicate-in-batch", "duplicate"),
+        ("duplicate-earlier", "duplicate"),
+    }
+    assert SECRET_ANSWER not in logs
+
+
+def test_a_batch_counts_as_failed_only_when_every_message_failed(observed, new_user_id) -> None:
+    user = new_user_id()
+    failed, metrics, _ = observed(
+        sqs_event(sqs_record("nope", message_id="p1"), sqs_record("{}", message_id="p2"))
+    )
+    assert failed == ["p1", "p2"] and metrics == {"AttemptsRejected": 2, "BatchesFailed": 1}
+    failed, metrics, _ = observed(
+        sqs_event(
+            sqs_record("nope", message_id="p3"), sqs_record(attempt_body(user_id=user), message_id="ok")
+        )
+    )
+    assert failed == ["p3"] and metrics == {"AttemptsRejected": 1, "AttemptsRecorded": 1}
+    failed, metrics, _ = observed(sqs_event(sqs_record(attempt_body(user_id=user), message_id="ok-2")))
+    assert failed == [] and metrics == {"AttemptsRecorded": 1}
+
+
+def test_a_processor_of_its_own_writes_records_it_was_not_given_and_reports_failures(db, new_user_id) -> None:
+    """new_processor() is the consumer's processor. A record handed to its record_attempt outside a batch
+    (before any batch, too) is validated and written on its own; a batch that fails entirely is a partial
+    response, not an exception (so one poison message alone does not fail the invocation)."""
+    from aws_lambda_powertools.utilities.batch import process_partial_response
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from progress_common.ingest import InvalidMessageError, new_processor, record_attempt
+
+    user = new_user_id()
+    processor = new_processor()
+    record = SQSRecord(sqs_record(attempt_body(user_id=user)))
+    assert processor.record_attempt(record) == "written"
+    assert processor.record_attempt(record) == "duplicate"
+    with pytest.raises(InvalidMessageError):
+        processor.record_attempt(SQSRecord(sqs_record(attempt_body(user_id=user, is_correct="yes"))))
+    assert record_attempt(SQSRecord(sqs_record(attempt_body(user_id=user)))) == "written"
+    with pytest.raises(InvalidMessageError):
+        record_attempt(SQSRecord(sqs_record(attempt_body(user_id=user, is_correct="yes"))))
+    assert count_attempts(db, user) == 2
+    response = process_partial_response(
+        event=sqs_event(sqs_record("nope", message_id="n1")),
+        record_handler=processor.record_attempt,
+        processor=processor,
+        context=FakeLambdaContext(),
+    )
+    assert response == {"batchItemFailures": [{"itemIdentifier": "n1"}]}
