@@ -46,6 +46,7 @@ MUTATION_TESTS = [
     "tests/test_covered_days.py",
     "tests/test_layer.py",
     "tests/test_timezones.py",
+    "tests/test_live_units.py",
 ]
 ALL_MODULES = sorted(p.stem for p in (ROOT / LAYER).glob("*.py") if p.stem != "__init__")
 

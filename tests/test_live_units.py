@@ -1,0 +1,988 @@
+"""Live updates, function by function, fast (no WebSocket server): the $connect/$disconnect functions with
+real API Gateway WebSocket events, tickets in the real database, and the push after a batch through a real
+boto3 client to a loopback stand-in of the API Gateway management API (`/@connections/{id}`).
+
+tests/test_live.py runs the whole loop over real sockets (slow); this module is what runs against mutants.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from sqlalchemy import Engine, create_engine, event, text
+
+from progress_admin.serve_live import LOCAL_AWS_ENVIRONMENT, websocket_event
+from progress_common import db as common_db
+from progress_common import live
+from progress_common.errors import ConfigurationError
+from progress_common.live import (
+    MAX_CONNECTIONS_PER_USER,
+    TICKET_TTL_SECONDS,
+    PushReport,
+    bind_connection,
+    close_connections,
+    forget_connections,
+    issue_ticket,
+    push_after_batch,
+    push_progress,
+    reset_push_state,
+    users_of_successful_records,
+)
+from progress_common.observability import logger as service_logger
+from progress_common.observability import metrics
+from progress_common.settings import LiveSettings, get_live_settings, get_settings, set_live_settings
+from tests.events import FakeLambdaContext, attempt_body, sqs_event, sqs_record
+
+# --- a stand-in of the API Gateway management API on loopback ------------------------------------------
+
+
+class ManagementStandIn:
+    """`POST|DELETE /{stage}/@connections/{id}` as API Gateway answers them; `answers` picks, per connection
+    id, another answer than success: "gone" (410 GoneException), "forbidden" (403), "error" (500) or a
+    number of seconds to wait before answering 200."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, bytes]] = []
+        self.answers: dict[str, Any] = {}
+        self.lock = threading.Lock()
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _answer(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                connection_id = unquote(self.path.partition("/@connections/")[2])
+                signed = (self.headers.get("Authorization") or "").startswith("AWS4-HMAC-SHA256 ")
+                with stand_in.lock:
+                    stand_in.requests.append((self.command, connection_id, body))
+                    answer = stand_in.answers.get(connection_id)
+                if isinstance(answer, int | float):
+                    time.sleep(answer)
+                    answer = None
+                status, error_type = {
+                    "gone": (410, "GoneException"),
+                    "forbidden": (403, "ForbiddenException"),
+                    "error": (500, "InternalServerErrorException"),
+                }.get(answer, (200 if self.command == "POST" else 204, None))
+                if not signed:
+                    status, error_type = 403, "ForbiddenException"
+                payload = json.dumps({"message": error_type}).encode() if error_type else b""
+                self.send_response(status)
+                if error_type:
+                    self.send_header("x-amzn-ErrorType", error_type)
+                    self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_POST = do_DELETE = _answer
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.block_on_close = False  # boto3 keeps its connections open: do not wait for them
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}/live"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def calls(self, method: str | None = None) -> list[str]:
+        with self.lock:
+            return [cid for m, cid, _ in self.requests if method is None or m == method]
+
+    def bodies(self) -> dict[str, bytes]:
+        with self.lock:
+            return {cid: body for m, cid, body in self.requests if m == "POST"}
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def _management() -> Iterator[ManagementStandIn]:
+    stand_in = ManagementStandIn()
+    yield stand_in
+    stand_in.close()
+
+
+@pytest.fixture
+def management(
+    _management: ManagementStandIn, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ManagementStandIn]:
+    """The stand-in, emptied, with the live settings pointing at it and credentials to sign with."""
+    for name, value in LOCAL_AWS_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    with _management.lock:
+        _management.requests.clear()
+        _management.answers.clear()
+    with live_settings(live_management_endpoint=_management.endpoint):
+        yield _management
+
+
+@pytest.fixture(autouse=True)
+def _fresh_push_state() -> Iterator[None]:
+    reset_push_state()
+    metrics.clear_metrics()
+    yield
+    reset_push_state()
+    metrics.clear_metrics()
+
+
+@contextmanager
+def live_settings(**changes: Any) -> Iterator[None]:
+    previous = get_live_settings()
+    set_live_settings(LiveSettings(**{**previous.model_dump(), **changes}))
+    try:
+        yield
+    finally:
+        set_live_settings(previous)
+
+
+@pytest.fixture
+def silent_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A loopback port that accepts connections and never answers."""
+    for name, value in LOCAL_AWS_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/live"
+    listener.close()
+
+
+@pytest.fixture
+def info_logs(captured_logs: Callable[[], str]) -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The service's log records of this test, INFO and above, as dicts."""
+    level = service_logger.log_level
+    service_logger.setLevel("INFO")
+
+    def records() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in captured_logs().splitlines() if line.startswith("{")]
+
+    yield records
+    service_logger.setLevel(level)
+
+
+def logged(records: list[dict[str, Any]], message: str) -> list[dict[str, Any]]:
+    return [r for r in records if r.get("message") == message]
+
+
+def emitted(capsys: pytest.CaptureFixture[str], *, flush: bool = False) -> dict[str, list[float]]:
+    """The metrics written as EMF lines (by a handler, or flushed here), name -> values."""
+    if flush:
+        metrics.flush_metrics()
+    values: dict[str, list[float]] = {}
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith('{"_aws"'):
+            document = json.loads(line)
+            for definition in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+                value = document[definition["Name"]]
+                values.setdefault(definition["Name"], []).extend(
+                    value if isinstance(value, list) else [value]
+                )
+    return values
+
+
+def connections(db: Engine, user: int) -> list[str]:
+    with db.connect() as conn:
+        return list(
+            conn.execute(
+                text(
+                    "SELECT connection_id FROM live_connections WHERE user_id = :u"
+                    " ORDER BY connected_at, connection_id"
+                ),
+                {"u": user},
+            ).scalars()
+        )
+
+
+def add_connections(db: Engine, user: int, ids: list[str]) -> None:
+    """Open connections of a user, the first the oldest (a second apart)."""
+    with db.connect() as conn:
+        for age, connection_id in enumerate(reversed(ids), start=1):
+            conn.execute(
+                text(
+                    "INSERT INTO live_connections (connection_id, user_id, connected_at)"
+                    " VALUES (:c, :u, now() - make_interval(secs => :age))"
+                ),
+                {"c": connection_id, "u": user, "age": age},
+            )
+
+
+class FakeClock:
+    """live.py's view of time.monotonic, movable by tests (the real one plus an offset)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.offset
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(live, "time", SimpleNamespace(monotonic=fake.monotonic))
+    return fake
+
+
+# --- POST /progress/live-ticket: the ticket ----------------------------------------------------------------
+
+
+def test_a_ticket_is_256_random_bits_stored_as_its_hash_and_valid_sixty_seconds(db, new_user_id) -> None:
+    user = new_user_id()
+    before = dt.datetime.now(dt.UTC)
+    issued = issue_ticket(user)
+    after = dt.datetime.now(dt.UTC)
+    assert len(base64.urlsafe_b64decode(issued.ticket + "=")) == 32
+    assert len(issued.ticket) <= live.MAX_TICKET_LENGTH
+    assert issued.url == f"{get_live_settings().live_websocket_url}?ticket={issued.ticket}"
+    assert parse_qs(urlsplit(issued.url).query) == {"ticket": [issued.ticket]}
+    ttl = dt.timedelta(seconds=TICKET_TTL_SECONDS)
+    assert (
+        before + ttl - dt.timedelta(seconds=1) <= issued.expires_at <= after + ttl + dt.timedelta(seconds=1)
+    )
+    with db.connect() as conn:
+        stored = conn.execute(text("SELECT ticket_hash, user_id, expires_at FROM live_tickets")).one()
+    assert bytes(stored.ticket_hash) == hashlib.sha256(issued.ticket.encode()).digest()
+    assert stored.user_id == user and stored.expires_at == issued.expires_at
+    assert issue_ticket(user).ticket != issued.ticket
+
+
+def test_a_ticket_url_escapes_nothing_it_need_not_and_without_a_websocket_url_no_ticket(
+    db, new_user_id
+) -> None:
+    with live_settings(live_websocket_url="wss://example.test/live"):
+        issued = issue_ticket(new_user_id())
+        assert issued.url.startswith("wss://example.test/live?ticket=")
+    with (
+        live_settings(live_websocket_url=None),
+        pytest.raises(ConfigurationError, match="LIVE_WEBSOCKET_URL is not set"),
+    ):
+        issue_ticket(new_user_id())
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM live_tickets")).scalar_one() == 1
+
+
+def test_issuing_a_ticket_cleans_up_a_bounded_number_of_expired_tickets_and_stale_connections(
+    db, new_user_id
+) -> None:
+    user = new_user_id()
+    with db.connect() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO live_tickets (ticket_hash, user_id, expires_at)"
+                " SELECT sha256(n::text::bytea), :u, now() - interval '1 second'"
+                " FROM generate_series(1, :n) n"
+            ),
+            {"u": user, "n": live.CLEANUP_BATCH + 3},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO live_connections (connection_id, user_id, connected_at)"
+                " SELECT 'stale-' || n, :u, now() - make_interval(secs => :age)"
+                " FROM generate_series(1, :n) n"
+            ),
+            {"u": user, "n": live.CLEANUP_BATCH + 2, "age": live.CONNECTION_MAX_AGE_SECONDS + 5},
+        )
+    add_connections(db, user, ["recent"])
+    with db.connect() as conn:  # within the 2 hours: kept
+        conn.execute(
+            text(
+                "UPDATE live_connections SET connected_at = now() - make_interval(secs => :age)"
+                " WHERE connection_id = 'recent'"
+            ),
+            {"age": live.CONNECTION_MAX_AGE_SECONDS - 60},
+        )
+    issue_ticket(user)
+    with db.connect() as conn:
+        expired = conn.execute(
+            text("SELECT count(*) FROM live_tickets WHERE expires_at < now()")
+        ).scalar_one()
+        stale = conn.execute(
+            text("SELECT count(*) FROM live_connections WHERE connection_id LIKE 'stale-%'")
+        ).scalar_one()
+        recent = conn.execute(
+            text("SELECT count(*) FROM live_connections WHERE connection_id = 'recent'")
+        ).scalar_one()
+    assert (expired, stale, recent) == (3, 2, 1)
+
+
+def test_the_ticket_functions_use_the_engine_they_are_given(db, new_user_id) -> None:
+    """An engine passed in is the one used (the consumer's, serve's), not the shared one."""
+    other = common_db.make_engine(get_settings(), pool_size=1)
+    statements: list[str] = []
+    event.listen(other, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    try:
+        user = new_user_id()
+        ticket = issue_ticket(user, engine=other).ticket
+        assert any("progress_live_issue_ticket_v1" in s for s in statements)
+        assert bind_connection(ticket, f"engine-{user}", engine=other) == (user, [])
+        assert any("progress_live_connect_v1" in s for s in statements)
+        assert forget_connections([f"engine-{user}"], engine=other) == 1
+        assert any("progress_live_disconnect_v1" in s for s in statements)
+    finally:
+        other.dispose()
+
+
+# --- the WebSocket $connect and $disconnect functions ----------------------------------------------------
+
+
+def connect_event(connection_id: str, ticket: str | None = None, **query: str) -> dict[str, Any]:
+    if ticket is not None:
+        query["ticket"] = ticket
+    return websocket_event(
+        "$connect",
+        connection_id,
+        domain="abc1234567.execute-api.eu-west-1.amazonaws.com",
+        query=query or None,
+    )
+
+
+def disconnect_event(connection_id: str) -> dict[str, Any]:
+    return websocket_event(
+        "$disconnect",
+        connection_id,
+        domain="abc1234567.execute-api.eu-west-1.amazonaws.com",
+        disconnect_status=1001,
+    )
+
+
+def refusal(status: int, code: str, message: str) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps({"error": {"code": code, "message": message}}),
+    }
+
+
+INVALID_TICKET = refusal(401, "invalid_ticket", "the ticket is unknown, expired or already used")
+TICKET_REQUIRED = refusal(401, "ticket_required", "open the URL from POST /progress/live-ticket")
+NOT_A_CONNECT = refusal(400, "bad_request", "not an API Gateway WebSocket $connect event")
+NOT_A_DISCONNECT = refusal(400, "bad_request", "not an API Gateway WebSocket $disconnect event")
+
+
+@pytest.fixture
+def on_connect(load_function) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    handler = load_function("live_connect").lambda_handler
+    return lambda event: handler(event, FakeLambdaContext())
+
+
+@pytest.fixture
+def on_disconnect(load_function) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    handler = load_function("live_disconnect").lambda_handler
+    return lambda event: handler(event, FakeLambdaContext())
+
+
+def test_connect_with_a_ticket_binds_the_connection_once(
+    db, new_user_id, on_connect, info_logs, capsys
+) -> None:
+    user = new_user_id()
+    ticket = issue_ticket(user).ticket
+    assert on_connect(connect_event("conn-A=", ticket)) == {"statusCode": 200}
+    assert connections(db, user) == ["conn-A="]
+    (opened,) = logged(info_logs(), "connection opened")
+    assert (opened["connection_id"], opened["evicted"], opened["user_id"]) == ("conn-A=", 0, user)
+    assert emitted(capsys).get("LiveConnections") == [1]
+    # used once: the same ticket opens nothing more, whatever the connection
+    assert on_connect(connect_event("conn-B=", ticket)) == INVALID_TICKET
+    assert connections(db, user) == ["conn-A="]
+    (refused,) = logged(info_logs(), "refused an unknown, expired or used ticket")
+    assert refused["connection_id"] == "conn-B=" and "user_id" not in refused
+    assert emitted(capsys).get("LiveConnectRefused") == [1]
+
+
+def test_connect_refuses_an_expired_or_unknown_ticket(db, new_user_id, on_connect) -> None:
+    user = new_user_id()
+    ticket = issue_ticket(user).ticket
+    with db.connect() as conn:
+        conn.execute(text("UPDATE live_tickets SET expires_at = now() - interval '1 millisecond'"))
+    assert on_connect(connect_event("late=", ticket)) == INVALID_TICKET
+    assert on_connect(connect_event("unknown=", "u" * live.MAX_TICKET_LENGTH)) == INVALID_TICKET
+    assert connections(db, user) == []
+    fresh = issue_ticket(user).ticket  # expired tickets stay refused, a fresh one works
+    assert on_connect(connect_event("fresh=", fresh)) == {"statusCode": 200}
+    assert connections(db, user) == ["fresh="]
+
+
+def test_connect_without_a_usable_ticket_is_refused_before_the_database(
+    db, new_user_id, on_connect, count_sql, info_logs, capsys
+) -> None:
+    events = [
+        connect_event("c1="),
+        connect_event("c2=", other="x"),
+        connect_event("c3=", ""),
+        connect_event("c4=", "t" * (live.MAX_TICKET_LENGTH + 1)),
+        {**connect_event("c5="), "queryStringParameters": ["ticket", "abc"]},
+        {**connect_event("c6="), "queryStringParameters": {"ticket": 12345}},
+    ]
+    for event_ in events:
+        assert on_connect(event_) == TICKET_REQUIRED
+    assert count_sql.count == 0
+    refused = logged(info_logs(), "refused a connection without a ticket")
+    assert [r["connection_id"] for r in refused] == ["c1=", "c2=", "c3=", "c4=", "c5=", "c6="]
+    assert sum(emitted(capsys).get("LiveConnectRefused", [])) == len(events)
+
+
+def test_connect_and_disconnect_refuse_events_without_a_connection_id(
+    db, new_user_id, on_connect, on_disconnect, captured_logs
+) -> None:
+    ticket = issue_ticket(new_user_id()).ticket
+    good = connect_event("x", ticket)
+    broken = [
+        {k: v for k, v in good.items() if k != "requestContext"},
+        {**good, "requestContext": "not a mapping"},
+        {**good, "requestContext": {k: v for k, v in good["requestContext"].items() if k != "connectionId"}},
+        {**good, "requestContext": {**good["requestContext"], "connectionId": 42}},
+        {**good, "requestContext": {**good["requestContext"], "connectionId": ""}},
+        {**good, "requestContext": {**good["requestContext"], "connectionId": "c" * 129}},
+    ]
+    for event_ in broken:
+        assert on_connect(event_) == NOT_A_CONNECT
+        assert on_disconnect(event_) == NOT_A_DISCONNECT
+    assert live.handle_connect(["not", "an", "event"]) == NOT_A_CONNECT  # type: ignore[arg-type]
+    assert live.handle_disconnect("not an event") == NOT_A_DISCONNECT  # type: ignore[arg-type]
+    logs = captured_logs()
+    assert logs.count("rejected a $connect event without a connection id") == len(broken) + 1
+    assert logs.count("rejected a $disconnect event without a connection id") == len(broken) + 1
+    # the ticket was not spent by any of them; the longest connection id API Gateway could send is fine
+    longest = "c" * 128
+    assert on_connect({**good, "requestContext": {**good["requestContext"], "connectionId": longest}}) == {
+        "statusCode": 200
+    }
+
+
+def test_disconnect_forgets_the_connection(db, new_user_id, on_disconnect, info_logs) -> None:
+    user = new_user_id()
+    add_connections(db, user, ["stay=", "leave="])
+    assert on_disconnect(disconnect_event("leave=")) == {"statusCode": 200}
+    assert connections(db, user) == ["stay="]
+    assert on_disconnect(disconnect_event("never-known=")) == {"statusCode": 200}  # best effort, idempotent
+    assert [r["connection_id"] for r in logged(info_logs(), "connection closed")] == [
+        "leave=",
+        "never-known=",
+    ]
+    assert forget_connections(["stay=", "other="]) == 1
+    assert forget_connections(["stay="]) == 0
+
+
+@contextmanager
+def shared_engine(engine: Engine) -> Iterator[None]:
+    """The functions' shared engine replaced for a while (the test database's engine restored after)."""
+    previous = common_db.get_engine()
+    common_db._engine = engine
+    try:
+        yield
+    finally:
+        common_db._engine = previous
+        engine.dispose()
+
+
+def test_connect_answers_503_when_the_database_is_unreachable(
+    db, new_user_id, on_connect, captured_logs, capsys
+) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there: connection refused at once
+    ticket = issue_ticket(new_user_id()).ticket
+    with shared_engine(create_engine(f"postgresql+pg8000://root@127.0.0.1:{port}/test")):
+        answer = on_connect(connect_event("c=", ticket))
+    assert answer == refusal(503, "database_unavailable", "retry later with a new ticket")
+    (warning,) = [json.loads(line) for line in captured_logs().splitlines() if "database unavailable" in line]
+    assert warning["message"] == "database unavailable on $connect" and warning["level"] == "WARNING"
+    assert warning["error_type"] in ("InterfaceError", "OperationalError")
+    assert emitted(capsys).get("DatabaseUnavailable") == [1]
+    assert on_connect(connect_event("c=", ticket)) == {"statusCode": 200}  # the ticket is still good
+
+
+def test_connect_lets_a_database_error_that_is_not_unavailability_through(
+    db, new_user_id, on_connect
+) -> None:
+    broken = common_db.make_engine(get_settings(), pool_size=1)
+
+    @event.listens_for(broken, "connect")
+    def hide_the_functions(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("SET search_path TO pg_catalog")
+        cursor.close()
+
+    ticket = issue_ticket(new_user_id()).ticket
+    with shared_engine(broken), pytest.raises(Exception, match="progress_live_connect_v1") as raised:
+        on_connect(connect_event("c=", ticket))
+    assert not common_db.is_transient(raised.value)
+
+
+def test_a_sixth_connection_evicts_the_oldest_and_closes_it_at_the_gateway(
+    db, new_user_id, on_connect, management, info_logs, capsys
+) -> None:
+    user = new_user_id()
+    old = [f"old-{n}=" for n in range(MAX_CONNECTIONS_PER_USER)]
+    add_connections(db, user, old)
+    assert on_connect(connect_event("new=", issue_ticket(user).ticket)) == {"statusCode": 200}
+    assert connections(db, user) == [*old[1:], "new="]
+    assert management.calls() == [old[0]] and management.calls("DELETE") == [old[0]]
+    (opened,) = logged(info_logs(), "connection opened")
+    assert opened["evicted"] == 1
+    assert emitted(capsys).get("LiveConnectionsEvicted") == [1]
+
+
+def test_evicted_connections_count_as_closed_when_sent_or_already_gone(
+    db, new_user_id, on_connect, management, info_logs, capsys
+) -> None:
+    user = new_user_id()
+    old = ["o1=", "o2=", "o3=", "o4=", "o5=", "o6=", "o7="]
+    add_connections(db, user, old)
+    management.answers.update({"o1=": "gone", "o2=": "error"})
+    assert on_connect(connect_event("new=", issue_ticket(user).ticket)) == {"statusCode": 200}
+    assert connections(db, user) == ["o4=", "o5=", "o6=", "o7=", "new="]
+    assert sorted(management.calls("DELETE")) == ["o1=", "o2=", "o3="]
+    assert logged(info_logs(), "connection opened")[0]["evicted"] == 3
+    assert emitted(capsys).get("LiveConnectionsEvicted") == [2]  # o1 gone already, o3 closed; o2 failed
+
+
+def test_without_a_management_endpoint_eviction_only_forgets(
+    db, new_user_id, on_connect, management, capsys
+) -> None:
+    user = new_user_id()
+    add_connections(db, user, [f"old-{n}=" for n in range(MAX_CONNECTIONS_PER_USER)])
+    with live_settings(live_management_endpoint=None):
+        assert on_connect(connect_event("new=", issue_ticket(user).ticket)) == {"statusCode": 200}
+    assert len(connections(db, user)) == MAX_CONNECTIONS_PER_USER
+    assert management.calls() == []
+    assert "LiveConnectionsEvicted" not in emitted(capsys)
+
+
+# --- which users a batch pushes to --------------------------------------------------------------------------
+
+
+def test_only_the_recorded_messages_of_a_batch_name_users_to_push_to() -> None:
+    good = sqs_record(attempt_body(user_id="user_5"))
+    numeric = sqs_record(attempt_body(user_id=9))
+    failed = sqs_record(attempt_body(user_id=6))
+    odd = [
+        sqs_record("not json"),
+        sqs_record(json.dumps({"exercise_id": 3})),  # no user_id
+        sqs_record(json.dumps(["user_7"])),  # not an object
+        sqs_record(attempt_body(user_id="nobody")),  # not a user id
+        sqs_record(attempt_body(user_id=None)),
+        {k: v for k, v in sqs_record(attempt_body(user_id=8)).items() if k != "body"},
+    ]
+    event_ = sqs_event(good, failed, *odd, "not a record", numeric)
+    response = {"batchItemFailures": [{"itemIdentifier": failed["messageId"]}]}
+    assert users_of_successful_records(event_, response) == {5, 9}
+    assert users_of_successful_records(event_, {"batchItemFailures": []}) == {5, 6, 9}
+    assert users_of_successful_records(event_, {"batchItemFailures": None}) == {5, 6, 9}
+    assert users_of_successful_records(event_, {}) == {5, 6, 9}
+    assert users_of_successful_records({"Records": None}, {}) == set()
+    assert users_of_successful_records({}, {}) == set()
+
+
+# --- the push after a batch -----------------------------------------------------------------------------
+
+
+def expected_message(user: int) -> dict[str, Any]:
+    """What GET /progress answers the user, without the page of attempts."""
+    from progress_common.queries import get_progress
+
+    progress = get_progress(user).model_dump(mode="json")
+    del progress["recent_attempts"], progress["next_cursor"]
+    return {"type": "progress", "progress": progress}
+
+
+def test_the_consumer_pushes_each_user_their_own_fresh_progress(
+    load_function, db, new_user_id, management, info_logs, capsys
+) -> None:
+    alice, bob, carol = new_user_id(), new_user_id(), new_user_id()
+    add_connections(db, alice, ["alice-1=", "alice-2="])
+    add_connections(db, bob, ["bob-1="])
+    event_ = sqs_event(
+        sqs_record(attempt_body(user_id=alice, is_correct=True)),
+        sqs_record(attempt_body(user_id=alice, is_correct=False)),
+        sqs_record(attempt_body(user_id=f"user_{bob}")),
+        sqs_record(attempt_body(user_id=carol)),  # nobody connected: nothing to send
+    )
+    assert load_function("record_attempts").lambda_handler(event_, FakeLambdaContext()) == {
+        "batchItemFailures": []
+    }
+    bodies = management.bodies()
+    assert sorted(bodies) == ["alice-1=", "alice-2=", "bob-1="]
+    assert management.calls("DELETE") == []
+    for connection_id, user in (("alice-1=", alice), ("alice-2=", alice), ("bob-1=", bob)):
+        assert json.loads(bodies[connection_id]) == expected_message(user)
+        assert b" " not in bodies[connection_id]  # compact: the smallest frames
+    assert json.loads(bodies["alice-1="])["progress"]["total_attempts"] == 2
+    assert "recent_attempts" not in json.loads(bodies["bob-1="])["progress"]
+    values = emitted(capsys)
+    assert [values.get(name) for name in ("LivePushesSent", "LivePushesGone", "LivePushesFailed")] == [
+        [3],
+        [0],
+        [0],
+    ]
+    assert values.get("LivePushesSkipped") == [0]
+    (pushed,) = logged(info_logs(), "live push")
+    assert {k: pushed[k] for k in ("sent", "gone", "failed", "skipped", "users")} == {
+        "sent": 3,
+        "gone": 0,
+        "failed": 0,
+        "skipped": 0,
+        "users": 2,
+    }
+    assert 0 < pushed["seconds"] < 5 and round(pushed["seconds"], 3) == pushed["seconds"]
+
+
+def test_a_batch_of_users_nobody_watches_pushes_nothing_and_reports_nothing(
+    db, new_user_id, management, info_logs, capsys
+) -> None:
+    user = new_user_id()
+    report = push_after_batch(sqs_event(sqs_record(attempt_body(user_id=user))), {"batchItemFailures": []})
+    assert report.as_dict() == {**PushReport().as_dict(), "seconds": report.as_dict()["seconds"]}
+    assert management.calls() == []
+    assert logged(info_logs(), "live push") == []
+    metrics.add_metric(name="Marker", unit="Count", value=1)  # so that there is something to flush
+    assert set(emitted(capsys, flush=True)) == {"Marker"}
+
+
+def test_gone_connections_are_forgotten_and_refusals_count_as_failed(
+    db, new_user_id, management, info_logs, capsys
+) -> None:
+    user = new_user_id()
+    add_connections(db, user, ["ok=", "gone=", "forbidden=", "error="])
+    management.answers.update({"gone=": "gone", "forbidden=": "forbidden", "error=": "error"})
+    report = push_after_batch(sqs_event(sqs_record(attempt_body(user_id=user))), {"batchItemFailures": []})
+    assert (report.sent, report.gone, report.failed, report.skipped, report.users) == (1, 1, 2, 0, 1)
+    assert report.outcomes == {"ok=": "sent", "gone=": "gone", "forbidden=": "failed", "error=": "failed"}
+    assert connections(db, user) == ["ok=", "forbidden=", "error="]
+    assert sorted(management.calls()) == ["error=", "forbidden=", "gone=", "ok="]  # no retries
+    values = emitted(capsys, flush=True)
+    assert [values.get(n) for n in ("LivePushesSent", "LivePushesGone", "LivePushesFailed")] == [
+        [1],
+        [1],
+        [2],
+    ]
+    assert logged(info_logs(), "live push")[0]["gone"] == 1
+    # answers from the endpoint, even refusals, are not a reason to pause: the next push calls again
+    management.requests.clear()
+    assert push_progress([user]).sent == 1 and len(management.calls()) == 3
+
+
+def test_only_a_users_newest_connections_are_pushed_to(db, new_user_id, management) -> None:
+    user, other = new_user_id(), new_user_id()
+    ids = [f"c{n}=" for n in range(MAX_CONNECTIONS_PER_USER + 2)]
+    add_connections(db, user, ids)
+    add_connections(db, other, ["other="])
+    report = push_progress(iter([user, user]))
+    assert sorted(management.calls("POST")) == sorted(ids[2:])
+    assert (report.sent, report.users) == (MAX_CONNECTIONS_PER_USER, 1)
+
+
+def test_no_endpoint_or_no_users_no_statement(db, new_user_id, count_sql, management) -> None:
+    with live_settings(live_management_endpoint=None):
+        assert push_progress([new_user_id()]) == PushReport()
+    assert push_progress([]) == PushReport()
+    assert count_sql.count == 0 and management.calls() == []
+
+
+def test_a_push_that_fails_reports_it_and_never_raises(db, new_user_id, management, captured_logs) -> None:
+    user = new_user_id()
+    add_connections(db, user, ["c="])
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    unreachable_db = create_engine(f"postgresql+pg8000://root@127.0.0.1:{port}/test")
+    try:
+        report = push_progress([user], engine=unreachable_db)
+    finally:
+        unreachable_db.dispose()
+    assert (report.failed, report.sent, report.users) == (1, 0, 0) and report.seconds > 0
+    with live_settings(live_management_endpoint="http://[not-an-address/live"):
+        report = push_progress([user])
+    assert (report.failed, report.sent, report.users) == (1, 0, 1)
+    warnings = [json.loads(line) for line in captured_logs().splitlines() if "live push failed" in line]
+    assert [w["error_type"] for w in warnings] == ["InterfaceError", "ValueError"] or [
+        w["error_type"] for w in warnings
+    ] == ["OperationalError", "ValueError"]
+    assert management.calls() == []
+    # the consumer's own step cannot fail the batch either
+    assert push_after_batch(None, {}) == PushReport(failed=1)  # type: ignore[arg-type]
+    assert json.loads(captured_logs().splitlines()[-1])["error_type"] == "AttributeError"
+
+
+def test_a_silent_endpoint_costs_the_budget_then_pauses_pushing_for_thirty_seconds(
+    db, new_user_id, management, silent_endpoint, clock
+) -> None:
+    user = new_user_id()
+    add_connections(db, user, ["a=", "b="])
+    with live_settings(live_management_endpoint=silent_endpoint):
+        started = time.monotonic()
+        report = push_progress([user], budget_seconds=0.2)
+        assert time.monotonic() - started < 0.45  # the budget, not the 0.5 s read timeout
+    # calls on the wire without an answer: skipped (not known to have failed), connections kept
+    assert (report.sent, report.failed, report.skipped, report.users) == (0, 0, 2, 1)
+    assert report.outcomes == {"a=": "timeout", "b=": "timeout"}
+    assert connections(db, user) == ["a=", "b="]
+    # paused: even with a reachable endpoint, no call for 30 s, every connection skipped
+    clock.offset = live.UNREACHABLE_PAUSE_SECONDS - 0.5
+    report = push_progress([user])
+    assert (report.sent, report.skipped, report.users) == (0, 2, 1) and management.calls() == []
+    user_2 = new_user_id()
+    add_connections(db, user_2, ["evicted=", *[f"x{n}=" for n in range(MAX_CONNECTIONS_PER_USER)]])
+    close_connections(["evicted="])
+    assert management.calls() == []
+    clock.offset = live.UNREACHABLE_PAUSE_SECONDS + 0.5
+    assert push_progress([user]).sent == 2
+    close_connections(["evicted="])
+    assert management.calls("DELETE") == ["evicted="]
+
+
+def test_an_endpoint_that_refuses_connections_pauses_pushing(
+    db, new_user_id, management, monkeypatch
+) -> None:
+    user = new_user_id()
+    add_connections(db, user, ["a="])
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    with live_settings(live_management_endpoint=f"http://127.0.0.1:{port}/live"):
+        report = push_progress([user])
+    assert (report.sent, report.failed, report.skipped) == (0, 1, 0)
+    assert report.outcomes == {"a=": "unreachable"}
+    assert push_progress([user]).skipped == 1 and management.calls() == []
+    reset_push_state()
+    assert push_progress([user]).sent == 1
+
+
+def test_an_answer_after_the_budget_is_skipped_without_pausing(db, new_user_id, management) -> None:
+    user = new_user_id()
+    add_connections(db, user, ["slow=", "quick="])
+    management.answers["slow="] = 0.4
+    report = push_progress([user], budget_seconds=0.2)
+    assert report.outcomes == {"slow=": "timeout", "quick=": "sent"}
+    assert (report.sent, report.skipped, report.failed) == (1, 1, 0)
+    management.answers.clear()
+    assert push_progress([user]).sent == 2  # not paused: the endpoint answered
+
+
+def test_a_call_without_an_answer_within_the_read_timeout_has_failed(db, new_user_id, management) -> None:
+    user = new_user_id()
+    add_connections(db, user, ["slow=", "quick="])
+    management.answers["slow="] = live.MANAGEMENT_TIMEOUT_SECONDS + 0.25
+    report = push_progress([user], budget_seconds=live.MANAGEMENT_TIMEOUT_SECONDS + 0.5)
+    assert report.outcomes == {"slow=": "unreachable", "quick=": "sent"}
+    assert (report.sent, report.failed, report.skipped) == (1, 1, 0)
+
+
+def test_with_no_budget_left_nothing_is_called_and_nothing_paused(db, new_user_id, management) -> None:
+    user = new_user_id()
+    add_connections(db, user, ["a=", "b="])
+    report = push_progress([user], budget_seconds=0)
+    assert (report.sent, report.skipped, report.users) == (0, 2, 1)
+    report = push_progress([user], budget_seconds=-1)
+    assert (report.sent, report.skipped, report.users) == (0, 2, 1)
+    assert management.calls() == []
+    assert push_progress([user]).sent == 2
+
+
+@pytest.mark.parametrize(
+    ("remaining_ms", "called", "outcome"),
+    [
+        (None, True, "timeout"),  # the configured budget (0.25 s) bounds the push
+        (1250, True, "timeout"),  # a quarter second before the last second: the same bound
+        (1000, False, None),  # the last second of the invocation is not the push's
+        (400, False, None),
+    ],
+)
+def test_the_push_stays_out_of_the_last_second_of_the_invocation(
+    db, new_user_id, management, remaining_ms, called, outcome
+) -> None:
+    user = new_user_id()
+    add_connections(db, user, ["slow="])
+    management.answers["slow="] = 0.45  # within the read timeout, beyond the budget
+    event_ = sqs_event(sqs_record(attempt_body(user_id=user)))
+    with live_settings(live_push_budget_seconds=0.25):
+        report = push_after_batch(
+            event_, {"batchItemFailures": []}, None if remaining_ms is None else lambda: remaining_ms
+        )
+    assert report.outcomes == ({"slow=": outcome} if outcome else {}) and report.skipped == 1
+    assert management.calls() == (["slow="] if called else [])
+
+
+def test_a_budget_longer_than_the_answer_gets_it(db, new_user_id, management) -> None:
+    user = new_user_id()
+    add_connections(db, user, ["slow="])
+    management.answers["slow="] = 0.3
+    event_ = sqs_event(sqs_record(attempt_body(user_id=user)))
+    with live_settings(live_push_budget_seconds=0.45):
+        assert push_after_batch(event_, {}, lambda: 30_000).sent == 1
+        assert push_after_batch(event_, {}, lambda: 1_450).sent == 1
+    with live_settings(live_push_budget_seconds=0.1):
+        assert push_progress([user], budget_seconds=0.45).sent == 1  # an explicit budget wins
+        assert push_after_batch(event_, {}, lambda: 30_000).skipped == 1
+
+
+# --- one call's outcome, and calls in parallel within a deadline --------------------------------------------
+
+
+class FakeManagementClient:
+    """The two calls of an apigatewaymanagementapi client; `behaviour(connection_id)` runs in each and may
+    raise what botocore raises."""
+
+    def __init__(self, behaviour: Callable[[str], None] = lambda connection_id: None) -> None:
+        self.behaviour = behaviour
+        self.calls: list[tuple[str, str, bytes | None]] = []
+        self.lock = threading.Lock()
+
+    def _call(self, method: str, connection_id: str, data: bytes | None) -> None:
+        with self.lock:
+            self.calls.append((method, connection_id, data))
+        self.behaviour(connection_id)
+
+    def post_to_connection(self, *, ConnectionId: str, Data: bytes) -> None:
+        self._call("post", ConnectionId, Data)
+
+    def delete_connection(self, *, ConnectionId: str) -> None:
+        self._call("delete", ConnectionId, None)
+
+
+def raising(exc: BaseException) -> Callable[[str], None]:
+    def behaviour(connection_id: str) -> None:
+        raise exc
+
+    return behaviour
+
+
+def client_error(response: dict[str, Any]) -> ClientError:
+    return ClientError(response, "PostToConnection")  # type: ignore[arg-type]
+
+
+def test_a_call_posts_the_message_or_closes_the_connection() -> None:
+    client = FakeManagementClient()
+    assert live._post(client, "c1=", b'{"type":"progress"}') == "sent"
+    assert live._post(client, "c2=", None) == "sent"
+    assert client.calls == [("post", "c1=", b'{"type":"progress"}'), ("delete", "c2=", None)]
+
+
+@pytest.mark.parametrize(
+    ("error", "outcome"),
+    [
+        (
+            client_error({"Error": {"Code": "GoneException"}, "ResponseMetadata": {"HTTPStatusCode": 410}}),
+            "gone",
+        ),
+        (
+            client_error({"Error": {"Code": "GoneException"}, "ResponseMetadata": {"HTTPStatusCode": 400}}),
+            "gone",
+        ),
+        (client_error({"Error": {"Code": "GoneException"}}), "gone"),
+        (client_error({"Error": {"Code": "410"}, "ResponseMetadata": {"HTTPStatusCode": 410}}), "gone"),
+        (client_error({"ResponseMetadata": {"HTTPStatusCode": 410}}), "gone"),
+        (
+            client_error(
+                {"Error": {"Code": "ForbiddenException"}, "ResponseMetadata": {"HTTPStatusCode": 403}}
+            ),
+            "failed",
+        ),
+        (
+            client_error(
+                {"Error": {"Code": "LimitExceededException"}, "ResponseMetadata": {"HTTPStatusCode": 429}}
+            ),
+            "failed",
+        ),
+        (client_error({"Error": {"Code": "ForbiddenException"}}), "failed"),
+        (client_error({"ResponseMetadata": {"HTTPStatusCode": 500}}), "failed"),
+        (client_error({}), "failed"),
+        (EndpointConnectionError(endpoint_url="http://127.0.0.1:9/live"), "unreachable"),
+        (ReadTimeoutError(endpoint_url="http://127.0.0.1:9/live"), "unreachable"),
+        (ConnectionResetError(104, "reset"), "unreachable"),
+    ],
+)
+def test_a_calls_outcome_in_one_word(error: BaseException, outcome: str) -> None:
+    assert live._post(FakeManagementClient(raising(error)), "c=", b"{}") == outcome
+    assert live._post(FakeManagementClient(raising(error)), "c=", None) == outcome
+
+
+def test_calls_run_in_parallel_eight_at_a_time() -> None:
+    together = threading.Barrier(live.PUSH_WORKERS, timeout=1.0)
+
+    def meet(connection_id: str) -> None:
+        try:
+            together.wait()
+        except threading.BrokenBarrierError:
+            raise EndpointConnectionError(endpoint_url="fewer calls at once than expected") from None
+
+    jobs = [(f"c{n}=", b"{}") for n in range(live.PUSH_WORKERS)]
+    assert live._post_all(FakeManagementClient(meet), jobs, time.monotonic() + 2.0) == {
+        cid: "sent" for cid, _ in jobs
+    }
+
+    active, most = 0, 0
+    lock = threading.Lock()
+
+    def count(connection_id: str) -> None:
+        nonlocal active, most
+        with lock:
+            active += 1
+            most = max(most, active)
+        time.sleep(0.02)
+        with lock:
+            active -= 1
+
+    jobs = [(f"c{n}=", b"{}") for n in range(live.PUSH_WORKERS * 2 + 1)]
+    assert set(live._post_all(FakeManagementClient(count), jobs, time.monotonic() + 2.0).values()) == {"sent"}
+    assert 1 <= most <= live.PUSH_WORKERS
+    assert live._post_all(FakeManagementClient(), [("only=", None)], time.monotonic() + 1.0) == {
+        "only=": "sent"
+    }
+
+
+def test_at_the_deadline_calls_on_the_wire_time_out_and_queued_ones_never_start() -> None:
+    release = threading.Event()
+    client = FakeManagementClient(lambda connection_id: release.wait(2.0) and None)
+    jobs = [(f"c{n}=", b"{}") for n in range(live.PUSH_WORKERS + 2)]
+    started = time.monotonic()
+    try:
+        outcomes = live._post_all(client, jobs, started + 0.15)
+        returned = time.monotonic() - started
+    finally:
+        release.set()
+    assert 0.1 <= returned < 0.6  # the deadline, not the calls
+    assert outcomes == {
+        **{f"c{n}=": "timeout" for n in range(live.PUSH_WORKERS)},
+        **{f"c{n}=": "skipped" for n in range(live.PUSH_WORKERS, live.PUSH_WORKERS + 2)},
+    }
+    time.sleep(0.1)  # the hung calls are answered now; the queued ones were cancelled, never made
+    assert sorted(cid for _, cid, _ in client.calls) == sorted(f"c{n}=" for n in range(live.PUSH_WORKERS))
+
+
+def test_closing_evicted_connections_with_a_broken_endpoint_logs_and_moves_on(
+    db, new_user_id, on_connect, management, captured_logs, capsys
+) -> None:
+    user = new_user_id()
+    add_connections(db, user, [f"old-{n}=" for n in range(MAX_CONNECTIONS_PER_USER)])
+    with live_settings(live_management_endpoint="http://[not-an-address/live"):
+        assert on_connect(connect_event("new=", issue_ticket(user).ticket)) == {"statusCode": 200}
+    (warning,) = [json.loads(line) for line in captured_logs().splitlines() if "could not close" in line]
+    assert warning["message"] == "could not close evicted connections"
+    assert warning["error_type"] == "ValueError" and warning["level"] == "WARNING"
+    assert "LiveConnectionsEvicted" not in emitted(capsys)
+    close_connections([])  # nothing to close: no call
+    assert management.calls() == []
