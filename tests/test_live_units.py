@@ -467,6 +467,10 @@ def test_connect_and_disconnect_refuse_events_without_a_connection_id(
     assert on_connect({**good, "requestContext": {**good["requestContext"], "connectionId": longest}}) == {
         "statusCode": 200
     }
+    # and so is the shortest, with the shortest ticket (unknown: refused as such, not as missing)
+    assert on_connect(connect_event("y", issue_ticket(new_user_id()).ticket)) == {"statusCode": 200}
+    assert on_connect(connect_event("z", "t")) == INVALID_TICKET
+    assert on_disconnect(disconnect_event("y")) == {"statusCode": 200}
 
 
 def test_disconnect_forgets_the_connection(db, new_user_id, on_disconnect, info_logs) -> None:
@@ -723,22 +727,26 @@ def test_a_push_that_fails_reports_it_and_never_raises(db, new_user_id, manageme
     assert management.calls() == []
     # the consumer's own step cannot fail the batch either
     assert push_after_batch(None, {}) == PushReport(failed=1)  # type: ignore[arg-type]
-    assert json.loads(captured_logs().splitlines()[-1])["error_type"] == "AttributeError"
+    last = json.loads(captured_logs().splitlines()[-1])
+    assert (last["message"], last["error_type"]) == ("live push failed", "AttributeError")
 
 
 def test_a_silent_endpoint_costs_the_budget_then_pauses_pushing_for_thirty_seconds(
     db, new_user_id, management, silent_endpoint, clock
 ) -> None:
-    user = new_user_id()
+    user, second, third = new_user_id(), new_user_id(), new_user_id()
     add_connections(db, user, ["a=", "b="])
+    add_connections(db, second, [f"s{n}=" for n in range(MAX_CONNECTIONS_PER_USER)])
+    add_connections(db, third, ["t1=", "t2=", "t3="])
+    live._management_client(silent_endpoint)  # built once per container, not charged to the budget
     with live_settings(live_management_endpoint=silent_endpoint):
         started = time.monotonic()
-        report = push_progress([user], budget_seconds=0.2)
+        report = push_progress([user, second, third], budget_seconds=0.2)
         assert time.monotonic() - started < 0.45  # the budget, not the 0.5 s read timeout
-    # calls on the wire without an answer: skipped (not known to have failed), connections kept
-    assert (report.sent, report.failed, report.skipped, report.users) == (0, 0, 2, 1)
-    assert report.outcomes == {"a=": "timeout", "b=": "timeout"}
-    assert connections(db, user) == ["a=", "b="]
+    # calls on the wire without an answer, and calls still queued: skipped (not known to have failed)
+    assert (report.sent, report.failed, report.skipped, report.users) == (0, 0, 10, 3)
+    assert sorted(report.outcomes.values()) == ["skipped"] * 2 + ["timeout"] * live.PUSH_WORKERS
+    assert connections(db, user) == ["a=", "b="]  # kept
     # paused: even with a reachable endpoint, no call for 30 s, every connection skipped
     clock.offset = live.UNREACHABLE_PAUSE_SECONDS - 0.5
     report = push_progress([user])
@@ -792,14 +800,15 @@ def test_a_call_without_an_answer_within_the_read_timeout_has_failed(db, new_use
 
 
 def test_with_no_budget_left_nothing_is_called_and_nothing_paused(db, new_user_id, management) -> None:
-    user = new_user_id()
+    user, other = new_user_id(), new_user_id()
     add_connections(db, user, ["a=", "b="])
-    report = push_progress([user], budget_seconds=0)
-    assert (report.sent, report.skipped, report.users) == (0, 2, 1)
-    report = push_progress([user], budget_seconds=-1)
-    assert (report.sent, report.skipped, report.users) == (0, 2, 1)
+    add_connections(db, other, ["c="])
+    report = push_progress([user, other], budget_seconds=0)
+    assert (report.sent, report.skipped, report.users, report.outcomes) == (0, 3, 2, {})
+    report = push_progress([user, other], budget_seconds=-1)
+    assert (report.sent, report.skipped, report.users) == (0, 3, 2)
     assert management.calls() == []
-    assert push_progress([user]).sent == 2
+    assert push_progress([user, other]).sent == 3
 
 
 @pytest.mark.parametrize(
@@ -986,3 +995,53 @@ def test_closing_evicted_connections_with_a_broken_endpoint_logs_and_moves_on(
     assert "LiveConnectionsEvicted" not in emitted(capsys)
     close_connections([])  # nothing to close: no call
     assert management.calls() == []
+
+
+@pytest.mark.parametrize("answer", ["gone", "forbidden"])
+def test_an_endpoint_that_answers_some_calls_is_not_paused(db, new_user_id, management, answer) -> None:
+    user = new_user_id()
+    add_connections(db, user, ["slow=", "answered="])
+    management.answers.update({"slow=": 0.4, "answered=": answer})
+    report = push_progress([user], budget_seconds=0.2)
+    assert report.outcomes == {"slow=": "timeout", "answered=": "gone" if answer == "gone" else "failed"}
+    management.answers.clear()
+    management.requests.clear()
+    assert push_progress([user]).sent == len(connections(db, user))
+    assert "slow=" in management.calls()
+
+
+def test_building_the_client_on_a_cold_start_is_not_charged_to_the_budget(
+    db, new_user_id, management, monkeypatch
+) -> None:
+    import boto3
+
+    build = boto3.session.Session.client
+
+    def slow_build(self: Any, *args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.3)  # loading the service model on a cold, throttled container
+        return build(self, *args, **kwargs)
+
+    monkeypatch.setattr(boto3.session.Session, "client", slow_build)
+    user = new_user_id()
+    add_connections(db, user, ["a="])
+    report = push_progress([user], budget_seconds=0.2)
+    assert report.outcomes == {"a=": "sent"} and report.seconds > 0.3
+    assert push_progress([user], budget_seconds=0.2).sent == 1  # built once per endpoint
+
+
+def test_the_push_uses_the_engine_it_is_given(db, new_user_id, management) -> None:
+    other = common_db.make_engine(get_settings(), pool_size=1)
+    statements: list[str] = []
+    event.listen(other, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    user = new_user_id()
+    add_connections(db, user, ["a=", "gone="])
+    management.answers["gone="] = "gone"
+    try:
+        report = push_progress([user], engine=other)
+    finally:
+        other.dispose()
+    assert (report.sent, report.gone) == (1, 1)
+    assert connections(db, user) == ["a="]
+    assert any("progress_live_connections_v1" in s for s in statements)
+    assert any("progress_live_disconnect_v1" in s for s in statements)
+    assert len(statements) >= 3  # and the progress read between them
