@@ -193,6 +193,8 @@ def emitted(capsys: pytest.CaptureFixture[str], *, flush: bool = False) -> dict[
         if line.startswith('{"_aws"'):
             document = json.loads(line)
             for definition in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+                if definition["Name"].startswith(("Live", "DatabaseUnavailable")):
+                    assert definition["Unit"] == "Count", definition  # what alarms and dashboards sum
                 value = document[definition["Name"]]
                 values.setdefault(definition["Name"], []).extend(
                     value if isinstance(value, list) else [value]
@@ -274,7 +276,7 @@ def test_a_ticket_url_escapes_nothing_it_need_not_and_without_a_websocket_url_no
         assert issued.url.startswith("wss://example.test/live?ticket=")
     with (
         live_settings(live_websocket_url=None),
-        pytest.raises(ConfigurationError, match="LIVE_WEBSOCKET_URL is not set"),
+        pytest.raises(ConfigurationError, match=r"^LIVE_WEBSOCKET_URL is not set$"),
     ):
         issue_ticket(new_user_id())
     with db.connect() as conn:
@@ -459,9 +461,15 @@ def test_connect_and_disconnect_refuse_events_without_a_connection_id(
         assert on_disconnect(event_) == NOT_A_DISCONNECT
     assert live.handle_connect(["not", "an", "event"]) == NOT_A_CONNECT  # type: ignore[arg-type]
     assert live.handle_disconnect("not an event") == NOT_A_DISCONNECT  # type: ignore[arg-type]
-    logs = captured_logs()
-    assert logs.count("rejected a $connect event without a connection id") == len(broken) + 1
-    assert logs.count("rejected a $disconnect event without a connection id") == len(broken) + 1
+    warnings = [json.loads(line) for line in captured_logs().splitlines() if line.startswith("{")]
+    assert [w["message"] for w in warnings if "connection id" in w["message"]] == [
+        "rejected a $connect event without a connection id",
+        "rejected a $disconnect event without a connection id",
+    ] * len(broken) + [
+        "rejected a $connect event without a connection id",
+        "rejected a $disconnect event without a connection id",
+    ]
+    assert {w["level"] for w in warnings if "connection id" in w["message"]} == {"WARNING"}
     # the ticket was not spent by any of them; the longest connection id API Gateway could send is fine
     longest = "c" * 128
     assert on_connect({**good, "requestContext": {**good["requestContext"], "connectionId": longest}}) == {
@@ -623,9 +631,11 @@ def test_the_consumer_pushes_each_user_their_own_fresh_progress(
         sqs_record(attempt_body(user_id=f"user_{bob}")),
         sqs_record(attempt_body(user_id=carol)),  # nobody connected: nothing to send
     )
+    started = time.monotonic()
     assert load_function("record_attempts").lambda_handler(event_, FakeLambdaContext()) == {
         "batchItemFailures": []
     }
+    elapsed = time.monotonic() - started
     bodies = management.bodies()
     assert sorted(bodies) == ["alice-1=", "alice-2=", "bob-1="]
     assert management.calls("DELETE") == []
@@ -649,7 +659,7 @@ def test_the_consumer_pushes_each_user_their_own_fresh_progress(
         "skipped": 0,
         "users": 2,
     }
-    assert 0 < pushed["seconds"] < 5 and round(pushed["seconds"], 3) == pushed["seconds"]
+    assert 0 < pushed["seconds"] <= elapsed
 
 
 def test_a_batch_of_users_nobody_watches_pushes_nothing_and_reports_nothing(
