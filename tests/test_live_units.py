@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Any
@@ -1027,7 +1027,10 @@ def test_building_the_client_on_a_cold_start_is_not_charged_to_the_budget(
 
     build = boto3.session.Session.client
 
+    builds: list[str] = []
+
     def slow_build(self: Any, *args: Any, **kwargs: Any) -> Any:
+        builds.append(kwargs["endpoint_url"])
         time.sleep(0.3)  # loading the service model on a cold, throttled container
         return build(self, *args, **kwargs)
 
@@ -1036,7 +1039,8 @@ def test_building_the_client_on_a_cold_start_is_not_charged_to_the_budget(
     add_connections(db, user, ["a="])
     report = push_progress([user], budget_seconds=0.2)
     assert report.outcomes == {"a=": "sent"} and report.seconds > 0.3
-    assert push_progress([user], budget_seconds=0.2).sent == 1  # built once per endpoint
+    assert push_progress([user], budget_seconds=0.2).sent == 1
+    assert builds == [management.endpoint]  # once per endpoint per container
 
 
 def test_the_push_uses_the_engine_it_is_given(db, new_user_id, management) -> None:
@@ -1055,3 +1059,55 @@ def test_the_push_uses_the_engine_it_is_given(db, new_user_id, management) -> No
     assert any("progress_live_connections_v1" in s for s in statements)
     assert any("progress_live_disconnect_v1" in s for s in statements)
     assert len(statements) >= 3  # and the progress read between them
+
+
+def test_when_the_reads_take_the_budget_nothing_is_called_and_nothing_paused(
+    db, new_user_id, management, clock
+) -> None:
+    """A slow database: the first user's progress read uses up the budget; no call is started late."""
+    first, second = sorted((new_user_id(), new_user_id()))  # read in the order of their ids
+    add_connections(db, first, ["f1=", "f2="])
+    add_connections(db, second, ["s1=", "s2=", "s3="])
+    slow = common_db.make_engine(get_settings(), pool_size=1)
+    reads: list[str] = []
+
+    def read_takes_the_budget(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "progress_live_connections_v1" not in statement and not reads:
+            reads.append(statement)
+            clock.offset += 0.5
+
+    event.listen(slow, "before_cursor_execute", read_takes_the_budget)
+    try:
+        report = push_progress([second, first], budget_seconds=0.5, engine=slow)
+    finally:
+        slow.dispose()
+    assert report.outcomes == {"f1=": "skipped", "f2=": "skipped"}
+    assert (report.sent, report.failed, report.skipped, report.users) == (0, 0, 5, 2)
+    time.sleep(0.05)
+    assert management.calls() == []
+    assert push_progress([first, second]).sent == 5  # not paused
+
+
+def test_an_endpoint_that_does_not_accept_the_connection_fails_within_the_connect_timeout(
+    db, new_user_id, management
+) -> None:
+    """A listener whose accept queue is full: the TCP handshake never completes."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = [socket.socket() for _ in range(3)]
+    try:
+        for filler in fillers:
+            filler.setblocking(False)
+            with suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+        user = new_user_id()
+        add_connections(db, user, ["a="])
+        with live_settings(live_management_endpoint=f"http://127.0.0.1:{port}/live"):
+            report = push_progress([user], budget_seconds=live.MANAGEMENT_TIMEOUT_SECONDS + 0.4)
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+    assert report.outcomes == {"a=": "unreachable"} and report.failed == 1
