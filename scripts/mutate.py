@@ -47,6 +47,8 @@ MUTATION_TESTS = [
     "tests/test_layer.py",
     "tests/test_timezones.py",
     "tests/test_live_units.py",
+    "tests/test_cursor.py",
+    "tests/test_live_settings.py",
 ]
 ALL_MODULES = sorted(p.stem for p in (ROOT / LAYER).glob("*.py") if p.stem != "__init__")
 
