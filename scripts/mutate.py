@@ -49,6 +49,7 @@ MUTATION_TESTS = [
     "tests/test_live_units.py",
     "tests/test_cursor.py",
     "tests/test_live_settings.py",
+    "tests/test_attempt_message.py",
 ]
 ALL_MODULES = sorted(p.stem for p in (ROOT / LAYER).glob("*.py") if p.stem != "__init__")
 

@@ -129,3 +129,29 @@ def test_a_zone_the_database_does_not_know_is_recorded_without_it_never_lost(
     # a redelivery is the duplicate it is, not a failure
     assert consumer(("newer-again", newer_body)) == []
     assert len(stored(db, user)) == 3
+
+
+def test_in_one_batch_a_message_without_timezone_takes_the_one_an_earlier_message_named(
+    consumer, db, new_user_id
+) -> None:
+    # DESIGN (Streaks): the profile's timezone at the moment the attempt is written, and an earlier message
+    # of the same batch has already set it; the batch is one statement, so the order is the batch's.
+    user = new_user_id()
+    late_evening = dt.datetime.combine(dt.date.today() - dt.timedelta(days=1), dt.time(23, 30), dt.UTC)
+    named, unnamed = str(uuid.uuid4()), str(uuid.uuid4())
+    batch = [
+        (
+            "named",
+            attempt_body(
+                user_id=user,
+                attempt_uid=named,
+                timezone="Asia/Tokyo",
+                created_at=(late_evening - dt.timedelta(hours=2)).isoformat(),
+            ),
+        ),
+        ("unnamed", attempt_body(user_id=user, attempt_uid=unnamed, created_at=late_evening.isoformat())),
+    ]
+    assert consumer(*batch) == []
+    in_tokyo = late_evening.astimezone(dt.timezone(dt.timedelta(hours=9))).date()
+    assert dict(stored(db, user))[unnamed] == in_tokyo != late_evening.date()
+    assert profile_timezone(db, user) == "Asia/Tokyo"
