@@ -366,7 +366,7 @@ def test_503s_and_failed_batches_raise_alarms_on_metrics_the_layer_emits() -> No
     namespace = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
     service = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
     layer_source = "".join(p.read_text() for p in LAYER.glob("*.py"))
-    for metric in ("DatabaseUnavailable", "BatchesFailed"):
+    for metric in ("DatabaseUnavailable", "BatchesFailed", "AttemptTimezonesNotApplied"):
         alarm = _alarm_on(metric)
         assert alarm["Namespace"] == namespace
         assert alarm["Dimensions"] == [{"Name": "service", "Value": service}]
