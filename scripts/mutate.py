@@ -50,6 +50,7 @@ MUTATION_TESTS = [
     "tests/test_cursor.py",
     "tests/test_live_settings.py",
     "tests/test_attempt_message.py",
+    "tests/test_snapstart_and_tracing.py",
 ]
 ALL_MODULES = sorted(p.stem for p in (ROOT / LAYER).glob("*.py") if p.stem != "__init__")
 

@@ -595,3 +595,68 @@ def test_log_keys_of_one_request_never_leak_into_the_next(api, new_user_id) -> N
     assert "user_id" in logger.get_current_keys()
     assert api("GET", "/progress", claims={})[0] == 401
     assert "user_id" not in logger.get_current_keys()
+
+
+def test_a_page_that_is_exactly_full_is_the_last_one(api, db, new_user_id) -> None:
+    user = new_user_id()
+    base = dt.datetime.now(UTC) - dt.timedelta(hours=1)
+    insert_attempts_sql(db, attempts_for(user, *(base + dt.timedelta(seconds=i) for i in range(6))))
+    status, _, body = api("GET", "/progress", user=user, query={"limit": "6"})
+    assert status == 200 and len(body["recent_attempts"]) == 6 and body["next_cursor"] is None
+    # one fewer per page: a cursor, then a last page of one and no cursor (never an empty page)
+    body = api("GET", "/progress", user=user, query={"limit": "5"})[2]
+    assert len(body["recent_attempts"]) == 5 and body["next_cursor"]
+    last = api("GET", "/progress", user=user, query={"limit": "5", "cursor": body["next_cursor"]})[2]
+    assert [a["created_at"] for a in last["recent_attempts"]] == [base.isoformat()]
+    assert last["next_cursor"] is None
+
+
+def test_the_layer_functions_default_to_the_apis_page_size_and_series_length(api, db, new_user_id) -> None:
+    # Called without a page size or series length, the layer's read functions answer what the routes
+    # answer without query parameters (DESIGN: 20 attempts, 30 days); both define the default.
+    from progress_common.queries import get_progress, get_statistics
+
+    user = new_user_id()
+    base = dt.datetime.now(UTC) - dt.timedelta(hours=1)
+    insert_attempts_sql(db, attempts_for(user, *(base + dt.timedelta(seconds=i) for i in range(25))))
+    page = api("GET", "/progress", user=user)[2]
+    assert len(page["recent_attempts"]) == 20 and page["next_cursor"]
+    assert get_progress(user).model_dump(mode="json") == page
+    stats = api("GET", "/progress/statistics", user=user)[2]
+    assert len(stats["daily"]) == 30
+    assert get_statistics(user).model_dump(mode="json") == stats
+
+
+def test_ratios_are_rounded_to_six_decimals(api, db, new_user_id) -> None:
+    # 7 attempts in three sessions: exercise 1 is 1 of 3 right (session A), exercise 2 is 2 of 3 right
+    # (session C), exercise 3 is 1 of 1 right (session B)
+    user = new_user_id()
+    now = dt.datetime.now(UTC) - dt.timedelta(minutes=5)
+    rows = [
+        (1, True, 771001),
+        (1, False, 771001),
+        (1, False, 771001),
+        (3, True, 771002),
+        (2, True, 771003),
+        (2, True, 771003),
+        (2, False, 771003),
+    ]
+    with db.connect() as conn:
+        for exercise_id, correct, session_id in rows:
+            conn.execute(
+                text(
+                    "INSERT INTO attempts (user_id, exercise_id, is_correct, created_at, session_id)"
+                    " VALUES (:u, :e, :c, :t, :s)"
+                ),
+                {"u": user, "e": exercise_id, "c": correct, "t": now, "s": session_id},
+            )
+    progress = api("GET", "/progress", user=user)[2]
+    stats = api("GET", "/progress/statistics", user=user)[2]
+    assert progress["accuracy"] == stats["accuracy"] == 0.571429  # 4 / 7
+    assert {e["exercise_id"]: e["accuracy"] for e in stats["by_exercise"]} == {
+        1: 0.333333,
+        2: 0.666667,
+        3: 1.0,
+    }
+    # per session: 1/3, 1, 2/3 right; 3, 1 and 3 exercises
+    assert stats["sessions"] == {"total": 3, "average_exercises": 2.333333, "average_accuracy": 0.666667}

@@ -283,3 +283,23 @@ def test_the_proxy_counts_ready_for_query_messages_however_the_stream_is_cut() -
     link._first_client_bytes = False
     link._encryption_answer_due = True  # the client asked for TLS; the server declined with 'N'
     assert link._replies_in(b"N" + message(b"R", bytes(4)) + message(b"Z", b"I")) == 1
+
+
+def test_a_new_connection_costs_its_startup_one_schema_check_and_the_statement(
+    proxy, api, db, new_user_id
+) -> None:
+    # A container's connection is new (first request, or the old one died): the startup exchange, the
+    # schema check (one simple query, no BEGIN around it), then the request's statement; and what the
+    # statement wrote is committed, not left in a transaction the check opened.
+    user = new_user_id()
+    assert api("GET", "/progress", user)[0] == 200  # the engine's first connection also learns the server
+    common_db.get_engine().dispose()
+    seed(db, user, count=3)
+    with proxy.measure() as trips:
+        status, _, body = api("POST", "/progress/reset", user)
+    assert status == 200 and body["deleted"]["attempts"] == 3
+    assert (trips.connections, trips.round_trips) == (1, 3)
+    with db.connect() as conn:
+        assert (
+            conn.execute(text("SELECT count(*) FROM attempts WHERE user_id = :u"), {"u": user}).scalar() == 0
+        )

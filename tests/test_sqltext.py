@@ -117,3 +117,33 @@ def test_a_datetime_whose_utc_instant_python_cannot_hold_is_refused() -> None:
         sql_literal(edge)
     with pytest.raises(UnrenderableValueError):
         sql_literal(dt.datetime(2026, 1, 1))
+
+
+def test_the_ends_of_bigint_and_zero_are_written_and_one_beyond_is_refused(engine) -> None:
+    # the user ids and cursor ids the service writes into SQL text span the whole of bigint
+    for value in (BIGINT_MIN, -1, 0, 1, BIGINT_MAX):
+        literal = sql_literal(value)
+        assert LITERAL.fullmatch(literal), literal
+        assert value_of(engine, f"SELECT CAST({literal} AS bigint)") == value
+    for value in (BIGINT_MIN - 1, BIGINT_MAX + 1):
+        with pytest.raises(UnrenderableValueError):
+            sql_literal(value)
+
+
+class NoOffset(dt.tzinfo):
+    """A time zone that does not know its offset: Python counts such a datetime as naive."""
+
+    def utcoffset(self, moment: dt.datetime | None) -> None:
+        return None
+
+    def dst(self, moment: dt.datetime | None) -> None:
+        return None
+
+    def tzname(self, moment: dt.datetime | None) -> None:
+        return None
+
+
+def test_a_datetime_whose_zone_has_no_offset_is_refused_as_naive() -> None:
+    # astimezone() would read it as the machine's local time: a different instant on every server
+    with pytest.raises(UnrenderableValueError):
+        sql_literal(dt.datetime(2026, 1, 1, 12, tzinfo=NoOffset()))
