@@ -610,6 +610,12 @@ def test_a_page_that_is_exactly_full_is_the_last_one(api, db, new_user_id) -> No
     assert [a["created_at"] for a in last["recent_attempts"]] == [base.isoformat()]
     assert last["next_cursor"] is None
 
+    # every page carries the same totals and streak figures as the first
+    def summary(page: dict) -> dict:
+        return {k: v for k, v in page.items() if k not in ("recent_attempts", "next_cursor")}
+
+    assert summary(last) == summary(body) and body["total_attempts"] == 6 and body["current_streak"] == 1
+
 
 def test_the_layer_functions_default_to_the_apis_page_size_and_series_length(api, db, new_user_id) -> None:
     # Called without a page size or series length, the layer's read functions answer what the routes
@@ -660,3 +666,34 @@ def test_ratios_are_rounded_to_six_decimals(api, db, new_user_id) -> None:
     }
     # per session: 1/3, 1, 2/3 right; 3, 1 and 3 exercises
     assert stats["sessions"] == {"total": 3, "average_exercises": 2.333333, "average_accuracy": 0.666667}
+
+
+def test_a_page_reads_one_page_from_the_database_whatever_the_history(
+    api, db, new_user_id, monkeypatch
+) -> None:
+    # The cost of GET /progress does not grow with the history: the database returns the page and one
+    # more attempt (to know whether a next page exists), never the rest.
+    from progress_common import queries
+
+    documents: list[dict] = []
+    real_run = queries.run_idempotent
+
+    def recording_run(sql: str, **kwargs: Any) -> Any:
+        rows = real_run(sql, **kwargs)
+        documents.append(json.loads(rows[0][0]))
+        return rows
+
+    monkeypatch.setattr(queries, "run_idempotent", recording_run)
+    user = new_user_id()
+    with db.connect() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO attempts (user_id, exercise_id, is_correct, created_at)"
+                " SELECT :u, 1, true, now() - make_interval(mins => i) FROM generate_series(1, 300) i"
+            ),
+            {"u": user},
+        )
+    first = api("GET", "/progress", user=user, query={"limit": "5"})[2]
+    second = api("GET", "/progress", user=user, query={"limit": "5", "cursor": first["next_cursor"]})[2]
+    assert len(first["recent_attempts"]) == len(second["recent_attempts"]) == 5
+    assert [len(d["recent"]) for d in documents] == [6, 6]
