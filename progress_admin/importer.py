@@ -465,7 +465,7 @@ def _apply_streak(engine: Engine, raw_user: Any, record: Any) -> str | None:
     timezone = record.get("timezone")
     if timezone is not None:
         try:
-            validate_timezone(timezone)
+            timezone = validate_timezone(timezone)
         except (ValueError, TypeError):
             return "timezone is not a known IANA name"
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
@@ -96,7 +97,9 @@ def test_a_zone_the_database_does_not_know_is_recorded_without_it_never_lost(
     monkeypatch.setattr(models, "iana_timezones", lambda: known | {newer})
     user = new_user_id()
     # 23:30 UTC: already the next day in Tokyo, the profile's timezone
-    created = dt.datetime.combine(dt.date.today() - dt.timedelta(days=1), dt.time(23, 30), dt.UTC)
+    created = dt.datetime.combine(
+        dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1), dt.time(23, 30), dt.UTC
+    )
     tokyo_uid, newer_uid, other_uid = (str(uuid.uuid4()) for _ in range(3))
     assert (
         consumer(
@@ -137,7 +140,9 @@ def test_in_one_batch_a_message_without_timezone_takes_the_one_an_earlier_messag
     # DESIGN (Streaks): the profile's timezone at the moment the attempt is written, and an earlier message
     # of the same batch has already set it; the batch is one statement, so the order is the batch's.
     user = new_user_id()
-    late_evening = dt.datetime.combine(dt.date.today() - dt.timedelta(days=1), dt.time(23, 30), dt.UTC)
+    late_evening = dt.datetime.combine(
+        dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1), dt.time(23, 30), dt.UTC
+    )
     named, unnamed = str(uuid.uuid4()), str(uuid.uuid4())
     batch = [
         (
@@ -155,3 +160,47 @@ def test_in_one_batch_a_message_without_timezone_takes_the_one_an_earlier_messag
     in_tokyo = late_evening.astimezone(dt.timezone(dt.timedelta(hours=9))).date()
     assert dict(stored(db, user))[unnamed] == in_tokyo != late_evening.date()
     assert profile_timezone(db, user) == "Asia/Tokyo"
+
+
+def test_the_database_and_python_apply_every_accepted_name_alike(db) -> None:
+    """PostgreSQL fixes practice days and "today" (AT TIME ZONE), Python renders streak_expires_at (zoneinfo):
+    for every name the layer accepts, both give the same local time, in winter and in summer. A name the
+    database does not know at all is the consumer's fallback (above), not a disagreement."""
+    stored_names = {models.validate_timezone(name) for name in models.iana_timezones()}
+    instants = [dt.datetime(2026, month, 1, 12, tzinfo=dt.UTC) for month in (1, 4, 7, 10)]
+    with db.connect() as conn:
+        known = set(conn.execute(text("SELECT name FROM pg_timezone_names")).scalars())
+        names = sorted(stored_names & known)
+        rows = conn.execute(
+            text(
+                "SELECT z.name, i.at, (i.at AT TIME ZONE z.name)::text FROM unnest(CAST(:names AS text[])) z(name)"
+                " CROSS JOIN unnest(CAST(:instants AS timestamptz[])) i(at)"
+            ),
+            {"names": names, "instants": instants},
+        ).all()
+    differ = sorted(
+        {
+            name
+            for name, at, local in rows
+            if local != at.astimezone(ZoneInfo(name)).replace(tzinfo=None).isoformat(sep=" ")
+        }
+    )
+    assert len(names) > 500 and differ == []
+
+
+def test_a_link_postgresql_reads_as_an_abbreviation_is_stored_as_its_target(
+    consumer, db, new_user_id
+) -> None:
+    # CET is an IANA link to Europe/Brussels (summer time included), but PostgreSQL's AT TIME ZONE 'CET' is
+    # the abbreviation, a fixed +01:00: 22:30 UTC on 1 July is 00:30 on 2 July in Brussels, not for 'CET'.
+    summer_evening = dt.datetime(2026, 7, 1, 22, 30, tzinfo=dt.UTC)
+    with db.connect() as conn:
+        as_abbreviation = conn.execute(
+            text("SELECT (CAST(:at AS timestamptz) AT TIME ZONE 'CET')::date"), {"at": summer_evening}
+        ).scalar_one()
+    assert as_abbreviation == dt.date(2026, 7, 1) != summer_evening.astimezone(ZoneInfo("CET")).date()
+    user = new_user_id()
+    for name, target in models.POSTGRES_ABBREVIATION_LINKS.items():
+        assert consumer((name, attempt_body(user_id=user, timezone=name))) == []
+        assert profile_timezone(db, user) == target == models.validate_timezone(name)
+    assert len(stored(db, user)) == len(models.POSTGRES_ABBREVIATION_LINKS)

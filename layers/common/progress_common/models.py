@@ -40,11 +40,24 @@ def iana_timezones() -> frozenset[str]:
     return frozenset(names) - {"Factory"}
 
 
+# IANA links that PostgreSQL reads as something else: `AT TIME ZONE 'CET'` takes the timezone abbreviation
+# CET (a fixed +01:00, no summer time) before the tz database, where CET is a link to Europe/Brussels. The
+# name is replaced by the link's target (tzdata 2024b and later), so that the database and Python apply the
+# same rules (tests/test_timezones.py compares them for every accepted name).
+POSTGRES_ABBREVIATION_LINKS = {
+    "CET": "Europe/Brussels",
+    "MET": "Europe/Brussels",
+    "EET": "Europe/Athens",
+    "WET": "Europe/Lisbon",
+}
+
+
 def validate_timezone(name: str) -> str:
-    """Return the name when it is an IANA timezone name; raise ValueError otherwise."""
+    """The IANA timezone name to store for `name` (itself, or the target of a link PostgreSQL would misread);
+    ValueError when it is not an IANA timezone name."""
     if name not in iana_timezones():
         raise ValueError("unknown timezone; use an IANA name such as 'Europe/Berlin'")
-    return name
+    return POSTGRES_ABBREVIATION_LINKS.get(name, name)
 
 
 TimezoneName = Annotated[str, AfterValidator(validate_timezone)]
