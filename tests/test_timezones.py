@@ -204,3 +204,40 @@ def test_a_link_postgresql_reads_as_an_abbreviation_is_stored_as_its_target(
         assert consumer((name, attempt_body(user_id=user, timezone=name))) == []
         assert profile_timezone(db, user) == target == models.validate_timezone(name)
     assert len(stored(db, user)) == len(models.POSTGRES_ABBREVIATION_LINKS)
+
+
+def test_an_unknown_zone_keeps_the_batch_one_statement_and_its_order(
+    consumer, db, new_user_id, monkeypatch, count_sql, capsys
+) -> None:
+    """The batch is written again in one statement without the zone (not one message at a time), so the
+    statement's own rules still hold: a new session belongs to the user of its first attempt by created_at,
+    whatever the order of the messages."""
+    newer = "Mars/Olympus_Mons"
+    known = models.iana_timezones()
+    monkeypatch.setattr(models, "iana_timezones", lambda: known | {newer})
+    first_user, second_user = new_user_id(), new_user_id()
+    session = 900_000_000 + first_user
+    first_at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)
+    first_uid = str(uuid.uuid4())
+    second = attempt_body(
+        user_id=second_user, session_id=session, created_at=(first_at + dt.timedelta(minutes=5)).isoformat()
+    )
+    first = attempt_body(
+        user_id=first_user,
+        attempt_uid=first_uid,
+        session_id=session,
+        timezone=newer,
+        created_at=first_at.isoformat(),
+    )
+    capsys.readouterr()
+    count_sql.reset()
+    # the other user's later attempt comes first in the batch, and the first user's one twice (a duplicate)
+    assert consumer(("second", second), ("first", first), ("first-again", first)) == ["second"]
+    # the failed statement, the lookup of the unknown zones, the batch again: not 1 + one per message
+    assert len(count_sql.statements) == 3, count_sql.statements
+    with db.connect() as conn:
+        owner = conn.execute(text("SELECT user_id FROM sessions WHERE id = :s"), {"s": session}).scalar_one()
+    assert owner == first_user
+    assert [uid for uid, _ in stored(db, first_user)] == [first_uid] and stored(db, second_user) == []
+    # counted once: the duplicate wrote nothing, so there is nothing to say about its timezone
+    assert '"AttemptTimezonesNotApplied":[1.0]' in capsys.readouterr().out.replace(" ", "")

@@ -3,9 +3,10 @@
 AttemptBatchProcessor writes every valid message of the batch with one statement (write_attempts) before
 Powertools walks the records; each record then reports its own outcome, so a bad message fails alone
 (reported in batchItemFailures, so SQS retries it and, after the queue's maxReceiveCount, moves it to the
-DLQ) and the good messages of the same batch are written. When the batch statement fails on something
-other than an unavailable database, the messages are written one at a time (save_user_attempt_to_db), so
-the one that caused it fails alone. Logs name the message id and what was wrong, never the answer.
+DLQ) and the good messages of the same batch are written. A timezone the database does not know yet is
+dropped and the batch written again in one statement. When the batch statement fails on anything else but
+an unavailable database, the messages are written one at a time (save_user_attempt_to_db), so the one that
+caused it fails alone. Logs name the message id and what was wrong, never the answer.
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ from progress_common.errors import (
 )
 from progress_common.models import AttemptMessage
 from progress_common.observability import logger, metrics
-from progress_common.writes import WriteOutcome, save_user_attempt_to_db, write_attempts
+from progress_common.writes import (
+    WriteOutcome,
+    save_user_attempt_to_db,
+    timezones_unknown_to_database,
+    write_attempts,
+)
 
 # What the batch statement decided for one message; ONE_AT_A_TIME: it failed, write this one alone.
 Prepared: TypeAlias = WriteOutcome | Literal["one_at_a_time"] | ProgressError
@@ -47,10 +53,12 @@ class AttemptBatchProcessor(BatchProcessor):
         super().__init__(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         self.prepared: dict[str, tuple[AttemptMessage, Prepared]] = {}
         self.invalid: dict[str, InvalidMessageError] = {}
+        # message id -> the timezone it named that the database does not know (written without it)
+        self.timezone_not_applied: dict[str, str | None] = {}
 
     def _prepare(self) -> None:
         super()._prepare()
-        self.prepared, self.invalid = {}, {}
+        self.prepared, self.invalid, self.timezone_not_applied = {}, {}, {}
         valid: list[tuple[str, AttemptMessage]] = []
         for raw in self.records:
             record = SQSRecord(raw)
@@ -60,20 +68,42 @@ class AttemptBatchProcessor(BatchProcessor):
                 self.invalid[record.message_id] = exc  # logged and counted by parse_message
         if not valid:
             return
-        outcomes: list[Prepared]
+        outcomes = self._write_batch(valid)
+        self.prepared = {
+            mid: (attempt, outcome) for (mid, attempt), outcome in zip(valid, outcomes, strict=True)
+        }
+
+    def _write_batch(self, valid: list[tuple[str, AttemptMessage]]) -> list[Prepared]:
+        """The outcome of each valid message, from one statement (two more when a zone is unknown)."""
+        attempts = [attempt for _, attempt in valid]
         try:
-            outcomes = list(write_attempts([attempt for _, attempt in valid]))
+            try:
+                return list(write_attempts(attempts))
+            except InvalidTimezoneError:
+                # A zone the layer accepts that the database's (older) tz data lacks: the same batch again,
+                # still one statement, as if those messages named no timezone; the order of the batch (which
+                # attempt claims a session, which zone a later message takes) stays the statement's own.
+                unknown = timezones_unknown_to_database(a.timezone for a in attempts if a.timezone)
+                if not unknown:
+                    raise
+                self.timezone_not_applied = {mid: a.timezone for mid, a in valid if a.timezone in unknown}
+                return list(
+                    write_attempts(
+                        [
+                            a.model_copy(update={"timezone": None}) if a.timezone in unknown else a
+                            for a in attempts
+                        ]
+                    )
+                )
         except DatabaseUnavailableError as exc:
-            outcomes = [exc] * len(valid)  # every message fails and is retried; no point in trying each
+            return [exc] * len(valid)  # every message fails and is retried; no point in trying each
         except Exception as exc:
             logger.warning(
                 "the batch statement failed; writing its messages one at a time",
                 extra={"messages": len(valid), "error_type": type(exc).__name__},
             )
-            outcomes = [ONE_AT_A_TIME] * len(valid)
-        self.prepared = {
-            mid: (attempt, outcome) for (mid, attempt), outcome in zip(valid, outcomes, strict=True)
-        }
+            self.timezone_not_applied = {}
+            return [ONE_AT_A_TIME] * len(valid)
 
     def record_attempt(self, record: SQSRecord) -> str:
         """Batch record handler: report this message's outcome ("written" or "duplicate"), or fail it."""
@@ -90,6 +120,8 @@ class AttemptBatchProcessor(BatchProcessor):
         if isinstance(outcome, ProgressError):
             _failed(logger.warning, "could not record an attempt", record, attempt, error=outcome.code)
             raise outcome
+        if record.message_id in self.timezone_not_applied:
+            _timezone_not_applied(record, attempt, outcome)
         return _counted(record, outcome)
 
 
@@ -168,9 +200,17 @@ def _write_one(record: SQSRecord, attempt: AttemptMessage) -> str:
 def _write_without_timezone(record: SQSRecord, attempt: AttemptMessage) -> str:
     """Write an attempt whose IANA timezone the database does not know (the layer's tz database, tzdata, can be
     newer than PostgreSQL's) as if it named none: its practice day in the profile's timezone, the profile's
-    timezone unchanged. One day possibly off beats an attempt retried into the DLQ; the metric tells the
-    operator to update PostgreSQL."""
+    timezone unchanged. One day possibly off beats an attempt retried into the DLQ."""
     outcome = save_user_attempt_to_db(attempt.model_copy(update={"timezone": None}))
+    _timezone_not_applied(record, attempt, outcome)
+    return outcome
+
+
+def _timezone_not_applied(record: SQSRecord, attempt: AttemptMessage, outcome: str) -> None:
+    """Say so when an attempt was written without its timezone; the metric (and its alarm) tells the operator
+    to update PostgreSQL. A duplicate wrote nothing: nothing to say."""
+    if outcome != "written":
+        return
     logger.warning(
         "the database does not know the attempt's timezone; recorded in the profile's timezone",
         extra={
@@ -181,7 +221,6 @@ def _write_without_timezone(record: SQSRecord, attempt: AttemptMessage) -> str:
         },
     )
     metrics.add_metric(name="AttemptTimezonesNotApplied", unit="Count", value=1)
-    return outcome
 
 
 def count_failed_batch(event: dict[str, Any], response: dict[str, Any]) -> None:

@@ -8,7 +8,7 @@ A batch of any size is one statement that returns each attempt's outcome (write_
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Literal
 
@@ -65,6 +65,23 @@ def write_attempts(attempts: Sequence[AttemptMessage], *, engine: Engine | None 
     with _domain_errors():
         rows = run_idempotent(BATCH_SQL, {"batch": _batch_json(attempts)}, engine=engine)
     return [row[0] for row in rows]
+
+
+# The zones the database's tz data has (pg_timezone_names, a scan of tens of ms): asked only after a batch
+# failed on a timezone, to find the names the layer accepts but the database does not know yet.
+UNKNOWN_TIMEZONES_SQL = text(
+    "SELECT z FROM unnest(CAST(:zones AS text[])) AS z"
+    " WHERE NOT EXISTS (SELECT 1 FROM pg_timezone_names n WHERE n.name = z)"
+)
+
+
+def timezones_unknown_to_database(names: Iterable[str], *, engine: Engine | None = None) -> set[str]:
+    """Those of these timezone names the database cannot apply."""
+    zones = sorted(set(names))
+    if not zones:
+        return set()
+    with unavailable_as_typed_error():
+        return {row[0] for row in run_idempotent(UNKNOWN_TIMEZONES_SQL, {"zones": zones}, engine=engine)}
 
 
 def save_attempts(attempts: Sequence[AttemptMessage], *, engine: Engine | None = None) -> set[str]:
