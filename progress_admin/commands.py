@@ -168,9 +168,10 @@ def _archive(args: argparse.Namespace) -> int:
     from progress_common.archive import archive_old_attempts
     from progress_common.db import make_engine
 
-    settings = admin_settings()
-    # the deployed function's limits (connect/read timeout, role statement timeout): each batch is sized
-    # to fit them, and a hung server is an error after seconds, not a command that never returns
+    # ArchiveAttemptsFunction's own database limits (statement, connect/read timeouts) from template.yaml,
+    # unless the environment sets them: a batch the deployed function completes completes here too, and a
+    # hung server is an error after that long, not a command that never returns
+    settings = admin_settings(archive_function_limits())
     engine = make_engine(settings, pool_size=1)
     deadline = None if args.max_seconds is None else time.monotonic() + args.max_seconds
 
@@ -191,6 +192,23 @@ def _archive(args: argparse.Namespace) -> int:
         engine.dispose()
     print(json.dumps(result.as_dict()))
     return 0
+
+
+ARCHIVE_FUNCTION = "ArchiveAttemptsFunction"
+
+
+def archive_function_limits() -> dict[str, str]:
+    """DB_STATEMENT_TIMEOUT_MS and DB_CONNECT_TIMEOUT_SECONDS as the template gives them to the archival
+    function (the variables it has of these)."""
+    from progress_admin.template import function_environment, load_template, parameter_values
+
+    template = load_template(project_root() / "template.yaml")
+    variables = function_environment(template, ARCHIVE_FUNCTION, parameter_values(template)).variables
+    return {
+        name: variables[name]
+        for name in ("DB_STATEMENT_TIMEOUT_MS", "DB_CONNECT_TIMEOUT_SECONDS")
+        if name in variables
+    }
 
 
 def project_root() -> Path:

@@ -68,10 +68,11 @@ def ensure_database_url(*, announce: bool = True) -> str:
     return url
 
 
-def admin_settings() -> Settings:
-    """Settings for local tools: DATABASE_URL (or the embedded server) is the database."""
+def admin_settings(defaults: dict[str, str] | None = None) -> Settings:
+    """Settings for local tools: DATABASE_URL (or the embedded server) is the database; `defaults` are
+    variables the environment has not set (e.g. a function's own from the template)."""
     ensure_database_url()
-    env = dict(os.environ)
+    env = {**(defaults or {}), **os.environ}
     env.pop("DB_SECRET_ARN", None)
     return load_settings(env)
 

@@ -148,18 +148,64 @@ def test_archive_takes_the_smallest_retention_literally(db, capsys) -> None:
     assert result["moved"] == 1 and result["batches"] == 2
 
 
+def test_archive_takes_the_archival_functions_database_limits_from_the_template() -> None:
+    from progress_admin.commands import ARCHIVE_FUNCTION, archive_function_limits
+    from progress_admin.template import load_template
+
+    own = load_template()["Resources"][ARCHIVE_FUNCTION]["Properties"]["Environment"]["Variables"]
+    assert archive_function_limits() == {
+        "DB_STATEMENT_TIMEOUT_MS": own["DB_STATEMENT_TIMEOUT_MS"],
+        "DB_CONNECT_TIMEOUT_SECONDS": own["DB_CONNECT_TIMEOUT_SECONDS"],
+    }
+
+
 @pytest.mark.slow
-def test_archive_against_a_silent_database_stops_within_the_connect_timeout(monkeypatch, capsys) -> None:
-    """The operator's archive has the deployed function's limits: a hung server is an error, not a hang."""
+def test_archive_completes_a_batch_that_waits_longer_than_a_requests_limits(db, capsys) -> None:
+    """A batch that waits 5 s for a lock: beyond the HTTP functions' 4 s statement and 4.5 s read timeouts,
+    well within the archival function's, which the command has too."""
+    import threading
+
+    with db.connect() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO attempts (user_id, exercise_id, is_correct, created_at)"
+                " SELECT 3, 1, true, now() - interval '400 days' FROM generate_series(1, 3)"
+            )
+        )
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock() -> None:
+        with db.connect() as conn:  # the engine is in autocommit mode: a transaction block by hand
+            conn.exec_driver_sql("BEGIN")
+            conn.exec_driver_sql("LOCK TABLE attempts_archive IN ACCESS EXCLUSIVE MODE")
+            locked.set()
+            release.wait(5)
+            conn.exec_driver_sql("ROLLBACK")
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    try:
+        assert locked.wait(5)
+        assert main(["archive"]) == 0
+    finally:
+        release.set()
+        holder.join()
+    assert json.loads(capsys.readouterr().out)["moved"] == 3
+
+
+@pytest.mark.slow
+def test_archive_against_a_silent_database_stops_after_the_connect_timeout(monkeypatch, capsys) -> None:
+    """A hung server is an error after the connect timeout (the environment's, else the function's), not a
+    command that never returns."""
     import time
 
-    from progress_common.settings import load_settings
     from tests.faults import silent_server
 
+    monkeypatch.setenv("DB_CONNECT_TIMEOUT_SECONDS", "2")
     with silent_server() as port:
         monkeypatch.setenv("DATABASE_URL", f"postgresql://root@127.0.0.1:{port}/test")
         started = time.monotonic()
         assert main(["archive"]) == 1
         elapsed = time.monotonic() - started
-    assert elapsed < load_settings({"DATABASE_URL": "postgresql://x@h/d"}).db_connect_timeout_seconds + 3
+    assert 2 <= elapsed < 5
     assert "progress-admin archive:" in capsys.readouterr().err
