@@ -52,7 +52,20 @@ def test_the_registered_snapshot_hook_leaves_no_engine_behind(empty_registries, 
 
 @pytest.mark.parametrize(
     "value",
-    [None, "", "false", "FALSE", "0", "no", "off", "1", "true", "True", "TRUE", "yes", "YES", "on", "On"],
+    [
+        *(None, "", "false", "FALSE", "0", "no", "off", "n", "f"),
+        "1",
+        "true",
+        "True",
+        "TRUE",
+        "yes",
+        "YES",
+        "on",
+        "On",
+        "y",
+        "t",
+        "T",
+    ],
 )
 def test_tracing_is_off_exactly_when_powertools_reads_its_variable_as_true(
     monkeypatch: pytest.MonkeyPatch, value: str | None

@@ -9,6 +9,8 @@ from numbers import Number
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.shared import constants
+from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
 from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
 
 
@@ -40,7 +42,8 @@ class _NoOpTracingProvider(BaseProvider):
 
 
 def _tracing_disabled() -> bool:
-    return os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() in ("1", "true", "yes", "on")
+    """POWERTOOLS_TRACE_DISABLED read as Powertools' Tracer reads it (y, t, on, 1, ... are true); empty is unset."""
+    return resolve_truthy_env_var_choice(env=os.getenv(constants.TRACER_DISABLED_ENV) or "false")
 
 
 logger = Logger()

@@ -28,6 +28,10 @@ from progress_common.sqltext import UnrenderableValueError, render_sql
 # Without a cursor (NULL) the page starts after every attempt.
 # Each takes "now" from the layer's clock; the streak rules themselves (runs, today, expiry) live in the
 # database only (progress_streak_runs, progress_streak_at).
+# GET /progress's page size and GET /progress/statistics's daily series (DESIGN, HTTP API): the routes'
+# bounds and defaults, and these functions' defaults.
+PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 20, 100
+DAILY_SERIES_DAYS_DEFAULT, DAILY_SERIES_DAYS_MAX = 30, 366
 PROGRESS_SQL = (
     "SELECT progress_read_progress_v2(CAST({user_id} AS bigint), CAST({now} AS timestamptz),"
     " coalesce(CAST({cursor_at} AS timestamptz), 'infinity'), CAST({cursor_id} AS bigint),"
@@ -98,7 +102,7 @@ def _progress_sql(user_id: int, now: dt.datetime, fetch: int, cursor: str | None
 
 
 def get_progress(
-    user_id: int, *, limit: int = 20, cursor: str | None = None, engine: Engine | None = None
+    user_id: int, *, limit: int = PAGE_SIZE_DEFAULT, cursor: str | None = None, engine: Engine | None = None
 ) -> ProgressResponse:
     """Totals, streaks and one page of recent attempts (newest first) for one user."""
     engine = engine or get_engine()
@@ -117,7 +121,9 @@ def get_progress(
     )
 
 
-def get_statistics(user_id: int, *, days: int = 30, engine: Engine | None = None) -> StatisticsResponse:
+def get_statistics(
+    user_id: int, *, days: int = DAILY_SERIES_DAYS_DEFAULT, engine: Engine | None = None
+) -> StatisticsResponse:
     """Totals, streaks, sessions, per-exercise figures and a daily series of `days` local days."""
     engine = engine or get_engine()
     row = _read(engine, user_id, render_sql(STATISTICS_SQL, user_id=user_id, now=clock.utc_now(), days=days))

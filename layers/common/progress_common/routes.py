@@ -21,7 +21,14 @@ from progress_common.models import (
     StatisticsResponse,
 )
 from progress_common.observability import metrics
-from progress_common.queries import get_progress, get_statistics
+from progress_common.queries import (
+    DAILY_SERIES_DAYS_DEFAULT,
+    DAILY_SERIES_DAYS_MAX,
+    PAGE_SIZE_DEFAULT,
+    PAGE_SIZE_MAX,
+    get_progress,
+    get_statistics,
+)
 from progress_common.writes import reset_progress
 
 progress_router = APIGatewayHttpRouter()
@@ -38,7 +45,9 @@ live_ticket_router = APIGatewayHttpRouter()
     responses=responses_for(ProgressResponse, "The caller's progress"),
 )
 def read_progress(
-    limit: Annotated[int, Field(ge=1, le=100), PLAIN_DIGITS, Query(description="page size")] = 20,
+    limit: Annotated[
+        int, Field(ge=1, le=PAGE_SIZE_MAX), PLAIN_DIGITS, Query(description="page size")
+    ] = PAGE_SIZE_DEFAULT,
     cursor: Annotated[
         str | None, Query(max_length=MAX_CURSOR_LENGTH, description="`next_cursor` of the previous page")
     ] = None,
@@ -56,8 +65,11 @@ def read_progress(
 )
 def read_statistics(
     days: Annotated[
-        int, Field(ge=1, le=366), PLAIN_DIGITS, Query(description="length of the daily series, in local days")
-    ] = 30,
+        int,
+        Field(ge=1, le=DAILY_SERIES_DAYS_MAX),
+        PLAIN_DIGITS,
+        Query(description="length of the daily series, in local days"),
+    ] = DAILY_SERIES_DAYS_DEFAULT,
 ) -> StatisticsResponse:
     user_id = current_user_id(statistics_router)
     return get_statistics(user_id, days=days)
