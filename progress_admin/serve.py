@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import http.client
 import importlib.util
 import ipaddress
 import json
 import mimetypes
 import os
+import socket
 import sys
 import threading
 import time
@@ -52,6 +54,16 @@ DASHBOARD_CSP = (
 # API Gateway's own payload limit (HTTP API: 10 MB), not the functions': each function refuses bodies
 # over progress_common.http.MAX_BODY_BYTES itself, with the project's 413 body, here as in AWS.
 GATEWAY_MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+# http.server bounds the request line (414) and each header line (431) to 64 KB and a request to 99 header
+# fields (431: it counts the blank line that ends them); serve bounds the header block as a whole too (431),
+# and each line of a chunked body (size line with its extensions, trailer field) like a header line (400).
+MAX_LINE_BYTES = 65536
+MAX_HEADER_BLOCK_BYTES = 64 * 1024
+MAX_TRAILER_FIELDS = 100
+# After a refusal that leaves input unread, serve reads and drops what the client still sends, for at most
+# this long, before it closes: closing with unread input resets the connection, and a client still
+# sending its body would get the reset instead of the answer.
+LINGER_SECONDS = 2.0
 
 SWAGGER_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Progress service API (local)</title>
@@ -294,6 +306,23 @@ def dashboard_file(path: str) -> Path | None:
     return None
 
 
+class HeaderBlockReader:
+    """The request's input as http.server's header parser reads it (line by line), with the header block
+    bounded: past MAX_HEADER_BLOCK_BYTES it raises the parser's own LineTooLong, which http.server
+    answers with 431."""
+
+    def __init__(self, rfile: Any, limit: int = MAX_HEADER_BLOCK_BYTES) -> None:
+        self._rfile = rfile
+        self._left = limit
+
+    def readline(self, size: int = -1) -> bytes:
+        line: bytes = self._rfile.readline(size)
+        self._left -= len(line)
+        if self._left < 0:
+            raise http.client.LineTooLong("header block")
+        return line
+
+
 def _swagger_asset(name: str) -> bytes:
     import aws_lambda_powertools.event_handler.openapi.swagger_ui as swagger_ui
 
@@ -304,6 +333,47 @@ def make_request_handler(api: LocalApi, log: Callable[[str], None]) -> type[Base
     class RequestHandler(BaseHTTPRequestHandler):
         server_version = "progress-local"
         protocol_version = "HTTP/1.1"
+        linger = False  # set by a refusal that leaves input unread (see finish)
+
+        def handle_one_request(self) -> None:
+            # the instance serves every request of a keep-alive connection: a refusal that comes before
+            # this request's headers are read (414, 431) must not take the previous request's Origin
+            self.headers = None  # type: ignore[assignment]
+            super().handle_one_request()
+
+        def parse_request(self) -> bool:
+            rfile = self.rfile
+            self.rfile = HeaderBlockReader(rfile)  # type: ignore[assignment]
+            try:
+                return super().parse_request()
+            finally:
+                self.rfile = rfile
+
+        def finish(self) -> None:
+            if self.linger:
+                self._linger()
+            super().finish()
+
+        def _linger(self) -> None:
+            """A lingering close: the answer is sent and the write side shut, then what the client
+            still sends is read and dropped until it closes (or LINGER_SECONDS pass), so that it can
+            read the answer rather than a connection reset."""
+            try:
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_WR)
+                deadline = time.monotonic() + LINGER_SECONDS
+                while (left := deadline - time.monotonic()) > 0:
+                    self.connection.settimeout(left)
+                    if not self.connection.recv(65536):
+                        break
+            except OSError:  # a timeout, or the client is gone: close now
+                pass
+
+        def _refuse(self, status: int, message: str) -> None:
+            """An error answer, after which the connection closes with the rest of the body unread."""
+            self.close_connection = True
+            self.linger = True
+            self._json(status, {"message": message})
 
         def log_message(self, format: str, *args: Any) -> None:
             log(f"{self.address_string()} {format % args}")
@@ -324,9 +394,12 @@ def make_request_handler(api: LocalApi, log: Callable[[str], None]) -> type[Base
                 self.send_header(name, value)
             for cookie in cookies or []:
                 self.send_header("Set-Cookie", cookie)
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":  # a HEAD answer is the GET one without its body
+                self.wfile.write(body)
 
         def _json(self, status: int, data: Any) -> None:
             self._send(status, json.dumps(data).encode(), {"Content-Type": "application/json"})
@@ -334,6 +407,11 @@ def make_request_handler(api: LocalApi, log: Callable[[str], None]) -> type[Base
         def _handle(self) -> None:
             url = urlsplit(self.path)
             method = self.command.upper()
+            # the body first, whatever answers: on a keep-alive connection, a body left unread would be
+            # parsed as the next request
+            body = self._read_body()
+            if body is None:
+                return
             if method == "OPTIONS" and self.headers.get("Access-Control-Request-Method"):
                 self._preflight()
                 return
@@ -343,9 +421,6 @@ def make_request_handler(api: LocalApi, log: Callable[[str], None]) -> type[Base
                 url.path in ("/openapi.json", "/docs", "/docs/") or url.path.startswith("/docs/")
             ):
                 self._serve_docs(url.path)
-                return
-            body = self._read_body()
-            if body is None:
                 return
             if api.live is not None and api.live.serves(method, url.path):
                 status, headers, payload = api.live.handle(method, url.path, dict(self.headers.items()), body)
@@ -389,49 +464,60 @@ def make_request_handler(api: LocalApi, log: Callable[[str], None]) -> type[Base
 
         def _read_body(self) -> bytes | None:
             """The request body, by Content-Length or chunked; None when an error has been answered."""
-            encoding = (self.headers.get("Transfer-Encoding") or "").strip().lower()
+            lengths = {value.strip() for value in self.headers.get_all("Content-Length") or []}
+            encoding = ",".join(self.headers.get_all("Transfer-Encoding") or []).strip().lower()
             if encoding:
                 # RFC 9112: Transfer-Encoding wins over Content-Length; chunked is the only one clients send
                 if encoding != "chunked":
-                    self.close_connection = True
-                    self._json(501, {"message": "Not Implemented"})
+                    self._refuse(501, "Not Implemented")
                     return None
+                if lengths:
+                    self.close_connection = True  # RFC 9112 6.1: both framings may be an attempt to smuggle
                 return self._read_chunked()
-            raw_length = (self.headers.get("Content-Length") or "0").strip()
-            if not raw_length.isascii() or not raw_length.isdigit():
-                # "abc" or "-5": no body length to read by (int() would raise, read(-5) would wait for EOF)
-                self.close_connection = True
-                self._json(400, {"message": "Bad Request"})
+            raw_length = lengths.pop() if lengths else "0"
+            if lengths or not raw_length.isascii() or not raw_length.isdigit():
+                # "abc" or "-5": no body length to read by (int() would raise, read(-5) would wait for EOF);
+                # Content-Length fields that disagree: no telling which one frames the body
+                self._refuse(400, "Bad Request")
                 return None
             length = int(raw_length)
             if length > GATEWAY_MAX_PAYLOAD_BYTES:
-                self.close_connection = True  # the body stays unread: it must not be taken for a request
-                self._json(413, {"message": "Request Entity Too Large"})
+                self._refuse(413, "Request Entity Too Large")
                 return None
             return self.rfile.read(length) if length else b""
+
+        def _read_line(self) -> bytes | None:
+            """One line of a chunked body (a size line, a trailer field) with its ending; None for a line
+            cut short by the end of the input or longer than MAX_LINE_BYTES, which is no line at all."""
+            line: bytes = self.rfile.readline(MAX_LINE_BYTES + 1)
+            return line if line.endswith(b"\n") and len(line) <= MAX_LINE_BYTES else None
 
         def _read_chunked(self) -> bytes | None:
             """A chunked body (as API Gateway accepts one), bounded like a Content-Length one."""
             body = bytearray()
             while True:
-                size_line = self.rfile.readline(1024).split(b";", 1)[0].strip()
+                line = self._read_line()
+                size_line = b"" if line is None else line.split(b";", 1)[0].strip()  # extensions: unused
                 if not size_line or any(c not in b"0123456789abcdefABCDEF" for c in size_line):
-                    self.close_connection = True
-                    self._json(400, {"message": "Bad Request"})
+                    self._refuse(400, "Bad Request")
                     return None
                 size = int(size_line, 16)
                 if len(body) + size > GATEWAY_MAX_PAYLOAD_BYTES:
-                    self.close_connection = True
-                    self._json(413, {"message": "Request Entity Too Large"})
+                    self._refuse(413, "Request Entity Too Large")
                     return None
                 if size == 0:
-                    while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
-                        pass  # trailer fields: none are used
-                    return bytes(body)
+                    # trailer fields (none are used), then the blank line that ends the body
+                    for _ in range(MAX_TRAILER_FIELDS + 1):
+                        line = self._read_line()
+                        if line is None:
+                            break
+                        if line in (b"\r\n", b"\n"):
+                            return bytes(body)
+                    self._refuse(400, "Bad Request")
+                    return None
                 chunk = self.rfile.read(size)
                 if len(chunk) != size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
-                    self.close_connection = True
-                    self._json(400, {"message": "Bad Request"})
+                    self._refuse(400, "Bad Request")
                     return None
                 body += chunk
 
@@ -439,6 +525,7 @@ def make_request_handler(api: LocalApi, log: Callable[[str], None]) -> type[Base
             """http.server's own refusals (header too large 431, URI too long 414, bad request line 400,
             unknown method 501) as JSON like every other answer, not its HTML page."""
             self.close_connection = True
+            self.linger = True
             try:
                 reason = self.responses[code][0]
             except KeyError:
@@ -462,6 +549,8 @@ def make_request_handler(api: LocalApi, log: Callable[[str], None]) -> type[Base
             self.send_response(204)
             for name, value in cors_preflight_headers(api.cors, self.headers).items():
                 self.send_header(name, value)
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.send_header("Content-Length", "0")
             self.end_headers()
 

@@ -8,6 +8,8 @@ import re
 import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -177,22 +179,33 @@ def _raw_exchange(base: str, request: bytes) -> list[tuple[bytes, bytes]]:
     return answers
 
 
-def _chunked(payload: bytes, size: int = 7) -> bytes:
+def _chunked(payload: bytes, size: int = 7, extension: bytes = b"") -> bytes:
     parts = [payload[i : i + size] for i in range(0, len(payload), size)]
-    return b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in parts) + b"0\r\n\r\n"
+    return b"".join(b"%x%s\r\n%s\r\n" % (len(part), extension, part) for part in parts) + b"0\r\n\r\n"
 
 
-def test_a_chunked_body_is_read_whole_and_the_connection_stays_usable(live_server, db, new_user_id) -> None:
+@pytest.mark.parametrize(
+    ("extension", "trailers"),
+    [
+        (b"", b""),
+        # RFC 9112 sets no bound on chunk extensions or trailer fields: long ones are still one line each
+        (b";e=" + b"x" * 2000, b"X-Pad: " + b"a" * (8192 - 7) + b"\r\nX-Other: b\r\n"),
+    ],
+)
+def test_a_chunked_body_is_read_whole_and_the_connection_stays_usable(
+    live_server, db, new_user_id, extension, trailers
+) -> None:
     from tests.events import attempt_body
 
     user = new_user_id()
     messages = f"[{attempt_body(user_id=user)}]".encode()
     token = make_token({"sub": f"user_{user}"})
     host = live_server.removeprefix("http://")
+    body = _chunked(messages, extension=extension).removesuffix(b"\r\n") + trailers + b"\r\n"
     request = (
         b"POST /local/attempts HTTP/1.1\r\nHost: %s\r\nTransfer-Encoding: chunked\r\n\r\n%s"
         b"GET /progress HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n"
-        % (host.encode(), _chunked(messages), host.encode(), token.encode())
+        % (host.encode(), body, host.encode(), token.encode())
     )
     (batch_head, batch), (progress_head, progress) = _raw_exchange(live_server, request)
     assert batch_head.startswith(b"HTTP/1.1 200 ") and json.loads(batch) == {"batchItemFailures": []}
@@ -205,6 +218,13 @@ def test_a_chunked_body_is_read_whole_and_the_connection_stays_usable(live_serve
         (b"zz\r\nabc\r\n0\r\n\r\n", 400, "Bad Request"),  # not a hex size
         (b"5\r\nabc\r\n0\r\n\r\n", 400, "Bad Request"),  # shorter than announced
         (b"%x\r\n" % (10 * 1024 * 1024 + 1), 413, "Request Entity Too Large"),  # beyond API Gateway's 10 MB
+        # a line cut short by the end of the input is no line: not a size, not the end of the trailers
+        (b"3", 400, "Bad Request"),
+        (b"3\r\nabc\r\n0\r\nX-Trailer: y", 400, "Bad Request"),
+        # lines beyond serve's bound (64 KB, as http.server's for a header line), and too many trailers
+        (b"3;e=%s\r\nabc\r\n0\r\n\r\n" % (b"x" * 70_000), 400, "Bad Request"),
+        (b"3\r\nabc\r\n0\r\nX-Pad: %s\r\n\r\n" % (b"a" * 70_000), 400, "Bad Request"),
+        (b"3\r\nabc\r\n0\r\n%s\r\n" % (b"X-T: y\r\n" * 101), 400, "Bad Request"),
     ],
 )
 def test_a_broken_or_oversized_chunked_body_is_a_json_error(live_server, chunks, status, message) -> None:
@@ -215,6 +235,7 @@ def test_a_broken_or_oversized_chunked_body_is_a_json_error(live_server, chunks,
     )
     [(head, body)] = _raw_exchange(live_server, request)
     assert head.startswith(b"HTTP/1.1 %d " % status) and json.loads(body) == {"message": message}
+    assert b"\r\nConnection: close" in head
 
 
 def test_http_servers_own_refusals_are_json_not_html(live_server) -> None:
@@ -223,6 +244,159 @@ def test_http_servers_own_refusals_are_json_not_html(live_server) -> None:
     [(head, body)] = _raw_exchange(live_server, too_large)
     assert head.startswith(b"HTTP/1.1 431 ") and b"application/json" in head
     assert json.loads(body) == {"message": "Request Header Fields Too Large"}
+    assert b"\r\nConnection: close" in head
     gzip = b"POST /local/attempts HTTP/1.1\r\nHost: %s\r\nTransfer-Encoding: gzip\r\n\r\n" % host
     [(head, body)] = _raw_exchange(live_server, gzip)
     assert head.startswith(b"HTTP/1.1 501 ") and json.loads(body) == {"message": "Not Implemented"}
+    assert b"\r\nConnection: close" in head
+
+
+SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("head", "framed", "status"),
+    [
+        (b"GET / HTTP/1.1", b"Content-Length: %d\r\n\r\n%s" % (len(SMUGGLED), SMUGGLED), 200),
+        (b"GET /dashboard/app.js HTTP/1.1", b"Content-Length: %d\r\n\r\n%s" % (len(SMUGGLED), SMUGGLED), 200),
+        (b"GET /openapi.json HTTP/1.1", b"Transfer-Encoding: chunked\r\n\r\n" + _chunked(SMUGGLED), 200),
+        (b"GET /docs HTTP/1.1", b"Content-Length: %d\r\n\r\n%s" % (len(SMUGGLED), SMUGGLED), 200),
+        (
+            b"OPTIONS /progress HTTP/1.1",
+            b"Origin: http://localhost:5173\r\nAccess-Control-Request-Method: GET\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(SMUGGLED), SMUGGLED),
+            204,
+        ),
+    ],
+)
+def test_a_body_sent_to_what_serve_answers_itself_is_read_not_taken_for_a_request(
+    live_server, head, framed, status
+) -> None:
+    """The dashboard, the docs and preflights answer without a function, but a body they were sent is
+    still the body: on a keep-alive connection it must not be parsed as the next request."""
+    host = live_server.removeprefix("http://").encode()
+    follow_up = b"GET /openapi.json HTTP/1.1\r\nHost: %s\r\n\r\n" % host
+    answers = _raw_exchange(live_server, b"%s\r\nHost: %s\r\n%s%s" % (head, host, framed, follow_up))
+    assert [answer_head.split(b" ", 2)[1] for answer_head, _ in answers] == [b"%d" % status, b"200"]
+    assert json.loads(answers[1][1])["openapi"]
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_an_upload_over_10_mb_reads_its_413_rather_than_a_reset(live_server, framing) -> None:
+    """serve refuses the body unread; it lingers on the connection so that a client still sending gets
+    to read the answer instead of a reset (as `never a dropped connection` in the README says)."""
+    host, port = live_server.removeprefix("http://").split(":")
+    size = 10 * 1024 * 1024 + 1
+    framed = (
+        b"Content-Length: %d\r\n\r\n" % size
+        if framing == "content-length"
+        else b"Transfer-Encoding: chunked\r\n\r\n%x\r\n" % size
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"POST /local/attempts HTTP/1.1\r\nHost: %s\r\n%s" % (host.encode(), framed))
+        sock.sendall(b"a" * size)  # before the fix: BrokenPipeError / ConnectionResetError here
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413 ") and b"\r\nConnection: close" in head
+    assert json.loads(body) == {"message": "Request Entity Too Large"}
+
+
+def test_an_error_to_a_head_request_has_no_body(live_server) -> None:
+    host = live_server.removeprefix("http://").encode()
+    answers = _raw_exchange(
+        live_server,
+        b"HEAD /progress HTTP/1.1\r\nHost: %s\r\n\r\nGET /openapi.json HTTP/1.1\r\nHost: %s\r\n\r\n"
+        % (host, host),
+    )
+    # the only answer, with no body, and the connection closed after it: the GET is never read
+    assert len(answers) == 1 and answers[0][1] == b""
+    head = answers[0][0]
+    assert head.startswith(b"HTTP/1.1 501 ") and b"\r\nConnection: close" in head
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        (b"".join(b"X-H%d: %s\r\n" % (i, b"a" * 1000) for i in range(63)), 200),  # 63 KB
+        (b"".join(b"X-H%d: %s\r\n" % (i, b"a" * 1000) for i in range(70)), 431),  # 70 KB in 1 KB lines
+        (b"X-Big: %s\r\n" % (b"a" * 70_000), 431),  # one line over 64 KB
+        (b"".join(b"X-H%d: a\r\n" % i for i in range(98)), 200),  # 99 fields with Host
+        (b"".join(b"X-H%d: a\r\n" % i for i in range(99)), 431),  # 100 fields with Host
+    ],
+)
+def test_header_limits_are_the_readmes(live_server, headers, status) -> None:
+    host = live_server.removeprefix("http://").encode()
+    answers = _raw_exchange(
+        live_server, b"GET /openapi.json HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (host, headers)
+    )
+    assert answers[0][0].startswith(b"HTTP/1.1 %d " % status) and len(answers) == 1
+    if status == 431:
+        assert json.loads(answers[0][1]) == {"message": "Request Header Fields Too Large"}
+
+
+@pytest.fixture
+def cors_live_server(engine) -> Iterator[str]:
+    server = create_server(
+        ROOT, "127.0.0.1", 0, log=lambda line: None, parameter_overrides={"CorsAllowedOrigins": ORIGIN}
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+ORIGIN = "http://localhost:5173"
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        b"GET /openapi.json HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n" % (b"a" * 70_000),  # 431
+        b"GET /%s HTTP/1.1\r\nHost: x\r\n\r\n" % (b"a" * 70_000),  # 414
+    ],
+)
+def test_a_refusal_on_a_kept_alive_connection_takes_no_cors_from_the_request_before(
+    cors_live_server, refused
+) -> None:
+    host = cors_live_server.removeprefix("http://").encode()
+    first = b"GET /openapi.json HTTP/1.1\r\nHost: %s\r\nOrigin: %s\r\n\r\n" % (host, ORIGIN.encode())
+    (ok_head, _), (refused_head, _) = _raw_exchange(cors_live_server, first + refused)
+    assert (
+        ok_head.startswith(b"HTTP/1.1 200 ") and b"Access-Control-Allow-Origin: " + ORIGIN.encode() in ok_head
+    )
+    assert refused_head.split(b" ", 2)[1] in (b"414", b"431")
+    assert b"Access-Control-Allow-Origin" not in refused_head
+
+
+def test_a_body_framed_twice_is_read_by_transfer_encoding_and_then_the_connection_closes(live_server) -> None:
+    """RFC 9112 6.1: Transfer-Encoding wins over Content-Length, and the server closes after answering,
+    since the two framings disagreeing is how a request is smuggled past a proxy that reads the other."""
+    host = live_server.removeprefix("http://").encode()
+    request = (
+        b"GET /openapi.json HTTP/1.1\r\nHost: %s\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"%s%s" % (host, _chunked(b"abc"), SMUGGLED)
+    )
+    [(head, body)] = _raw_exchange(live_server, request)
+    assert head.startswith(b"HTTP/1.1 200 ") and b"\r\nConnection: close" in head and json.loads(body)
+
+
+def test_content_length_fields_that_disagree_are_a_400(live_server) -> None:
+    host = live_server.removeprefix("http://").encode()
+    request = (
+        b"GET /openapi.json HTTP/1.1\r\nHost: %s\r\nContent-Length: 0\r\nContent-Length: %d\r\n\r\n%s"
+        % (
+            host,
+            len(SMUGGLED),
+            SMUGGLED,
+        )
+    )
+    [(head, body)] = _raw_exchange(live_server, request)
+    assert head.startswith(b"HTTP/1.1 400 ") and json.loads(body) == {"message": "Bad Request"}
+    # the same length twice is one length
+    request = (
+        b"GET /openapi.json HTTP/1.1\r\nHost: %s\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc" % host
+    )
+    [(head, _)] = _raw_exchange(live_server, request)
+    assert head.startswith(b"HTTP/1.1 200 ")
