@@ -15,14 +15,14 @@ from sqlalchemy import exc as sa_exc
 
 from progress_common import db as common_db
 from progress_common.db import make_engine, sqlstate
-from progress_common.errors import SessionOwnershipError
+from progress_common.errors import DatabaseUnavailableError, SessionOwnershipError
 from progress_common.models import AttemptMessage
 from progress_common.queries import get_progress, get_statistics
 from progress_common.settings import get_settings, load_settings
-from progress_common.writes import reset_progress, save_user_attempt_to_db, write_attempts
+from progress_common.writes import reset_progress, save_attempts, save_user_attempt_to_db, write_attempts
 from tests.conftest import StatementCounter, insert_attempts_sql
 from tests.events import FakeLambdaContext, attempt_body, sqs_event, sqs_record
-from tests.faults import CuttingProxy
+from tests.faults import CuttingProxy, silent_server
 from tests.helpers import assert_aggregates_match_rows
 from tests.test_write_path import emitted_metrics, log_lines
 
@@ -608,3 +608,31 @@ def test_an_unavailable_database_fails_the_whole_batch_without_trying_each(
         sqs_event(*(sqs_record(b, message_id=m) for m, b in bodies.items())), FakeLambdaContext()
     ) == {"batchItemFailures": []}
     assert get_progress(user).total_attempts == 6
+
+
+def test_each_write_goes_to_the_database_of_the_engine_it_is_given(db: Engine, new_user_id) -> None:
+    """The admin tools (import, demo-data) write to the database named on their command line: a write given
+    an engine uses that one, never the environment's. Here that engine's database is not there."""
+    user = new_user_id()
+    save_user_attempt_to_db(message(user))
+    with silent_server() as port:
+        pass  # the port is closed again: nothing listens there now
+    elsewhere = make_engine(
+        load_settings(
+            {"DATABASE_URL": f"postgresql://root@127.0.0.1:{port}/test", "DB_CONNECT_TIMEOUT_SECONDS": "1"}
+        )
+    )
+    writes = {
+        "write_attempts": lambda: write_attempts([message(user)], engine=elsewhere),
+        "save_user_attempt_to_db": lambda: save_user_attempt_to_db(message(user), engine=elsewhere),
+        "save_attempts": lambda: save_attempts([message(user)], engine=elsewhere),
+        "reset_progress": lambda: reset_progress(user, engine=elsewhere),
+    }
+    try:
+        for name, write in writes.items():
+            with pytest.raises(DatabaseUnavailableError):
+                write()
+                pytest.fail(f"{name} wrote to the environment's database")
+    finally:
+        elsewhere.dispose()
+    assert get_progress(user).total_attempts == 1
