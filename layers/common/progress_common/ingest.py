@@ -111,7 +111,7 @@ class AttemptBatchProcessor(BatchProcessor):
             raise self.invalid[record.message_id]
         prepared = self.prepared.get(record.message_id)
         if prepared is None:
-            return record_attempt(record)  # not seen by _prepare (a repeated message id): on its own
+            return record_attempt(record)  # not in the batch _prepare saw (called outside one): alone
         attempt, outcome = prepared
         if outcome == ONE_AT_A_TIME:
             return _write_one(record, attempt)
