@@ -457,3 +457,38 @@ def test_a_processor_of_its_own_writes_records_it_was_not_given_and_reports_fail
         context=FakeLambdaContext(),
     )
     assert response == {"batchItemFailures": [{"itemIdentifier": "n1"}]}
+
+
+def test_a_timezone_the_database_does_not_know_is_logged_and_counted_with_its_outcome(
+    observed, db, new_user_id, monkeypatch
+) -> None:
+    """The layer's tz database can be newer than PostgreSQL's: such an attempt is written without its
+    timezone, and the operator sees which message, which zone and what became of it (so as to update
+    PostgreSQL). Its redelivery is a plain duplicate."""
+    from progress_common import models
+
+    newer = "Mars/Olympus_Mons"  # a name in the layer's list that no PostgreSQL knows
+    known = models.iana_timezones()
+    monkeypatch.setattr(models, "iana_timezones", lambda: known | {newer})
+    user = new_user_id()
+    uid = str(uuid.uuid4())
+    body = attempt_body(user_id=user, attempt_uid=uid, timezone=newer)
+    message = "the database does not know the attempt's timezone; recorded in the profile's timezone"
+
+    failed, metrics, logs = observed(
+        sqs_event(sqs_record(body, message_id="first"), sqs_record(attempt_body(user_id=user)))
+    )
+    assert failed == []
+    assert metrics == {"AttemptsRecorded": 2, "AttemptTimezonesNotApplied": 1}
+    assert [
+        (n["level"], n["message_id"], n["attempt_uid"], n["timezone"], n["outcome"])
+        for n in log_lines(logs, message)
+    ] == [("WARNING", "first", uid, newer, "written")]
+
+    failed, metrics, logs = observed(
+        sqs_event(sqs_record(body, message_id="again"), sqs_record(attempt_body(user_id=user)))
+    )
+    assert failed == []
+    assert metrics == {"AttemptsRecorded": 1, "AttemptsDuplicate": 1}
+    assert [n["message_id"] for n in log_lines(logs, message)] == ["first"]  # nothing new about "again"
+    assert count_attempts(db, user) == 3
