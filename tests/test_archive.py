@@ -343,6 +343,7 @@ def test_an_interrupted_run_reports_what_it_moved_and_a_rerun_finishes(
     from progress_common import db as common_db
     from progress_common.archive import ArchiveInterruptedError
     from progress_common.errors import DatabaseUnavailableError
+    from progress_common.observability import metrics
     from progress_common.settings import load_settings
     from tests.faults import CuttingProxy
     from tests.test_write_path import emitted_metrics, log_lines
@@ -355,6 +356,7 @@ def test_an_interrupted_run_reports_what_it_moved_and_a_rerun_finishes(
     proxy.cut_marker, proxy.spare = b"SELECT progress_archive", 2
     through_proxy = make_engine(load_settings({"DATABASE_URL": proxy.url_for(test_database.url)}))
     monkeypatch.setattr(common_db, "_engine", through_proxy)
+    metrics.clear_metrics()  # nothing added outside a handler by earlier tests
     capsys.readouterr()
     try:
         with pytest.raises(ArchiveInterruptedError) as raised:

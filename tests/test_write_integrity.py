@@ -17,6 +17,7 @@ from progress_common import db as common_db
 from progress_common.db import make_engine, sqlstate
 from progress_common.errors import DatabaseUnavailableError, SessionOwnershipError
 from progress_common.models import AttemptMessage
+from progress_common.observability import metrics
 from progress_common.queries import get_progress, get_statistics
 from progress_common.settings import get_settings, load_settings
 from progress_common.writes import reset_progress, save_attempts, save_user_attempt_to_db, write_attempts
@@ -481,6 +482,7 @@ def test_when_the_batch_statement_fails_each_message_is_written_alone(
         bodies["foreign"] = attempt_body(user_id=user, session_id=foreign_session, attempt_uid=foreign_uid)
         handler = load_function("record_attempts").lambda_handler
         count_sql.reset()
+        metrics.clear_metrics()  # nothing added outside a handler by earlier tests
         capsys.readouterr()
         result = handler(
             sqs_event(
@@ -582,6 +584,7 @@ def test_an_unavailable_database_fails_the_whole_batch_without_trying_each(
         proxy.close()
         dials.clear()
         statements.reset()
+        metrics.clear_metrics()  # nothing added outside a handler by earlier tests
         capsys.readouterr()
         result = handler(
             sqs_event(*(sqs_record(b, message_id=m) for m, b in bodies.items())), FakeLambdaContext()

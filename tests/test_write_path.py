@@ -339,11 +339,12 @@ def log_lines(captured: str, message: str) -> list[dict]:
 @pytest.fixture
 def observed(load_function, db, capsys, captured_logs):
     """Run RecordAttemptsFunction with the logger at DEBUG; returns (failed ids, metrics, log lines)."""
-    from progress_common.observability import logger
+    from progress_common.observability import logger, metrics
 
     handler = load_function("record_attempts").lambda_handler
 
     def run(event: dict) -> tuple[list[str], dict[str, float], str]:
+        metrics.clear_metrics()  # what code outside a handler (other tests) added is not this batch's
         capsys.readouterr()
         quiet = logger.log_level
         logger.setLevel("DEBUG")
@@ -430,7 +431,18 @@ def test_a_batch_counts_as_failed_only_when_every_message_failed(observed, new_u
     assert failed == [] and metrics == {"AttemptsRecorded": 1}
 
 
-def test_a_processor_of_its_own_writes_records_it_was_not_given_and_reports_failures(db, new_user_id) -> None:
+@pytest.fixture
+def no_metrics_left_over():
+    """Metrics added outside a handler stay in the shared buffer until some handler flushes them: clear."""
+    from progress_common.observability import metrics
+
+    yield
+    metrics.clear_metrics()
+
+
+def test_a_processor_of_its_own_writes_records_it_was_not_given_and_reports_failures(
+    db, new_user_id, no_metrics_left_over
+) -> None:
     """new_processor() is the consumer's processor. A record handed to its record_attempt outside a batch
     (before any batch, too) is validated and written on its own; a batch that fails entirely is a partial
     response, not an exception (so one poison message alone does not fail the invocation)."""
