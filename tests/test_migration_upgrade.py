@@ -295,3 +295,35 @@ def test_upgrade_moves_unreadable_times_out_of_every_figure(old_database) -> Non
             ).scalar()
             == 0
         )
+
+
+def test_upgrade_gives_profiles_of_misread_links_the_zone_they_link_to(old_database) -> None:
+    """0010: a profile stored with CET (which PostgreSQL reads as a fixed +01:00) gets Europe/Brussels; other
+    profiles and every practice day already written stay as they are; running it again changes nothing."""
+    from progress_common.models import POSTGRES_ABBREVIATION_LINKS
+
+    settings, engine = old_database
+    migrate(settings, "0009")
+    names = [*POSTGRES_ABBREVIATION_LINKS, "Europe/Berlin", "UTC"]
+    with engine.connect() as conn:
+        for user, name in enumerate(names, start=1):
+            conn.execute(
+                text("INSERT INTO user_profiles (user_id, timezone) VALUES (:u, :tz)"),
+                {"u": user, "tz": name},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO attempts (user_id, exercise_id, is_correct, created_at)"
+                " VALUES (1, 1, true, '2026-07-01T22:30:00Z')"
+            )
+        )
+        day_before = conn.execute(text("SELECT local_day FROM attempts WHERE user_id = 1")).scalar_one()
+    for _ in range(2):
+        migrate(settings)
+        with engine.connect() as conn:
+            stored = dict(conn.execute(text("SELECT user_id, timezone FROM user_profiles")).all())
+            day_after = conn.execute(text("SELECT local_day FROM attempts WHERE user_id = 1")).scalar_one()
+        assert stored == {
+            user: POSTGRES_ABBREVIATION_LINKS.get(name, name) for user, name in enumerate(names, start=1)
+        }
+        assert day_after == day_before == dt.date(2026, 7, 1)  # written under 0009's rules: history is fixed
