@@ -51,6 +51,8 @@ MUTATION_TESTS = [
     "tests/test_live_settings.py",
     "tests/test_attempt_message.py",
     "tests/test_snapstart_and_tracing.py",
+    "tests/test_db_engine.py",
+    "tests/test_http_plumbing.py",
 ]
 ALL_MODULES = sorted(p.stem for p in (ROOT / LAYER).glob("*.py") if p.stem != "__init__")
 
