@@ -305,7 +305,9 @@ def test_a_raw_driver_error_has_its_sqlstate(db) -> None:
 # ---- the schema check on connect -----------------------------------------------------------------------
 
 
-def test_only_the_functions_engine_refuses_a_database_behind_the_code(test_database, monkeypatch) -> None:
+def test_only_the_functions_engine_refuses_a_database_behind_the_code(
+    engine, test_database, monkeypatch
+) -> None:
     monkeypatch.setattr(schema, "REQUIRED_SCHEMA_REVISION", "9999")
     with _engine(test_database.url) as tools:  # migrations and tools must connect to an old database
         assert _backend_pid(tools) > 0
@@ -313,12 +315,13 @@ def test_only_the_functions_engine_refuses_a_database_behind_the_code(test_datab
         with pytest.raises(SchemaOutdatedError), functions.connect():
             pass
         assert functions.pool.checkedin() == 0  # the refused connection is not kept
-    common_db.set_engine(None)
+    common_db._engine = None  # the container builds its own engine on first use
     try:
         with pytest.raises(SchemaOutdatedError):
             common_db.run_idempotent("SELECT 1")  # the container's engine checks
     finally:
-        common_db.set_engine(None)
+        common_db.dispose_engine()
+        common_db._engine = engine
 
 
 def test_replacing_the_shared_engine_closes_the_old_ones_connections(engine, test_database) -> None:
