@@ -228,3 +228,24 @@ def test_the_error_summary_names_frames_of_generated_code_too() -> None:
     assert summary["stack"][-2:] == ["<string>:3 in <module>", "<string>:2 in generated"]
     assert summary["stack"][0].startswith("test_http_plumbing.py:")
     assert summary["error_types"] == ["builtins.ValueError"] and summary["sqlstate"] is None
+
+
+def test_the_openapi_document_says_what_the_route_declarations_say() -> None:
+    import importlib
+    from pathlib import Path
+
+    from progress_admin import openapi
+    from progress_common import routes
+
+    importlib.reload(routes)  # the declarations run at import: run them again, here
+    document = json.loads(openapi.render())
+    assert openapi.check(Path(__file__).resolve().parent.parent / "docs" / "openapi.json")
+    for path, method, model in (
+        ("/progress", "get", "ProgressResponse"),
+        ("/progress/statistics", "get", "StatisticsResponse"),
+        ("/progress/reset", "post", "ResetResponse"),
+        ("/progress/live-ticket", "post", "LiveTicketResponse"),
+    ):
+        ok = document["paths"][path][method]["responses"]["200"]
+        assert ok["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{model}"}
+        assert ok["description"]
