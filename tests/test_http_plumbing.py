@@ -171,21 +171,20 @@ def test_a_body_over_the_limit_is_a_413_that_names_the_limit(load_function) -> N
 
 @pytest.fixture
 def database_down(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The shared engine replaced by one whose server does not answer; RETRY_AFTER_SECONDS=17."""
-    monkeypatch.setenv("RETRY_AFTER_SECONDS", "17")
-    monkeypatch.setenv("DB_CONNECT_TIMEOUT_SECONDS", "0.3")
-    get_settings.cache_clear()
+    """The shared engine replaced by one whose server refuses connections; RETRY_AFTER_SECONDS=17."""
     with silent_server() as port:
-        monkeypatch.setenv("DATABASE_URL", f"postgresql://root@127.0.0.1:{port}/test")
+        pass  # closed again: nothing listens there now
+    monkeypatch.setenv("RETRY_AFTER_SECONDS", "17")
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://root@127.0.0.1:{port}/test")
+    get_settings.cache_clear()
+    common_db._engine = None  # the container builds its engine from these settings
+    try:
+        yield
+    finally:
+        common_db.dispose_engine()
+        common_db._engine = engine
+        monkeypatch.undo()
         get_settings.cache_clear()
-        common_db._engine = None  # the container builds its engine from these settings
-        try:
-            yield
-        finally:
-            common_db.dispose_engine()
-            common_db._engine = engine
-            monkeypatch.undo()
-            get_settings.cache_clear()
 
 
 def test_a_database_outage_is_a_503_with_retry_after_counted_and_logged_with_the_caller(
@@ -204,7 +203,7 @@ def test_a_database_outage_is_a_503_with_retry_after_counted_and_logged_with_the
         }
     }
     (line,) = [line for line in _lines(captured_logs()) if line["message"] == "database unavailable"]
-    assert line["level"] == "WARNING" and line["user_id"] == 31 and line["error_type"] == "TimeoutError"
+    assert line["level"] == "WARNING" and line["user_id"] == 31 and line["error_type"] == "InterfaceError"
     emitted = [json.loads(out) for out in capsys.readouterr().out.splitlines() if out.startswith('{"_aws"')]
     (document,) = [d for d in emitted if "DatabaseUnavailable" in d]
     assert document["DatabaseUnavailable"] == [1.0] or document["DatabaseUnavailable"] == 1.0
