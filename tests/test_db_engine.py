@@ -614,7 +614,7 @@ def test_a_silent_secrets_manager_is_unavailable_after_the_configured_tries(monk
             "DB_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf",
             "AWS_READ_TIMEOUT_SECONDS": "0.2",
             "AWS_CONNECT_TIMEOUT_SECONDS": "5",
-            "AWS_MAX_ATTEMPTS": "3",
+            "AWS_MAX_ATTEMPTS": "2",  # not botocore's own default, whichever retry mode that is
         }
     )
     try:
@@ -625,7 +625,7 @@ def test_a_silent_secrets_manager_is_unavailable_after_the_configured_tries(monk
         listener.close()
         for conn in accepted:
             conn.close()
-    assert len(accepted) == 3 and 0.6 <= elapsed < 5
+    assert len(accepted) == 2 and elapsed >= 0.4
 
 
 def test_a_black_holed_secrets_manager_is_unavailable_within_the_connect_timeout(monkeypatch) -> None:
