@@ -384,9 +384,11 @@ def _sent(engine: Engine, marker: str) -> list[str]:
 
 
 def test_a_connection_that_died_idle_is_retried_once_on_a_new_one_quietly(
-    db, test_database, caplog: pytest.LogCaptureFixture
+    db, test_database, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="progress_common.db")
+    # as in a new container: the pool's (process-wide) logger has no filter until an engine is made
+    monkeypatch.setattr(logging.getLogger("sqlalchemy.pool.impl.QueuePool"), "filters", [])
     with _engine(test_database.url) as engine:
         sent = _sent(engine, "idle_retry_marker")
         first = common_db.run_idempotent("SELECT pg_backend_pid() AS idle_retry_marker", engine=engine)[0][0]
