@@ -7,6 +7,8 @@ import datetime as dt
 import secrets
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -20,7 +22,13 @@ from progress_common.models import AttemptMessage
 from progress_common.observability import metrics
 from progress_common.queries import get_progress, get_statistics
 from progress_common.settings import get_settings, load_settings
-from progress_common.writes import reset_progress, save_attempts, save_user_attempt_to_db, write_attempts
+from progress_common.writes import (
+    reset_progress,
+    save_attempts,
+    save_user_attempt_to_db,
+    timezones_unknown_to_database,
+    write_attempts,
+)
 from tests.conftest import StatementCounter, insert_attempts_sql
 from tests.events import FakeLambdaContext, attempt_body, sqs_event, sqs_record
 from tests.faults import CuttingProxy, silent_server
@@ -449,17 +457,9 @@ def test_a_valid_batch_is_one_statement_with_an_outcome_per_message(
     assert sum(get_progress(u).total_attempts for u in users) == 10
 
 
-def test_when_the_batch_statement_fails_each_message_is_written_alone(
-    db, count_sql, new_user_id, load_function, capsys, captured_logs
-):
-    """A data error the models cannot see (here: a rule another team added to the table) fails its message
-    only: the batch statement fails as a whole, then each message is written on its own, with its own
-    outcome (a duplicate stays a duplicate, another user's session is refused) in the logs and metrics."""
-    user, owner = new_user_id(), new_user_id()
-    foreign_session = new_session_id()
-    save_user_attempt_to_db(message(owner, session_id=foreign_session))
-    known = message(user, exercise_id=7)
-    save_user_attempt_to_db(known)
+@contextmanager
+def refusing_exercise_666(db: Engine) -> Iterator[None]:
+    """A data error the models cannot see: a rule another team added to the table refuses exercise 666."""
     with db.connect() as conn:
         conn.execute(
             text(
@@ -474,8 +474,27 @@ def test_when_the_batch_statement_fails_each_message_is_written_alone(
                 " FOR EACH ROW EXECUTE FUNCTION test_refuse_exercise_666()"
             )
         )
-    bad_uid, foreign_uid = str(uuid.uuid4()), str(uuid.uuid4())
     try:
+        yield
+    finally:
+        with db.connect() as conn:
+            conn.execute(text("DROP TRIGGER test_refuse_exercise_666 ON attempts"))
+            conn.execute(text("DROP FUNCTION test_refuse_exercise_666()"))
+
+
+def test_when_the_batch_statement_fails_each_message_is_written_alone(
+    db, count_sql, new_user_id, load_function, capsys, captured_logs
+):
+    """A data error the models cannot see (here: a rule another team added to the table) fails its message
+    only: the batch statement fails as a whole, then each message is written on its own, with its own
+    outcome (a duplicate stays a duplicate, another user's session is refused) in the logs and metrics."""
+    user, owner = new_user_id(), new_user_id()
+    foreign_session = new_session_id()
+    save_user_attempt_to_db(message(owner, session_id=foreign_session))
+    known = message(user, exercise_id=7)
+    save_user_attempt_to_db(known)
+    bad_uid, foreign_uid = str(uuid.uuid4()), str(uuid.uuid4())
+    with refusing_exercise_666(db):
         bodies = {f"ok{i}": attempt_body(user_id=user, exercise_id=i) for i in range(4)}
         bodies["bad"] = attempt_body(user_id=user, exercise_id=666, attempt_uid=bad_uid)
         bodies["dup"] = known.model_dump_json()
@@ -492,10 +511,6 @@ def test_when_the_batch_statement_fails_each_message_is_written_alone(
             FakeLambdaContext(),
         )
         statements = list(count_sql.statements)
-    finally:
-        with db.connect() as conn:
-            conn.execute(text("DROP TRIGGER test_refuse_exercise_666 ON attempts"))
-            conn.execute(text("DROP FUNCTION test_refuse_exercise_666()"))
     assert result == {"batchItemFailures": [{"itemIdentifier": m} for m in ("bad", "foreign", "poison")]}
     assert len(statements) == 1 + len(bodies)  # the batch once, then each valid message once
     assert get_progress(user).total_attempts == 5
@@ -527,6 +542,52 @@ def test_when_the_batch_statement_fails_each_message_is_written_alone(
         foreign_uid,
         "session_owned_by_other_user",
     )
+
+
+def test_written_alone_an_attempt_with_a_zone_the_database_does_not_know_is_recorded_without_it(
+    db, new_user_id, load_function, monkeypatch, capsys, captured_logs
+) -> None:
+    """Written one at a time (the batch statement failed on another message), an attempt whose timezone the
+    layer accepts but the database does not know is still written, as if it named none, and said so."""
+    from progress_common import models
+
+    newer = "Mars/Olympus_Mons"  # a name in the layer's list that no PostgreSQL knows
+    known_zones = models.iana_timezones()
+    monkeypatch.setattr(models, "iana_timezones", lambda: known_zones | {newer})
+    user = new_user_id()
+    save_user_attempt_to_db(message(user, created_at=ago(days=1), timezone="Asia/Tokyo"))
+    uid = str(uuid.uuid4())
+    at = dt.datetime.combine(dt.datetime.now(UTC).date() - dt.timedelta(days=1), dt.time(23, 30), UTC)
+    bodies = {
+        "bad": attempt_body(user_id=user, exercise_id=666),
+        "newer-zone": attempt_body(user_id=user, attempt_uid=uid, timezone=newer, created_at=at.isoformat()),
+    }
+    metrics.clear_metrics()  # nothing added outside a handler by earlier tests
+    capsys.readouterr()
+    with refusing_exercise_666(db):
+        result = load_function("record_attempts").lambda_handler(
+            sqs_event(*(sqs_record(b, message_id=m) for m, b in bodies.items())), FakeLambdaContext()
+        )
+    assert result == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
+    with db.connect() as conn:
+        day = conn.execute(
+            text("SELECT local_day FROM attempts WHERE attempt_uid = :u"), {"u": uid}
+        ).scalar_one()
+    assert day == (at + dt.timedelta(hours=9)).date()  # the profile's Tokyo, not the unknown zone
+    assert get_progress(user).timezone == "Asia/Tokyo"
+    assert emitted_metrics(capsys.readouterr().out) == {
+        "AttemptsRecorded": 1,
+        "AttemptsFailed": 1,
+        "AttemptTimezonesNotApplied": 1,
+    }
+    noted = log_lines(
+        captured_logs(),
+        "the database does not know the attempt's timezone; recorded in the profile's timezone",
+    )
+    assert [(n["message_id"], n["attempt_uid"], n["timezone"], n["outcome"]) for n in noted] == [
+        ("newer-zone", uid, newer, "written")
+    ]
+    assert_aggregates_match_rows(db, user)
 
 
 def test_concurrent_batches_over_the_same_users_in_opposite_orders_never_deadlock(db, new_user_id) -> None:
@@ -630,6 +691,9 @@ def test_each_write_goes_to_the_database_of_the_engine_it_is_given(db: Engine, n
         "save_user_attempt_to_db": lambda: save_user_attempt_to_db(message(user), engine=elsewhere),
         "save_attempts": lambda: save_attempts([message(user)], engine=elsewhere),
         "reset_progress": lambda: reset_progress(user, engine=elsewhere),
+        "timezones_unknown_to_database": lambda: timezones_unknown_to_database(
+            ["Asia/Tokyo"], engine=elsewhere
+        ),
     }
     try:
         for name, write in writes.items():

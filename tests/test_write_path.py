@@ -487,11 +487,24 @@ def test_a_timezone_the_database_does_not_know_is_logged_and_counted_with_its_ou
     body = attempt_body(user_id=user, attempt_uid=uid, timezone=newer)
     message = "the database does not know the attempt's timezone; recorded in the profile's timezone"
 
+    other = new_user_id()  # in the same batch, naming a zone the database knows: that one is applied
     failed, metrics, logs = observed(
-        sqs_event(sqs_record(body, message_id="first"), sqs_record(attempt_body(user_id=user)))
+        sqs_event(
+            sqs_record(body, message_id="first"),
+            sqs_record(attempt_body(user_id=user)),
+            sqs_record(attempt_body(user_id=other, timezone="Asia/Tokyo")),
+        )
     )
     assert failed == []
-    assert metrics == {"AttemptsRecorded": 2, "AttemptTimezonesNotApplied": 1}
+    assert metrics == {"AttemptsRecorded": 3, "AttemptTimezonesNotApplied": 1}
+    with db.connect() as conn:
+        zones = dict(
+            conn.execute(
+                text("SELECT user_id, timezone FROM user_profiles WHERE user_id IN (:u, :o)"),
+                {"u": user, "o": other},
+            ).all()
+        )
+    assert zones == {user: "UTC", other: "Asia/Tokyo"}  # the unknown zone is not the profile's
     assert [
         (n["level"], n["message_id"], n["attempt_uid"], n["timezone"], n["outcome"])
         for n in log_lines(logs, message)
