@@ -731,6 +731,7 @@ def test_a_push_that_fails_reports_it_and_never_raises(db, new_user_id, manageme
         report = push_progress([user])
     assert (report.failed, report.sent, report.users) == (1, 0, 1)
     warnings = [json.loads(line) for line in captured_logs().splitlines() if "live push failed" in line]
+    assert {w["message"] for w in warnings} == {"live push failed"}
     assert [w["error_type"] for w in warnings] == ["InterfaceError", "ValueError"] or [
         w["error_type"] for w in warnings
     ] == ["OperationalError", "ValueError"]
@@ -1111,3 +1112,25 @@ def test_an_endpoint_that_does_not_accept_the_connection_fails_within_the_connec
             filler.close()
         listener.close()
     assert report.outcomes == {"a=": "unreachable"} and report.failed == 1
+
+
+def test_a_database_lost_after_the_calls_still_reports_what_the_calls_did(
+    db, new_user_id, management
+) -> None:
+    user = new_user_id()
+    add_connections(db, user, ["ok=", "gone=", "forbidden="])
+    management.answers.update({"gone=": "gone", "forbidden=": "forbidden"})
+    failing = common_db.make_engine(get_settings(), pool_size=1)
+
+    def lost_before_forgetting(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "progress_live_disconnect_v1" in statement:
+            raise ConnectionResetError(104, "connection reset by peer")
+
+    event.listen(failing, "before_cursor_execute", lost_before_forgetting)
+    try:
+        report = push_progress([user], engine=failing)
+    finally:
+        failing.dispose()
+    # the forbidden call, and the push's own failure to forget the gone connection
+    assert (report.sent, report.gone, report.failed, report.skipped) == (1, 1, 2, 0)
+    assert connections(db, user) == ["ok=", "gone=", "forbidden="]  # forgotten on a later push
