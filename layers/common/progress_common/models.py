@@ -250,8 +250,8 @@ class AttemptMessage(BaseModel):
     def _within_bounds(cls, value: dt.datetime | None) -> dt.datetime | None:
         return None if value is None else check_created_at(value)
 
-    def to_row(self, ordinal: int = 0) -> dict[str, Any]:
-        """The JSON record progress_record_attempts() takes."""
+    def to_row(self) -> dict[str, Any]:
+        """The JSON record progress_record_attempts_v2() takes (it numbers the records by their position)."""
         return {
             "attempt_uid": str(self.attempt_uid),
             "user_id": self.user_id,
@@ -261,7 +261,6 @@ class AttemptMessage(BaseModel):
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "session_id": self.session_id,
             "timezone": self.timezone,
-            "ord": ordinal,
         }
 
 

@@ -49,7 +49,7 @@ def _domain_errors() -> Iterator[None]:
 
 
 def _batch_json(attempts: Sequence[AttemptMessage]) -> str:
-    return json.dumps([attempt.to_row(ordinal) for ordinal, attempt in enumerate(attempts)])
+    return json.dumps([attempt.to_row() for attempt in attempts])
 
 
 def write_attempts(attempts: Sequence[AttemptMessage], *, engine: Engine | None = None) -> list[WriteOutcome]:
