@@ -91,6 +91,17 @@ def stage(modules: list[str]) -> None:
         target = WORK / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source, target)
+    selection = WORK / "mutants" / "modules.txt"
+    if selection.is_file() and set(selection.read_text().split()) != set(modules):
+        # another set of modules than the last run: the map of which tests run which function was made
+        # without the newly mutated ones (mutmut would find "no tests"), so it is made again
+        (WORK / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
+    selection.parent.mkdir(parents=True, exist_ok=True)
+    selection.write_text("\n".join(modules))
+    for module in modules:
+        # newer than mutants/: mutmut skips a file whose copy there is newer (e.g. copied unmutated by an
+        # earlier run that left the module out); unchanged functions keep their results (by hash)
+        os.utime(WORK / "src/progress_common" / f"{module}.py")
     pyproject = WORK / "pyproject.toml"
     excluded = [f"src/progress_common/{m}.py" for m in ALL_MODULES if m not in modules]
     pyproject.write_text(
