@@ -1134,3 +1134,12 @@ def test_a_database_lost_after_the_calls_still_reports_what_the_calls_did(
     # the forbidden call, and the push's own failure to forget the gone connection
     assert (report.sent, report.gone, report.failed, report.skipped) == (1, 1, 2, 0)
     assert connections(db, user) == ["ok=", "gone=", "forbidden="]  # forgotten on a later push
+
+
+def test_the_push_log_gives_its_duration_in_milliseconds(db, new_user_id, management, info_logs) -> None:
+    user = new_user_id()
+    add_connections(db, user, ["a="])
+    event_ = sqs_event(sqs_record(attempt_body(user_id=user)))
+    reports = [push_after_batch(event_, {"batchItemFailures": []}) for _ in range(4)]
+    assert [r["seconds"] for r in logged(info_logs(), "live push")] == [round(r.seconds, 3) for r in reports]
+    assert all(r.sent == 1 for r in reports)
