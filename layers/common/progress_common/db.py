@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 # 08 connection exception, 53 insufficient resources, 57 operator intervention (includes statement
 # timeout 57014 and admin shutdown 57P01), 40 transaction rollback (serialization failure, deadlock).
 _TRANSIENT_SQLSTATE_CLASSES = ("08", "53", "57", "40")
+# A connection refused for its credentials: 28P01 invalid_password, 28000 invalid_authorization_specification.
+_CREDENTIALS_REFUSED = ("28P01", "28000")
+# object_not_in_prerequisite_state: at connect time "database ... is not currently accepting connections"
+# (an operator closed it, e.g. ALLOW_CONNECTIONS false); in a statement it is a bug and stays one.
+_NOT_ACCEPTING_CONNECTIONS = "55000"
 
 _engine: Engine | None = None
 _engine_lock = threading.Lock()
@@ -69,6 +74,12 @@ def secrets_provider(settings: Settings) -> Any:
             )
         )
     return _secrets_provider
+
+
+def _forget_cached_secret() -> None:
+    """Drop the cached secret only (the client stays): the next connection reads the secret again."""
+    if _secrets_provider is not None:
+        _secrets_provider.clear_cache()
 
 
 def forget_secrets() -> None:
@@ -184,9 +195,39 @@ def make_engine(
         event.listen(engine, "connect", _statement_timeout_setter(statement_timeout))
     if check_schema:
         event.listen(engine, "connect", _check_schema_on_connect)
+    if settings.database_url is None:
+        _follow_the_secret(engine, settings)
     _detect_raw_socket_errors(engine)
     _quiet_closing_of_dead_connections(engine)
     return engine
+
+
+def _follow_the_secret(engine: Engine, settings: Settings) -> None:
+    """An engine whose credentials come from Secrets Manager survives the secret's rotation: each new
+    connection takes user, password, host, port and database from the secret as currently cached (read
+    again at most every 5 minutes, so no call per connection), and a connection refused for its
+    credentials drops the cached secret, so the next connection reads it again, and is a
+    DatabaseUnavailableError (a 503, a batch retried), not a bug. The engine is kept either way."""
+    secret_arn = settings.db_secret_arn
+
+    @event.listens_for(engine, "do_connect")
+    def _current_credentials(dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        _, from_secret = dialect.create_connect_args(database_url(settings))
+        cparams.update(from_secret)
+
+    @event.listens_for(engine, "handle_error")
+    def _credentials_refused(context: ExceptionContext) -> DatabaseUnavailableError | None:
+        code = sqlstate(context.original_exception)
+        if code not in _CREDENTIALS_REFUSED:
+            return None
+        _forget_cached_secret()
+        log.warning(
+            "the database refused the credentials of secret %s (SQLSTATE %s); "
+            "the next connection reads the secret again",
+            secret_arn,
+            code,
+        )
+        return DatabaseUnavailableError("the database refused the credentials")
 
 
 def _statement_timeout_setter(milliseconds: int) -> Any:
@@ -247,6 +288,8 @@ def is_transient(exc: BaseException) -> bool:
         if exc.connection_invalidated or isinstance(exc, sa_exc.InterfaceError | sa_exc.OperationalError):
             return True
         code = sqlstate(exc)
+        if code == _NOT_ACCEPTING_CONNECTIONS and exc.statement is None:  # refused at connect time
+            return True
         return code is not None and code.startswith(_TRANSIENT_SQLSTATE_CLASSES)
     return isinstance(exc, ConnectionError | OSError)
 
