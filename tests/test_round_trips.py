@@ -303,3 +303,50 @@ def test_a_new_connection_costs_its_startup_one_schema_check_and_the_statement(
         assert (
             conn.execute(text("SELECT count(*) FROM attempts WHERE user_id = :u"), {"u": user}).scalar() == 0
         )
+
+
+def test_the_live_functions_retry_once_on_a_connection_that_died_while_idle(
+    proxy, load_function, db, new_user_id
+) -> None:
+    """POST /progress/live-ticket, $connect and $disconnect follow the GETs' rule: a pooled connection that
+    died while the container was frozen costs one new connection, never a 503 or a refused WebSocket."""
+
+    from progress_admin.serve_live import websocket_event
+    from progress_common.settings import LiveSettings, get_live_settings, set_live_settings
+    from tests.events import FakeLambdaContext
+
+    user = new_user_id()
+    previous = get_live_settings()
+    set_live_settings(LiveSettings(live_websocket_url="wss://example.invalid/live"))
+    try:
+        ticket_handler = load_function("live_ticket").lambda_handler
+        ticket_event = http_event("POST", "/progress/live-ticket", claims={"sub": str(user)})
+        assert call(ticket_handler, ticket_event)[0] == 200  # warm: the pooled connection has served
+        outcomes = []
+        for step in ("ticket", "connect", "disconnect"):
+            terminate(db, backend_pid(common_db.get_engine()))
+            with proxy.measure() as trips:
+                if step == "ticket":
+                    status, _, body = call(ticket_handler, ticket_event)
+                    ticket = body["ticket"]
+                elif step == "connect":
+                    event_ = websocket_event("$connect", "conn-1", domain="x", query={"ticket": ticket})
+                    status = load_function("live_connect").lambda_handler(event_, FakeLambdaContext())[
+                        "statusCode"
+                    ]
+                else:
+                    event_ = websocket_event("$disconnect", "conn-1", domain="x", disconnect_status=1001)
+                    status = load_function("live_disconnect").lambda_handler(event_, FakeLambdaContext())[
+                        "statusCode"
+                    ]
+            outcomes.append((step, status, trips.connections))
+        assert outcomes == [("ticket", 200, 1), ("connect", 200, 1), ("disconnect", 200, 1)]
+        with db.connect() as conn:
+            assert (
+                conn.execute(
+                    text("SELECT count(*) FROM live_connections WHERE user_id = :u"), {"u": user}
+                ).scalar_one()
+                == 0
+            )
+    finally:
+        set_live_settings(previous)

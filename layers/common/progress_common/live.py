@@ -78,17 +78,19 @@ def issue_ticket(user_id: int, *, engine: Engine | None = None) -> LiveTicketRes
 
         raise ConfigurationError("LIVE_WEBSOCKET_URL is not set")
     ticket = secrets.token_urlsafe(32)
-    with (engine or get_engine()).connect() as conn:
-        expires_at = conn.execute(
-            ISSUE_TICKET_SQL,
-            {
-                "ticket_hash": _ticket_hash(ticket),
-                "user_id": user_id,
-                "ttl": TICKET_TTL_SECONDS,
-                "max_age": CONNECTION_MAX_AGE_SECONDS,
-                "cleanup": CLEANUP_BATCH,
-            },
-        ).scalar_one()
+    # run_idempotent: a pooled connection that died while the container was frozen never delivered the
+    # statement, so it runs once more on a new one (the same rule as the GETs)
+    ((expires_at,),) = run_idempotent(
+        ISSUE_TICKET_SQL,
+        {
+            "ticket_hash": _ticket_hash(ticket),
+            "user_id": user_id,
+            "ttl": TICKET_TTL_SECONDS,
+            "max_age": CONNECTION_MAX_AGE_SECONDS,
+            "cleanup": CLEANUP_BATCH,
+        },
+        engine=engine,
+    )
     return LiveTicketResponse(
         ticket=ticket, expires_at=expires_at, url=f"{websocket_url}?{urlencode({'ticket': ticket})}"
     )
@@ -130,15 +132,15 @@ def bind_connection(
 
     Returns the user (None: refused) and the user's oldest connections that made room (to be closed).
     """
-    with (engine or get_engine()).connect() as conn:
-        user_id, evicted = conn.execute(
-            CONNECT_SQL,
-            {
-                "ticket_hash": _ticket_hash(ticket),
-                "connection_id": connection_id,
-                "keep": MAX_CONNECTIONS_PER_USER,
-            },
-        ).one()
+    ((user_id, evicted),) = run_idempotent(
+        CONNECT_SQL,
+        {
+            "ticket_hash": _ticket_hash(ticket),
+            "connection_id": connection_id,
+            "keep": MAX_CONNECTIONS_PER_USER,
+        },
+        engine=engine,
+    )
     return (int(user_id) if user_id is not None else None), list(evicted or ())
 
 
@@ -186,8 +188,8 @@ def handle_disconnect(event: Mapping[str, Any]) -> dict[str, Any]:
 
 def forget_connections(connection_ids: list[str], *, engine: Engine | None = None) -> int:
     """Delete these connections (closed, or gone for the management API); return how many there were."""
-    with (engine or get_engine()).connect() as conn:
-        return int(conn.execute(DISCONNECT_SQL, {"connection_ids": connection_ids}).scalar_one())
+    ((forgotten,),) = run_idempotent(DISCONNECT_SQL, {"connection_ids": connection_ids}, engine=engine)
+    return int(forgotten)
 
 
 # --- the push after a batch -----------------------------------------------------------------------------
