@@ -6,7 +6,9 @@ Not part of `./dev test` or CI: it runs the suite once per mutant. To be practic
 - every run shares one database, made and migrated once here (PROGRESS_TEST_REUSE_DATABASE_URL);
 - mutmut needs the package under src/, so the work happens in a copy of the tracked files, .mutmut/,
   with the layer at src/progress_common.
-Arguments are passed to `mutmut run` (e.g. mutant names, --max-children N). Results: .mutmut/results.txt.
+Arguments are passed to `mutmut run` (e.g. mutant names). Results: .mutmut/results.txt.
+One mutant at a time (--max-children 1, whatever is asked): the runs share one database, and two mutants'
+tests at once would empty each other's tables and count as kills.
 """
 
 from __future__ import annotations
@@ -134,6 +136,24 @@ def _modules(argv: list[str]) -> tuple[list[str], list[str]]:
     return (sorted(set(modules)) or ALL_MODULES), rest
 
 
+def _one_child(argv: list[str]) -> list[str]:
+    """argv with `--max-children 1`: every mutant's tests use the one database made here (each test empties
+    its tables afterwards), so two at once would fail each other's tests and report false kills."""
+    rest: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--max-children":
+            asked = next(args, "1")
+        elif arg.startswith("--max-children="):
+            asked = arg.partition("=")[2]
+        else:
+            rest.append(arg)
+            continue
+        if asked != "1":
+            print(f"--max-children {asked}: running one mutant at a time (the runs share one database)")
+    return ["--max-children", "1", *rest]
+
+
 def main(argv: list[str]) -> int:
     sys.path.insert(0, str(ROOT))
     from progress_admin.database import migrate
@@ -141,6 +161,7 @@ def main(argv: list[str]) -> int:
     from progress_common.settings import load_settings
 
     modules, argv = _modules(argv)
+    argv = _one_child(argv)
     print(f"mutating {', '.join(modules)}", flush=True)
     stage(modules)
     mutmut = str(Path(sys.executable).parent / "mutmut")
