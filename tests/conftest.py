@@ -219,3 +219,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def silent_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A management API endpoint on loopback that accepts connections and never answers (and the
+    credentials botocore signs with)."""
+    from progress_admin.serve_live import LOCAL_AWS_ENVIRONMENT
+    from tests.faults import silent_server
+
+    for name, value in LOCAL_AWS_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    with silent_server() as port:
+        yield f"http://127.0.0.1:{port}/live"

@@ -1,4 +1,5 @@
-"""Shared test helpers: recounts from the raw rows, to compare with what the aggregates say."""
+"""Shared test helpers: recounts from the raw rows, to compare with what the aggregates say; fake AWS
+credentials for moto and loopback stand-ins."""
 
 from __future__ import annotations
 
@@ -101,3 +102,12 @@ def assert_aggregates_match_rows(engine: Engine, user_id: int) -> None:
     assert profile["session_exercises_sum"] == sum(s[1] for s in truth["sessions"])
     assert profile["first_practice_date"] == truth["daily"][0][0]
     assert profile["last_practice_date"] == truth["daily"][-1][0]
+
+
+# What botocore needs to sign a request without looking for real credentials (no instance metadata).
+FAKE_AWS_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, text
 from progress_common import db as common_db
 from progress_common.settings import get_settings, load_settings
 from tests.events import FakeLambdaContext, call, http_event
+from tests.helpers import FAKE_AWS_CREDENTIALS
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:progress-db-AbCdEf"
@@ -61,12 +62,7 @@ def aws_only_env(monkeypatch: pytest.MonkeyPatch, engine: Engine) -> Iterator[py
     """The environment of a deployed function: a secret ARN, no DATABASE_URL, fake credentials."""
     monkeypatch.delenv("DATABASE_URL")
     monkeypatch.setenv("DB_SECRET_ARN", SECRET_ARN)
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }.items():
+    for name, value in FAKE_AWS_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     common_db.forget_secrets()

@@ -26,6 +26,7 @@ from progress_common import db as common_db
 from progress_common.errors import DatabaseUnavailableError
 from progress_common.settings import get_settings, load_settings
 from tests.events import FakeLambdaContext, attempt_body, call, http_event, sqs_event, sqs_record
+from tests.helpers import FAKE_AWS_CREDENTIALS
 
 SSL_REQUEST = 80877103
 PASSWORD = "rotated-away-S3CRET"
@@ -118,12 +119,7 @@ def secret_env(monkeypatch: pytest.MonkeyPatch, engine: Engine, test_database: A
         "password": PASSWORD,  # the server trusts loopback: the password is not checked
         "dbname": url.database,
     }
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }.items():
+    for name, value in FAKE_AWS_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     common_db.forget_secrets()
     with mock_aws():

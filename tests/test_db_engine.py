@@ -26,6 +26,7 @@ from progress_common import schema
 from progress_common.errors import ConfigurationError, DatabaseUnavailableError, SchemaOutdatedError
 from progress_common.settings import load_settings
 from tests.faults import CuttingProxy, silent_server
+from tests.helpers import FAKE_AWS_CREDENTIALS
 
 
 def _settings(url: str, **env: str):  # type: ignore[no-untyped-def]
@@ -583,10 +584,7 @@ def test_the_secret_is_read_once_per_five_minutes_and_again_after_forget(secrets
 @contextmanager
 def _aws_endpoint(monkeypatch: pytest.MonkeyPatch, port: int) -> Iterator[None]:
     for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_EC2_METADATA_DISABLED": "true",
+        **FAKE_AWS_CREDENTIALS,
         "AWS_ENDPOINT_URL_SECRETS_MANAGER": f"http://127.0.0.1:{port}",
     }.items():
         monkeypatch.setenv(name, value)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -226,20 +225,6 @@ def test_local_attempts_answers_the_batch_response(live_server, db, new_user_id)
 def test_management_stand_in_takes_signed_requests_only(live_server) -> None:
     status, headers, _ = http_request(f"{live_server}/@connections/abc", "POST", body=b"hi")
     assert status == 403 and headers["x-amzn-errortype"] == "ForbiddenException"
-
-
-@pytest.fixture
-def silent_endpoint(monkeypatch) -> Iterator[str]:
-    """A loopback port that accepts connections and never answers (and credentials to sign with)."""
-    from progress_admin.serve_live import LOCAL_AWS_ENVIRONMENT
-
-    for name, value in LOCAL_AWS_ENVIRONMENT.items():
-        monkeypatch.setenv(name, value)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/live"
-    listener.close()
 
 
 @contextmanager

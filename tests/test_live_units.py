@@ -156,18 +156,6 @@ def live_settings(**changes: Any) -> Iterator[None]:
 
 
 @pytest.fixture
-def silent_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A loopback port that accepts connections and never answers."""
-    for name, value in LOCAL_AWS_ENVIRONMENT.items():
-        monkeypatch.setenv(name, value)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/live"
-    listener.close()
-
-
-@pytest.fixture
 def info_logs(captured_logs: Callable[[], str]) -> Iterator[Callable[[], list[dict[str, Any]]]]:
     """The service's log records of this test, INFO and above, as dicts."""
     level = service_logger.log_level
