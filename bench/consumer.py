@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-from progress_admin.template import local_powertools_environment  # noqa: E402  (yaml only)
+from progress_admin.local.template import local_powertools_environment  # noqa: E402  (yaml only)
 
 # the template's POWERTOOLS_* values, quieter; what the environment already says wins
 os.environ.update({**local_powertools_environment(ROOT, POWERTOOLS_LOG_LEVEL="WARNING"), **os.environ})
@@ -49,14 +49,6 @@ def server_cpu_seconds(pid: int) -> float:
         return float("nan")
 
 
-def sqs_event(bodies: list[str]) -> dict[str, Any]:
-    """An SQS event of these message bodies, built as the handler tests build theirs."""
-    from tests.events import sqs_event as event_of
-    from tests.events import sqs_record
-
-    return event_of(*(sqs_record(body) for body in bodies))
-
-
 def attempt_bodies(count: int, user_base: int) -> list[str]:
     """Valid messages of USERS_PER_CONSUMER learners, a few seconds apart, as a busy queue holds them."""
     now = dt.datetime.now(dt.UTC)
@@ -77,12 +69,14 @@ def attempt_bodies(count: int, user_base: int) -> list[str]:
 
 def events(batch: int, attempts: int, user_base: int) -> list[dict[str, Any]]:
     bodies = attempt_bodies(attempts, user_base)
-    return [sqs_event(bodies[i : i + batch]) for i in range(0, len(bodies), batch)]
+    from progress_admin.local.events import sqs_batch_event
+
+    return [sqs_batch_event(bodies[i : i + batch]) for i in range(0, len(bodies), batch)]
 
 
 def consume(handler: Any, batches: list[dict[str, Any]]) -> float:
     """Feed every event to the handler; seconds taken. A failed message is a broken benchmark."""
-    from progress_admin.serve import FakeContext
+    from progress_admin.local.runtime import FakeContext
 
     context = FakeContext("bench-consumer", 30)
     started = time.perf_counter()
@@ -96,12 +90,15 @@ def consume(handler: Any, batches: list[dict[str, Any]]) -> float:
 
 def read(requests: int, user: int, start_at: float) -> tuple[float, float]:
     """Seconds for `requests` warm GETs, alternating the two read endpoints, and the server's CPU seconds."""
-    from bench.run import event
-    from progress_admin.serve import FakeContext, load_function_module
+    from progress_admin.local.events import http_event
+    from progress_admin.local.runtime import FakeContext, load_function_module
 
     context = FakeContext("bench-reader", 30)
     calls = [
-        (load_function_module(ROOT / f"functions/{name}/app.py").lambda_handler, event("GET", path, user))
+        (
+            load_function_module(ROOT / f"functions/{name}/app.py").lambda_handler,
+            http_event("GET", path, claims={"sub": str(user)}),
+        )
         for name, path in (("get_progress", "/progress"), ("get_statistics", "/progress/statistics"))
     ]
     with contextlib.redirect_stdout(io.StringIO()):
@@ -126,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--user-base", type=int, required=True)
     parser.add_argument("--start-at", type=float, default=0.0, help="time.time() to start at (all together)")
     args = parser.parse_args(argv)
-    from progress_admin.serve import load_function_module
+    from progress_admin.local.runtime import load_function_module
 
     if args.reads:
         seconds, server_cpu = read(args.reads, args.user_base, args.start_at)

@@ -22,13 +22,12 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-from progress_admin.template import local_powertools_environment  # noqa: E402  (yaml only)
+from progress_admin.local.template import local_powertools_environment  # noqa: E402  (yaml only)
 
 # the template's POWERTOOLS_* values, quieter; what the environment already says wins
 os.environ.update({**local_powertools_environment(ROOT, POWERTOOLS_LOG_LEVEL="WARNING"), **os.environ})
@@ -43,8 +42,9 @@ from bench import consumer  # noqa: E402
 from bench.baseline import old_progress, old_statistics  # noqa: E402
 from bench.wire import RoundTripProxy  # noqa: E402
 from progress_admin.database import migrate  # noqa: E402
+from progress_admin.local.events import http_event  # noqa: E402
+from progress_admin.local.runtime import FakeContext, load_function_module  # noqa: E402
 from progress_admin.scratch import scratch_database  # noqa: E402
-from progress_admin.serve import FakeContext, load_function_module  # noqa: E402
 from progress_common import db as common_db  # noqa: E402
 from progress_common.settings import get_settings, load_settings  # noqa: E402
 
@@ -61,30 +61,8 @@ SELECT :u, mod(i * 7919, 200), mod(i * 7, 10) < 7, 'answer ' || i,
 
 
 def event(method: str, path: str, user: int, query: dict[str, str] | None = None) -> dict[str, Any]:
-    from urllib.parse import urlencode
-
-    return {
-        "version": "2.0",
-        "routeKey": f"{method} {path}",
-        "rawPath": path,
-        "rawQueryString": urlencode(query or {}),
-        "queryStringParameters": query or None,
-        "headers": {"accept": "application/json"},
-        "requestContext": {
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": "bench",
-            },
-            "requestId": str(uuid.uuid4()),
-            "routeKey": f"{method} {path}",
-            "stage": "$default",
-            "authorizer": {"jwt": {"claims": {"sub": str(user)}, "scopes": None}},
-        },
-        "isBase64Encoded": False,
-    }
+    """The gateway's event for `user`'s request (the one builder, progress_admin/local/events.py)."""
+    return http_event(method, path, query=query, claims={"sub": str(user)})
 
 
 @contextlib.contextmanager

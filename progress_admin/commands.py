@@ -200,10 +200,11 @@ ARCHIVE_FUNCTION = "ArchiveAttemptsFunction"
 def archive_function_limits() -> dict[str, str]:
     """DB_STATEMENT_TIMEOUT_MS and DB_CONNECT_TIMEOUT_SECONDS as the template gives them to the archival
     function (the variables it has of these)."""
-    from progress_admin.template import function_environment, load_template, parameter_values
+    from progress_admin.local.intrinsics import local_values
+    from progress_admin.local.template import function_environment, load_template
 
     template = load_template(project_root() / "template.yaml")
-    variables = function_environment(template, ARCHIVE_FUNCTION, parameter_values(template)).variables
+    variables = function_environment(template, ARCHIVE_FUNCTION, local_values(template)).variables
     return {
         name: variables[name]
         for name in ("DB_STATEMENT_TIMEOUT_MS", "DB_CONNECT_TIMEOUT_SECONDS")

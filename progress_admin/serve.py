@@ -8,35 +8,30 @@ Bearer token are read as they are, so this server must never listen beyond 127.0
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import http.client
-import importlib.util
 import ipaddress
 import json
 import mimetypes
-import os
 import socket
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
-from progress_admin.template import (
+from progress_admin.local.events import http_event
+from progress_admin.local.intrinsics import local_values
+from progress_admin.local.runtime import LocalFunction, load_function
+from progress_admin.local.template import (
     CorsConfiguration,
     FunctionEnvironment,
     Route,
     cors_configuration,
-    function_environment,
     http_routes,
     load_template,
-    parameter_values,
 )
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -75,18 +70,6 @@ SWAGGER_PAGE = """<!doctype html>
 """
 
 
-def load_function_module(path: Path) -> ModuleType:
-    """Import functions/<name>/app.py by path under a unique module name (they are all called app.py)."""
-    module_name = f"function_{path.parent.name}_app_{uuid.uuid4().hex[:6]}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def unverified_claims(authorization: str | None) -> dict[str, Any] | None:
     """The claims of `Bearer <JWT>`, NOT verified. None when there is no readable token."""
     if not authorization or not authorization.lower().startswith("bearer "):
@@ -109,77 +92,6 @@ def make_token(claims: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
 
     return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
-
-
-class FakeContext:
-    """Enough of the Lambda context for Powertools: request id, names, remaining time.
-    Used by `serve`, the tests and the benchmarks."""
-
-    def __init__(self, function_name: str = "local", timeout_seconds: float = 30.0) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.memory_limit_in_mb = 512
-        self.aws_request_id = str(uuid.uuid4())
-        self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{function_name}"
-        self._deadline = time.monotonic() + timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-def build_event(
-    method: str,
-    raw_path: str,
-    query: str,
-    headers: dict[str, str],
-    body: bytes,
-    claims: dict[str, Any] | None,
-    source_ip: str,
-    request_id: str,
-) -> dict[str, Any]:
-    """An API Gateway HTTP API payload 2.0 event, as the real gateway builds it."""
-    lowered = {name.lower(): value for name, value in headers.items()}
-    cookies = [c.strip() for c in lowered.pop("cookie", "").split(";") if c.strip()]
-    params: dict[str, str] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True):
-        params[key] = f"{params[key]},{value}" if key in params else value
-    now = dt.datetime.now(dt.UTC)
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": f"{method} {raw_path}",
-        "rawPath": raw_path,
-        "rawQueryString": query,
-        "headers": lowered,
-        "requestContext": {
-            "accountId": "000000000000",
-            "apiId": "local",
-            "domainName": lowered.get("host", "127.0.0.1"),
-            "domainPrefix": "local",
-            "http": {
-                "method": method,
-                "path": raw_path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": source_ip,
-                "userAgent": lowered.get("user-agent", ""),
-            },
-            "requestId": request_id,
-            "routeKey": f"{method} {raw_path}",
-            "stage": "$default",
-            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "timeEpoch": int(now.timestamp() * 1000),
-        },
-        "isBase64Encoded": False,
-    }
-    if cookies:
-        event["cookies"] = cookies
-    if params:
-        event["queryStringParameters"] = params
-    if claims is not None:
-        event["requestContext"]["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
-    if body:
-        event["body"] = base64.b64encode(body).decode()
-        event["isBase64Encoded"] = True
-    return event
 
 
 class UnservableRouteError(ValueError):
@@ -207,11 +119,14 @@ class LocalApi:
         template = load_template(root / "template.yaml")
         local = {k: v for k, v in LOCAL_PARAMETER_VALUES.items() if k in (template.get("Parameters") or {})}
         self.overrides = {**local, **(parameter_overrides or {})}
-        self.parameters = parameter_values(template, self.overrides)
-        self.cors: CorsConfiguration | None = cors_configuration(template, self.parameters)
-        self.routes: dict[tuple[str, str], tuple[Route, Handler, float]] = {}
+        values = local_values(template, self.overrides)
+        self.cors: CorsConfiguration | None = cors_configuration(template, values)
+        self.routes: dict[tuple[str, str], tuple[Route, LocalFunction]] = {}
         self.environments: dict[str, FunctionEnvironment] = {}
-        timeout_default = float(template.get("Globals", {}).get("Function", {}).get("Timeout", 10))
+        functions: dict[str, LocalFunction] = {}
+        # Powertools keeps the current event on the layer's routers, which the functions share: one
+        # request at a time across the HTTP API's functions
+        lock = threading.Lock()
         for route in http_routes(template, root):
             reason = unservable_reason(route)
             if reason:
@@ -219,37 +134,16 @@ class LocalApi:
                     f"cannot serve {route.method} {route.path} of {route.function} from template.yaml: "
                     f"{reason}. Change the route, or extend progress_admin/serve.py to match it."
                 )
-            environment = self.environments.setdefault(
-                route.function, function_environment(template, route.function, self.parameters)
-            )
-            with applied_environment(environment):
-                module = load_function_module(route.code_dir / f"{route.handler.split('.')[0]}.py")
-            handler = getattr(module, route.handler.split(".")[1])
-            timeout = float(
-                template["Resources"][route.function]["Properties"].get("Timeout", timeout_default)
-            )
-            self.routes[(route.method, route.path)] = (route, handler, timeout)
+            if route.function not in functions:
+                functions[route.function] = load_function(template, route.function, root, values, lock)
+                self.environments[route.function] = functions[route.function].environment
+            self.routes[(route.method, route.path)] = (route, functions[route.function])
         self.openapi = openapi
-        # Powertools keeps the current event on the router: one request at a time, as one Lambda does.
-        self.lock = threading.Lock()
 
     def invoke(self, route_key: tuple[str, str], event: dict[str, Any]) -> dict[str, Any]:
-        route, handler, timeout = self.routes[route_key]
-        with self.lock, applied_environment(self.environments[route.function]):
-            return handler(event, FakeContext(route.function, timeout))
-
-
-@contextmanager
-def applied_environment(environment: FunctionEnvironment) -> Iterator[None]:
-    """The function's template variables for the duration of an import or invocation. A variable
-    already set in serve's own environment wins (as env.json overrides the template for sam local)."""
-    added = {name: value for name, value in environment.variables.items() if name not in os.environ}
-    os.environ.update(added)
-    try:
-        yield
-    finally:
-        for name in added:
-            os.environ.pop(name, None)
+        _, function = self.routes[route_key]
+        result: dict[str, Any] = function(event)
+        return result
 
 
 def cors_preflight_headers(cors: CorsConfiguration | None, headers: Any) -> dict[str, str]:
@@ -437,15 +331,16 @@ def make_request_handler(api: LocalApi, log: Callable[[str], None]) -> type[Base
                 self._json(401, {"message": "Unauthorized"})
                 return
             request_id = str(uuid.uuid4())
-            event = build_event(
+            event = http_event(
                 method,
                 url.path,
-                url.query,
-                dict(self.headers.items()),
-                body,
-                claims,
-                self.client_address[0],
-                request_id,
+                query=url.query,
+                headers=dict(self.headers.items()),
+                body=body or None,
+                base64_body=True,
+                claims=claims,
+                source_ip=self.client_address[0],
+                request_id=request_id,
             )
             try:
                 response = api.invoke(key, event)
@@ -607,8 +502,8 @@ def attach_live_loop(
 ) -> None:
     """Live updates, as in AWS: a WebSocket endpoint calling the $connect/$disconnect functions, the
     management API stand-in and POST /local/attempts (progress_admin/serve_live.py)."""
+    from progress_admin.local.template import websocket_routes
     from progress_admin.serve_live import LiveLoop
-    from progress_admin.template import websocket_routes
 
     if not websocket_routes(load_template(root / "template.yaml"), root):
         return  # a template without a WebSocket API: no live loop, the live routes answer 404

@@ -12,8 +12,6 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import hashlib
 import json
 import os
 import secrets
@@ -24,21 +22,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from progress_admin.template import (
-    FunctionEnvironment,
-    function_environment,
-    load_template,
-    parameter_values,
-    sqs_consumer,
-    websocket_routes,
-)
+from progress_admin.local.events import WEBSOCKET_STAGE, sqs_batch_event, websocket_event
+from progress_admin.local.intrinsics import local_values
+from progress_admin.local.runtime import LocalFunction, load_function
+from progress_admin.local.template import load_template, sqs_consumer, websocket_routes
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 Reply = tuple[int, dict[str, str], bytes]
 
 LOCAL_ATTEMPTS_PATH = "/local/attempts"
 CONNECTIONS_PREFIX = "/@connections/"
-STAGE = "local"
+STAGE = WEBSOCKET_STAGE
 # Credentials and region for the consumer's boto3 client; the stand-in checks the request is signed,
 # not the signature. Set only when the environment has none, and removed again on close.
 LOCAL_AWS_ENVIRONMENT = {
@@ -49,94 +43,8 @@ LOCAL_AWS_ENVIRONMENT = {
 }
 
 
-def websocket_event(
-    route_key: str,
-    connection_id: str,
-    *,
-    domain: str,
-    source_ip: str = "127.0.0.1",
-    headers: dict[str, str] | None = None,
-    query: dict[str, str] | None = None,
-    disconnect_status: int | None = None,
-) -> dict[str, Any]:
-    """An API Gateway WebSocket API event (Lambda proxy integration), as the real gateway builds it."""
-    now = dt.datetime.now(dt.UTC)
-    event_type = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}.get(route_key, "MESSAGE")
-    request_id = base64.b64encode(secrets.token_bytes(6)).decode()
-    context: dict[str, Any] = {
-        "routeKey": route_key,
-        "eventType": event_type,
-        "extendedRequestId": request_id,
-        "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-        "messageDirection": "IN",
-        "stage": STAGE,
-        "connectedAt": int(now.timestamp() * 1000),
-        "requestTimeEpoch": int(now.timestamp() * 1000),
-        "identity": {"sourceIp": source_ip, "userAgent": (headers or {}).get("User-Agent", "")},
-        "requestId": request_id,
-        "domainName": domain,
-        "connectionId": connection_id,
-        "apiId": "local",
-    }
-    if disconnect_status is not None:
-        context["disconnectStatusCode"] = disconnect_status
-        context["disconnectReason"] = ""
-    event: dict[str, Any] = {"requestContext": context, "isBase64Encoded": False}
-    if headers:
-        event["headers"] = dict(headers)
-        event["multiValueHeaders"] = {name: [value] for name, value in headers.items()}
-    if query:
-        event["queryStringParameters"] = dict(query)
-        event["multiValueQueryStringParameters"] = {name: [value] for name, value in query.items()}
-    return event
-
-
-def sqs_batch_event(bodies: list[Any]) -> dict[str, Any]:
-    """An SQS event for the consumer, one record per body (a JSON value, or a string sent as it is)."""
-    records = []
-    for index, body in enumerate(bodies):
-        text = body if isinstance(body, str) else json.dumps(body)
-        records.append(
-            {
-                # the position in the list shows in the id, so a batch failure names its message
-                "messageId": f"local-{index:02d}-{uuid.uuid4().hex[:12]}",
-                "receiptHandle": f"AQEB{uuid.uuid4().hex}",
-                "body": text,
-                "attributes": {
-                    "ApproximateReceiveCount": "1",
-                    "SentTimestamp": str(int(dt.datetime.now(dt.UTC).timestamp() * 1000)),
-                    "SenderId": "local",
-                    "ApproximateFirstReceiveTimestamp": str(int(dt.datetime.now(dt.UTC).timestamp() * 1000)),
-                },
-                "messageAttributes": {},
-                "md5OfBody": hashlib.md5(text.encode(), usedforsecurity=False).hexdigest(),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:local:000000000000:progress-attempts",
-                "awsRegion": "local",
-            }
-        )
-    return {"Records": records}
-
-
 def _json(status: int, data: Any, headers: dict[str, str] | None = None) -> Reply:
     return status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(data).encode()
-
-
-class LocalFunction:
-    """One function of the template, run in this process one invocation at a time (as one container)."""
-
-    def __init__(
-        self, name: str, handler: Handler, timeout: float, environment: FunctionEnvironment | None = None
-    ) -> None:
-        self.name, self.handler, self.timeout = name, handler, timeout
-        self.environment = environment or FunctionEnvironment({}, ())
-        self.lock = threading.Lock()
-
-    def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
-        from progress_admin.serve import FakeContext, applied_environment
-
-        with self.lock, applied_environment(self.environment):
-            return self.handler(event, FakeContext(self.name, self.timeout))
 
 
 class LiveLoop:
@@ -153,24 +61,12 @@ class LiveLoop:
     ):
         from websockets.sync.server import serve
 
-        from progress_admin.serve import applied_environment, load_function_module
-
         template = load_template(root / "template.yaml")
-        default_timeout = float(template.get("Globals", {}).get("Function", {}).get("Timeout", 10))
-        parameters = parameter_values(template, parameter_overrides)
+        values = local_values(template, parameter_overrides)
 
-        def function(name: str, code_dir: Path, handler: str) -> LocalFunction:
+        def function(name: str) -> LocalFunction:
             # each function with its environment from the template, as for the HTTP routes
-            environment = function_environment(template, name, parameters)
-            with applied_environment(environment):
-                module = load_function_module(code_dir / f"{handler.split('.')[0]}.py")
-            props = template["Resources"][name]["Properties"]
-            return LocalFunction(
-                name,
-                getattr(module, handler.split(".")[1]),
-                float(props.get("Timeout", default_timeout)),
-                environment,
-            )
+            return load_function(template, name, root, values)
 
         self.log = log
         self.connections: dict[str, Any] = {}
@@ -179,14 +75,10 @@ class LiveLoop:
         for key in self._added_environment:
             os.environ[key] = LOCAL_AWS_ENVIRONMENT[key]
         routes = {route.route_key: route for route in websocket_routes(template, root)}
-        self.connect = function(
-            routes["$connect"].function, routes["$connect"].code_dir, routes["$connect"].handler
-        )
-        self.disconnect = function(
-            routes["$disconnect"].function, routes["$disconnect"].code_dir, routes["$disconnect"].handler
-        )
+        self.connect = function(routes["$connect"].function)
+        self.disconnect = function(routes["$disconnect"].function)
         consumer = sqs_consumer(template, root)
-        self.consumer = function(consumer.function, consumer.code_dir, consumer.handler)
+        self.consumer = function(consumer.function)
         self.max_batch = consumer.batch_size  # what the template's event source mapping delivers at most
         self.server = serve(
             self._on_open,

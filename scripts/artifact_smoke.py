@@ -28,7 +28,6 @@ import argparse
 import http.server
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -46,7 +45,9 @@ from typing import Any, ClassVar
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from progress_admin.template import functions, load_template  # noqa: E402
+from progress_admin.local.intrinsics import StackValues, parameter_values  # noqa: E402
+from progress_admin.local.template import function_environment as template_function_environment  # noqa: E402
+from progress_admin.local.template import functions, load_template  # noqa: E402
 
 BUILD = ROOT / ".aws-sam" / "build"
 INVOKE = ROOT / "scripts" / "lambda_invoke.py"
@@ -228,45 +229,22 @@ PSEUDO_PARAMETERS = {
 }
 
 
-def resolve(value: Any, parameters: dict[str, Any], overrides: dict[str, str]) -> str | None:
-    """A template environment value as a deploy would set it: literals as they are, parameters at their
-    defaults, `!Sub` with pseudo parameters and resource names (a resource's id as a stand-in name);
-    None (variable not set) for what cannot be known here."""
-    if isinstance(value, str | int | float | bool):
-        return str(value).lower() if isinstance(value, bool) else str(value)
-    if isinstance(value, dict) and "Ref" in value:
-        name = value["Ref"]
-        if name in overrides:
-            return overrides[name]
-        default = parameters.get(name, {}).get("Default")
-        return None if default in (None, "") else str(default)
-    if isinstance(value, dict) and isinstance(value.get("Fn::Sub"), str):
-
-        def substitute(match: re.Match[str]) -> str:
-            name = match[1]
-            if name in PSEUDO_PARAMETERS:
-                return PSEUDO_PARAMETERS[name]
-            resolved = resolve({"Ref": name}, parameters, overrides) if name in parameters else None
-            return resolved if resolved is not None else name.lower()
-
-        return re.sub(r"\$\{([^}!]+)\}", substitute, value["Fn::Sub"])
-    return None
-
-
-def function_environment(
-    template: dict[str, Any], name: str, resource: dict[str, Any], overrides: dict[str, str]
-) -> dict[str, str]:
-    parameters = template.get("Parameters", {})
-    variables = dict(
-        template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+def deployed_values(template: dict[str, Any], overrides: dict[str, str]) -> StackValues:
+    """What the template's values resolve to as a deploy would set them: parameters at their defaults
+    (or `overrides`), pseudo parameters, a resource's logical id as a stand-in for its name."""
+    return StackValues(
+        template,
+        parameter_values(template, overrides),
+        pseudo_parameters=PSEUDO_PARAMETERS,
+        resource_names_stand_in=True,
     )
-    variables.update(resource["Properties"].get("Environment", {}).get("Variables", {}))
-    env = {}
-    for key, value in variables.items():
-        resolved = resolve(value, parameters, overrides)
-        if resolved is not None:
-            env[key] = resolved
-    return env
+
+
+def function_environment(template: dict[str, Any], name: str, overrides: dict[str, str]) -> dict[str, str]:
+    """The function's variables as deployed; one that only AWS can resolve (an attribute), or whose
+    parameter has no value, is not set."""
+    environment = template_function_environment(template, name, deployed_values(template, overrides))
+    return {key: value for key, value in environment.variables.items() if value != ""}
 
 
 def event_kind(event: dict[str, Any]) -> str:
@@ -379,7 +357,7 @@ def lambda_environment(
 ) -> dict[str, str]:
     """What the Lambda runtime would set, with the template's variables (parameters at their defaults)."""
     resource = template["Resources"][name]
-    env = function_environment(template, name, resource, {"DbSecretArn": secret_arn})
+    env = function_environment(template, name, {"DbSecretArn": secret_arn})
     env.pop("DATABASE_URL", None)  # the secret is the only way to the database
     env.pop("DB_HOST", None)
     env.update(

@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Any
 
 # Before any powertools import: quiet, deterministic observability in tests.
-from progress_admin.template import local_powertools_environment  # yaml only: before powertools
+from progress_admin.local.template import local_powertools_environment  # yaml only: before powertools
 
 # the template's POWERTOOLS_* values, quieter; what the environment already says wins
 os.environ.update(
@@ -35,8 +35,8 @@ import pytest
 from sqlalchemy import Engine, event, text
 
 from progress_admin.database import migrate
+from progress_admin.local.runtime import load_function_module
 from progress_admin.scratch import ScratchDatabase, scratch_database
-from progress_admin.serve import load_function_module
 from progress_common import db as common_db
 from progress_common.settings import get_settings, load_settings
 

@@ -1,12 +1,47 @@
 """Shared test helpers: recounts from the raw rows, to compare with what the aggregates say; fake AWS
-credentials for moto and loopback stand-ins."""
+credentials for moto and loopback stand-ins; invoking a handler and sending a real HTTP request."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 from typing import Any
 
 from sqlalchemy import Engine, text
+
+from progress_admin.local.runtime import FakeContext
+
+
+def call(handler: Any, event: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+    """Invoke a handler; return status, headers (lower-cased names) and the decoded JSON body."""
+    response = handler(event, FakeContext())
+    headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+    body = response.get("body")
+    if response.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    return response["statusCode"], headers, json.loads(body) if body else None
+
+
+def http_request(
+    url: str,
+    method: str = "GET",
+    token: str | None = None,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """A real HTTP request; returns status, headers (lower-cased names) and the raw body."""
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, method=method, data=body, headers=headers or {})
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()
 
 
 def aggregates_of(engine: Engine, user_id: int) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from progress_admin.cli import main
-from progress_admin.serve import build_event, unverified_claims
+from progress_admin.serve import unverified_claims
 from progress_common import db as common_db
 from tests.events import call, http_event
 
@@ -61,15 +61,16 @@ def test_dispose_drops_the_shared_engine_and_the_next_use_makes_a_new_one(db) ->
 
 
 def test_serve_builds_gateway_events_from_http_requests() -> None:
-    event = build_event(
+    event = http_event(
         "POST",
         "/progress/reset",
-        "a=1&a=2&b=x%20y",
-        {"Content-Type": "application/json", "Cookie": "s=1; t=2", "User-Agent": "curl"},
-        b'{"k": "\xc3\xa9"}',
-        {"sub": "user_7"},
-        "127.0.0.1",
-        "req-1",
+        query="a=1&a=2&b=x%20y",
+        headers={"Content-Type": "application/json", "Cookie": "s=1; t=2", "User-Agent": "curl"},
+        body=b'{"k": "\xc3\xa9"}',
+        base64_body=True,
+        claims={"sub": "user_7"},
+        source_ip="127.0.0.1",
+        request_id="req-1",
     )
     assert event["version"] == "2.0" and event["routeKey"] == "POST /progress/reset"
     assert event["queryStringParameters"] == {"a": "1,2", "b": "x y"}
@@ -150,7 +151,7 @@ def test_archive_takes_the_smallest_retention_literally(db, capsys) -> None:
 
 def test_archive_takes_the_archival_functions_database_limits_from_the_template() -> None:
     from progress_admin.commands import ARCHIVE_FUNCTION, archive_function_limits
-    from progress_admin.template import load_template
+    from progress_admin.local.template import load_template
 
     own = load_template()["Resources"][ARCHIVE_FUNCTION]["Properties"]["Environment"]["Variables"]
     assert archive_function_limits() == {

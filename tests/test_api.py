@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from progress_admin.template import http_routes, load_template
+from progress_admin.local.template import http_routes, load_template
 from progress_common import db as common_db
 from progress_common.settings import get_settings, load_settings
 from tests.conftest import insert_attempts_sql

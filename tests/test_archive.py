@@ -13,6 +13,7 @@ import time
 import pytest
 from sqlalchemy import text
 
+from progress_admin.local.events import schedule_event
 from progress_common.archive import archive_old_attempts
 from progress_common.db import make_engine
 from progress_common.settings import get_settings
@@ -73,7 +74,7 @@ def test_archival_changes_no_figure_except_the_recent_list(db, load_function, ne
     user = new_user_id()
     total = seed_two_years(db, user)
     progress_before, stats_before = read_both(load_function, user)
-    event = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
+    event = schedule_event()
     result = load_function("archive_attempts").lambda_handler(event, FakeLambdaContext())
     assert result["moved"] > 0 and result["more_remaining"] is False
     live, archived, distinct = counts(db, user)
@@ -99,7 +100,7 @@ def test_a_run_reports_what_it_moved_in_its_log_and_metric(
 
     seed_two_years(db, new_user_id())
     capsys.readouterr()
-    event = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
+    event = schedule_event()
     quiet = logger.log_level  # the tests run at WARNING; in AWS, POWERTOOLS_LOG_LEVEL is INFO
     logger.setLevel("INFO")
     try:
@@ -234,7 +235,7 @@ def test_archive_command_reports_what_it_moved(db, new_user_id, capsys) -> None:
 @pytest.mark.parametrize("bad", ["0", "-1", "36501", "abc"])
 def test_bad_retention_setting_fails_at_cold_start(bad, monkeypatch) -> None:
     """Importing the function (its cold start) with a bad setting fails loudly, naming the variable."""
-    from progress_admin.serve import load_function_module
+    from progress_admin.local.runtime import load_function_module
     from progress_common.errors import ConfigurationError
     from progress_common.settings import get_settings
     from tests.conftest import ROOT

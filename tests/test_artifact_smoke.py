@@ -11,7 +11,7 @@ from types import ModuleType
 
 import pytest
 
-from progress_admin.template import functions, load_template
+from progress_admin.local.template import functions, load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = load_template(ROOT / "template.yaml")
@@ -40,19 +40,21 @@ def test_every_sample_event_has_a_kind_with_a_required_answer(smoke: ModuleType)
 
 
 def test_each_function_gets_the_secret_and_the_template_values_not_a_database_url(smoke: ModuleType) -> None:
-    for name, resource in functions(TEMPLATE).items():
-        env = smoke.function_environment(TEMPLATE, name, resource, {"DbSecretArn": "arn:secret"})
+    for name in functions(TEMPLATE):
+        env = smoke.function_environment(TEMPLATE, name, {"DbSecretArn": "arn:secret"})
         assert env["DB_SECRET_ARN"] == "arn:secret", name
         assert "DATABASE_URL" not in env
         assert env["POWERTOOLS_SERVICE_NAME"] == "progress"
-    archive = smoke.function_environment(
-        TEMPLATE, "ArchiveAttemptsFunction", TEMPLATE["Resources"]["ArchiveAttemptsFunction"], {}
-    )
+    archive = smoke.function_environment(TEMPLATE, "ArchiveAttemptsFunction", {})
     assert archive["ARCHIVE_RETENTION_DAYS"] == str(TEMPLATE["Parameters"]["ArchiveRetentionDays"]["Default"])
 
 
 def test_sub_values_resolve_with_pseudo_parameters_and_resource_names(smoke: ModuleType) -> None:
+    from progress_admin.local.intrinsics import Unresolvable, resolve
+
+    values = smoke.deployed_values(TEMPLATE, {})
     value = {"Fn::Sub": "wss://${LiveApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${LiveStage}"}
-    assert smoke.resolve(value, {}, {}) == "wss://liveapi.execute-api.eu-west-1.amazonaws.com/livestage"
-    assert smoke.resolve({"Ref": "Missing"}, {}, {}) is None
-    assert smoke.resolve({"Fn::GetAtt": ["Queue", "Arn"]}, {}, {}) is None
+    assert resolve(value, values) == "wss://liveapi.execute-api.eu-west-1.amazonaws.com/livestage"
+    for only_aws in ({"Ref": "Missing"}, {"Fn::GetAtt": ["AttemptsQueue", "Arn"]}):
+        with pytest.raises(Unresolvable):
+            resolve(only_aws, values)

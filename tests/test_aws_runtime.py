@@ -273,7 +273,7 @@ def test_snapstart_hooks_drop_connections_and_the_next_request_reconnects(engine
 def test_init_creates_no_connection_secret_or_aws_client_and_every_http_handler_registers_the_hooks() -> None:
     # A fresh interpreter imports every HTTP API handler of the template as Lambda's init (the snapshot)
     # would; each one alone must register the hooks (Lambda runs those its own module's import made).
-    from progress_admin.template import http_routes, load_template
+    from progress_admin.local.template import http_routes, load_template
 
     folders = sorted({route.code_dir.name for route in http_routes(load_template(ROOT / "template.yaml"))})
     assert len(folders) == 4, folders
@@ -310,7 +310,7 @@ def test_no_request_sends_a_statement_that_pins_an_rds_proxy_session(load_functi
     assert (
         load_function("record_attempts").lambda_handler(batch, FakeLambdaContext())["batchItemFailures"] == []
     )
-    from progress_admin.template import http_routes, load_template
+    from progress_admin.local.template import http_routes, load_template
 
     for route in http_routes(load_template(ROOT / "template.yaml")):  # every HTTP route, the ticket's too
         handler = load_function(route.code_dir.name).lambda_handler

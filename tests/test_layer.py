@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from progress_admin.template import load_template
+from progress_admin.local.template import load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers/common"

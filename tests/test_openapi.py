@@ -15,7 +15,7 @@ def test_committed_document_matches_the_code() -> None:
 
 
 def test_document_describes_every_route_of_the_template_its_errors_and_the_jwt() -> None:
-    from progress_admin.template import http_routes, load_template
+    from progress_admin.local.template import http_routes, load_template
 
     document = json.loads((ROOT / "docs/openapi.json").read_text())
     routes = {(r.path, r.method.lower()) for r in http_routes(load_template(ROOT / "template.yaml"))}

@@ -209,7 +209,8 @@ def attempts_of_consumer_users(db: Engine, user_base: int) -> int:
 def test_a_valid_sqs_batch_is_one_statement_at_the_wire(proxy, load_function, db, new_user_id) -> None:
     """Whatever its size, a batch whose messages are all valid is one statement: with a bound parameter
     (the batch as JSON, user text included), so pg8000's three round trips (Parse, Describe, Bind/Execute)."""
-    from bench.consumer import attempt_bodies, sqs_event
+    from bench.consumer import attempt_bodies
+    from progress_admin.local.events import sqs_batch_event
     from tests.events import FakeLambdaContext
 
     handler = load_function("record_attempts").lambda_handler
@@ -217,11 +218,13 @@ def test_a_valid_sqs_batch_is_one_statement_at_the_wire(proxy, load_function, db
     statements: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     user = new_user_id()
-    assert handler(sqs_event(attempt_bodies(2, user)), FakeLambdaContext())["batchItemFailures"] == []  # warm
+    assert (
+        handler(sqs_batch_event(attempt_bodies(2, user)), FakeLambdaContext())["batchItemFailures"] == []
+    )  # warm
     for size in (10, 100):
         statements.clear()
         with proxy.measure() as trips:
-            result = handler(sqs_event(attempt_bodies(size, user)), FakeLambdaContext())
+            result = handler(sqs_batch_event(attempt_bodies(size, user)), FakeLambdaContext())
         assert result["batchItemFailures"] == []
         assert (len(statements), trips.round_trips, trips.connections) == (1, 3, 0), size
     assert attempts_of_consumer_users(db, user) == 112
@@ -233,12 +236,15 @@ def test_an_sqs_batch_after_a_connection_died_while_idle_costs_one_retry_and_no_
 ) -> None:
     """A batch is idempotent by attempt_uid, so it is retried once like the reads: a thawed container whose
     pooled connection died does not fail a whole batch back to SQS."""
-    from bench.consumer import attempt_bodies, sqs_event
+    from bench.consumer import attempt_bodies
+    from progress_admin.local.events import sqs_batch_event
     from tests.events import FakeLambdaContext
 
     handler = load_function("record_attempts").lambda_handler
     user = new_user_id()
-    assert handler(sqs_event(attempt_bodies(2, user)), FakeLambdaContext())["batchItemFailures"] == []  # warm
+    assert (
+        handler(sqs_batch_event(attempt_bodies(2, user)), FakeLambdaContext())["batchItemFailures"] == []
+    )  # warm
     pid = backend_pid(common_db.get_engine())
     if death == "backend terminated":
         terminate(db, pid)
@@ -246,7 +252,7 @@ def test_an_sqs_batch_after_a_connection_died_while_idle_costs_one_retry_and_no_
         assert proxy.reset_on_next_send() == 1
     caplog.set_level(logging.WARNING, logger="progress_common.db")
     with proxy.measure() as trips:
-        result = handler(sqs_event(attempt_bodies(10, user)), FakeLambdaContext())
+        result = handler(sqs_batch_event(attempt_bodies(10, user)), FakeLambdaContext())
     assert result["batchItemFailures"] == []
     assert trips.connections == 1  # exactly one new connection: one retry
     assert "died while idle" in caplog.text
@@ -311,7 +317,7 @@ def test_the_live_functions_retry_once_on_a_connection_that_died_while_idle(
     """POST /progress/live-ticket, $connect and $disconnect follow the GETs' rule: a pooled connection that
     died while the container was frozen costs one new connection, never a 503 or a refused WebSocket."""
 
-    from progress_admin.serve_live import websocket_event
+    from progress_admin.local.events import websocket_event
     from progress_common.settings import LiveSettings, get_live_settings, set_live_settings
     from tests.events import FakeLambdaContext
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from progress_admin.template import functions, load_template
+from progress_admin.local.template import functions, load_template
 from tests.events import FakeLambdaContext
 
 ROOT = Path(__file__).resolve().parent.parent

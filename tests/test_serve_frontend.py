@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from progress_admin.local.intrinsics import local_values, parameter_values
+from progress_admin.local.template import cors_configuration, load_template
 from progress_admin.serve import DASHBOARD_DIR, UnservableRouteError, create_server, make_token
-from progress_admin.template import cors_configuration, load_template, parameter_values
 from tests.events import http_request
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,7 +100,7 @@ def test_actual_responses_carry_cors_headers_for_allowed_origins_only(cors_serve
 def test_cors_origins_without_a_local_value_allow_no_other_origin() -> None:
     """CorsAllowedOrigins has no Default: without --cors-origin, only the same origin works."""
     template = load_template(ROOT / "template.yaml")
-    cors = cors_configuration(template, parameter_values(template))
+    cors = cors_configuration(template, local_values(template))
     assert cors is not None and cors.allow_origins == () and not cors.allows(FRONTEND)
     with pytest.raises(ValueError, match="no parameter"):
         parameter_values(template, {"CorsAllowedOrigin": FRONTEND})

@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 
-from progress_admin.template import (
-    condition_holds,
+from progress_admin.local.intrinsics import StackValues, condition_holds, parameter_values
+from progress_admin.local.template import (
     functions,
     http_routes,
     load_template,
-    parameter_values,
     sqs_consumer,
     websocket_routes,
 )
@@ -454,7 +453,7 @@ def _deployed(**parameters: str) -> dict[str, dict[str, Any]]:
     """The resources CloudFormation creates with these parameters (the rest at their defaults):
     conditions evaluated, Fn::If resolved, AWS::NoValue left out."""
     cloudformation = _translated()
-    values = parameter_values(cloudformation, parameters)
+    values = StackValues(cloudformation, parameter_values(cloudformation, parameters))
 
     def choose(node: Any) -> Any:
         if isinstance(node, list):
@@ -462,7 +461,7 @@ def _deployed(**parameters: str) -> dict[str, dict[str, Any]]:
         if isinstance(node, dict):
             if list(node) == ["Fn::If"]:
                 condition, when_true, when_false = node["Fn::If"]
-                return choose(when_true if condition_holds(condition, cloudformation, values) else when_false)
+                return choose(when_true if condition_holds(condition, values) else when_false)
             return {
                 key: value for key, value in ((k, choose(v)) for k, v in node.items()) if value != NO_VALUE
             }
@@ -471,7 +470,7 @@ def _deployed(**parameters: str) -> dict[str, dict[str, Any]]:
     return {
         name: choose(resource)
         for name, resource in cloudformation["Resources"].items()
-        if "Condition" not in resource or condition_holds(resource["Condition"], cloudformation, values)
+        if "Condition" not in resource or condition_holds(resource["Condition"], values)
     }
 
 

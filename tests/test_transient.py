@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from progress_admin.template import http_routes, load_template
+from progress_admin.local.template import http_routes, load_template
 from progress_common import db as common_db
 from progress_common.archive import archive_old_attempts
 from progress_common.errors import DatabaseUnavailableError

@@ -1,4 +1,6 @@
-"""Reading template.yaml: CloudFormation tags, the functions, and the HTTP routes they serve."""
+"""Reading template.yaml: CloudFormation tags, the functions and their environment, the routes of the HTTP
+and WebSocket APIs, the SQS consumer, the HTTP API's CORS configuration. Values go through the one
+resolver of intrinsic functions (progress_admin/local/intrinsics.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from progress_admin.local.intrinsics import NO_VALUE, StackValues, Unresolvable, as_text, resolve
 
 TEMPLATE_PATH = Path("template.yaml")
 
@@ -60,6 +64,12 @@ def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+def function_timeout(template: dict[str, Any], function: str) -> float:
+    """The function's Timeout in seconds (its own, else the Globals', else Lambda's default 3 s)."""
+    default = (template.get("Globals") or {}).get("Function", {}).get("Timeout", 3)
+    return float(template["Resources"][function]["Properties"].get("Timeout", default))
+
+
 def http_routes(template: dict[str, Any], root: Path = Path()) -> list[Route]:
     """Every HttpApi event of every function, as (method, path) -> function."""
     routes = []
@@ -99,8 +109,6 @@ def _function_ref(template: dict[str, Any], name: str, root: Path) -> FunctionRe
 
 def websocket_routes(template: dict[str, Any], root: Path = Path()) -> list[WebSocketRoute]:
     """Every route of a WebSocket API, with the function its Lambda proxy integration invokes."""
-    import re
-
     resources = template["Resources"]
     websocket_apis = {
         name
@@ -156,117 +164,13 @@ def sqs_consumer(template: dict[str, Any], root: Path = Path()) -> SqsConsumer:
     return found[0]
 
 
-# --- local values: what `serve` can resolve without AWS (as `sam local` does with parameters) ---
-
-PSEUDO_NO_VALUE = "AWS::NoValue"
-
-
-class Unresolvable(Exception):
-    """A template value that only AWS can supply (a resource attribute, a parameter without a local
-    value, a pseudo parameter such as AWS::Region)."""
-
-
-def parameter_values(template: dict[str, Any], overrides: dict[str, str] | None = None) -> dict[str, str]:
-    """The local value of each parameter: its Default, or an override. A parameter with neither has
-    no local value (it is AWS-only) and is absent."""
-    values: dict[str, str] = {}
-    for name, spec in (template.get("Parameters") or {}).items():
-        if isinstance(spec, dict) and "Default" in spec:
-            values[name] = _as_text(spec["Default"])
-    for name, value in (overrides or {}).items():
-        if name not in (template.get("Parameters") or {}):
-            raise ValueError(f"template.yaml has no parameter {name!r}")
-        values[name] = value
-    return values
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ",".join(_as_text(item) for item in value)
-    return str(value)
-
-
-class _NoValue:
-    """!Ref AWS::NoValue: the key is left out."""
-
-
-NO_VALUE = _NoValue()
-
-
-def resolve(value: Any, template: dict[str, Any], parameters: dict[str, str]) -> Any:
-    """Evaluate the intrinsic functions serve can evaluate locally; raise Unresolvable otherwise."""
-    if isinstance(value, bool | int | float):
-        return _as_text(value)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return [resolve(item, template, parameters) for item in value]
-    if not isinstance(value, dict) or len(value) != 1:
-        raise Unresolvable(repr(value))
-    ((function, argument),) = value.items()
-    if function == "Ref":
-        if argument == PSEUDO_NO_VALUE:
-            return NO_VALUE
-        if argument in parameters:
-            return parameters[argument]
-        raise Unresolvable(f"!Ref {argument}")
-    if function == "Fn::If":
-        condition, when_true, when_false = argument
-        chosen = when_true if condition_holds(condition, template, parameters) else when_false
-        return resolve(chosen, template, parameters)
-    if function == "Fn::Sub":
-        text, names = (argument, {}) if isinstance(argument, str) else argument
-        local = {k: resolve(v, template, parameters) for k, v in names.items()}
-
-        def substitute(match: Any) -> str:
-            name = match.group(1)
-            if name.startswith("!"):
-                return "${" + name[1:] + "}"
-            if name in local:
-                return str(local[name])
-            if name in parameters:
-                return parameters[name]
-            raise Unresolvable(f"${{{name}}}")
-
-        return re.sub(r"\$\{([^}]+)\}", substitute, text)
-    if function == "Fn::Join":
-        delimiter, items = argument
-        return delimiter.join(_as_text(item) for item in resolve(items, template, parameters))
-    if function in ("Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or", "Condition"):
-        return _as_text(condition_holds(value, template, parameters))
-    raise Unresolvable(function)
-
-
-def condition_holds(value: Any, template: dict[str, Any], parameters: dict[str, str]) -> bool:
-    """Whether a condition (its name in Conditions, or a condition function) holds for these parameters."""
-    if isinstance(value, str):  # the name of a condition
-        return condition_holds(template["Conditions"][value], template, parameters)
-    ((function, argument),) = value.items()
-    if function == "Condition":
-        return condition_holds(argument, template, parameters)
-    if function == "Fn::Equals":
-        left, right = (_as_text(resolve(item, template, parameters)) for item in argument)
-        return left == right
-    if function == "Fn::Not":
-        return not condition_holds(argument[0], template, parameters)
-    if function == "Fn::And":
-        return all(condition_holds(item, template, parameters) for item in argument)
-    if function == "Fn::Or":
-        return any(condition_holds(item, template, parameters) for item in argument)
-    raise Unresolvable(function)
-
-
 @dataclass(frozen=True)
 class FunctionEnvironment:
     variables: dict[str, str]  # resolved locally
     left_out: tuple[str, ...]  # names only AWS can supply
 
 
-def function_environment(
-    template: dict[str, Any], function: str, parameters: dict[str, str]
-) -> FunctionEnvironment:
+def function_environment(template: dict[str, Any], function: str, values: StackValues) -> FunctionEnvironment:
     """The environment variables a function gets: Globals then its own, as `sam local` applies them,
     with what only AWS can resolve left out."""
     merged = {
@@ -277,12 +181,12 @@ def function_environment(
     left_out: list[str] = []
     for name, raw in merged.items():
         try:
-            value = resolve(raw, template, parameters)
+            value = resolve(raw, values)
         except Unresolvable:
             left_out.append(name)
             continue
         if value is not NO_VALUE:
-            variables[name] = _as_text(value)
+            variables[name] = as_text(value)
     return FunctionEnvironment(variables, tuple(left_out))
 
 
@@ -304,7 +208,7 @@ class CorsConfiguration:
         return "*" if "*" in self.allow_origins and not self.allow_credentials else origin
 
 
-def cors_configuration(template: dict[str, Any], parameters: dict[str, str]) -> CorsConfiguration | None:
+def cors_configuration(template: dict[str, Any], values: StackValues) -> CorsConfiguration | None:
     """The CorsConfiguration of the template's HTTP API (None without one). Origins that only AWS could
     resolve count as none: then no cross-origin request is allowed locally."""
     for resource in template["Resources"].values():
@@ -318,7 +222,7 @@ def cors_configuration(template: dict[str, Any], parameters: dict[str, str]) -> 
 
         def items(key: str, config: dict[str, Any] = config) -> tuple[str, ...]:
             try:
-                value = resolve(config.get(key, []), template, parameters)
+                value = resolve(config.get(key, []), values)
             except Unresolvable:
                 return ()
             if isinstance(value, str):
