@@ -335,6 +335,11 @@ def describe_local_setup(api: Any) -> str:
 def _configure_token(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", default="user_7", help="the user id claim (default user_7)")
     parser.add_argument("--claim", default=None, help="claim name (default USER_ID_CLAIM or sub)")
+    parser.add_argument(
+        "--scope",
+        default=None,
+        help="the token's scope claim, e.g. progress/erase (the app's backend erasing)",
+    )
     _add_port_argument(parser)
 
 
@@ -345,7 +350,10 @@ def _token(args: argparse.Namespace) -> int:
     from progress_admin.serve import make_token
 
     claim = args.claim or os.environ.get("USER_ID_CLAIM") or "sub"
-    token = make_token({claim: args.user, "iss": "progress-admin (local, unsigned)"})
+    claims = {claim: args.user, "iss": "progress-admin (local, unsigned)"}
+    if args.scope:
+        claims["scope"] = args.scope
+    token = make_token(claims)
     print(token)
     # stdout stays the bare token (TOKEN=$(progress-admin token)); the URL goes to stderr
     print(f"dashboard: {dashboard_url(local_url(args.port), token)}", file=sys.stderr)
@@ -454,4 +462,52 @@ def _cover_days(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     print("\n".join(report.lines()))
+    return 0
+
+
+def _configure_erase(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--user",
+        dest="users",
+        action="append",
+        required=True,
+        help="the learner (user_7 or 7); repeat for more",
+    )
+
+
+def describe_erasure(user_id: int, deleted: dict[str, int]) -> str:
+    """One line: what the erasure of one learner removed."""
+    removed = [f"{count} {name.replace('_', ' ')}" for name, count in deleted.items() if count]
+    return f"user {user_id}: " + (
+        "erased " + ", ".join(removed) if removed else "nothing stored, nothing to erase"
+    )
+
+
+@command(
+    "erase",
+    "erase learners (account deletion): every row of theirs in every table and their export files; idempotent",
+    _configure_erase,
+)
+def _erase(args: argparse.Namespace) -> int:
+    from progress_admin.database import admin_engine, admin_settings, local_exports_dir, migrate
+    from progress_common.erasure import erase_user
+    from progress_common.export_store import LocalExportStore, export_store
+    from progress_common.identity import parse_user_id
+
+    try:  # before any database is started
+        users = [parse_user_id(u) for u in args.users]
+    except ValueError as exc:
+        print(f"progress-admin erase: {exc}", file=sys.stderr)
+        return 2
+    settings = admin_settings()
+    migrate(settings)
+    engine = admin_engine(settings)
+    # EXPORT_BUCKET (an operator's AWS credentials), else the export folder of `serve`
+    store = export_store() or LocalExportStore(local_exports_dir())
+    try:
+        for user_id in users:
+            result = erase_user(user_id, engine=engine, store=store)
+            print(describe_erasure(user_id, result.deleted.model_dump()))
+    finally:
+        engine.dispose()
     return 0

@@ -38,6 +38,11 @@ def local_dir() -> Path:
     return Path(os.environ.get("PROGRESS_LOCAL_DIR") or DEFAULT_LOCAL_DIR).resolve()
 
 
+def local_exports_dir() -> Path:
+    """Where `serve` keeps export files (the local stand-in of the export bucket)."""
+    return local_dir() / "exports"
+
+
 def start_embedded_postgres(data_dir: Path, *, cleanup_mode: str | None = "stop") -> str:
     """Start (or reuse) the pgserver PostgreSQL in data_dir; return a libpq-style URL for it."""
     key = str(data_dir)

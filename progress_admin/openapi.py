@@ -20,19 +20,29 @@ VERSION = "1.0.0"
 def build_openapi() -> dict[str, Any]:
     from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
+    from progress_common.data_routes import erase_router, export_request_router, export_status_router
     from progress_common.http import build_resolver
     from progress_common.routes import live_ticket_router, progress_router, reset_router, statistics_router
 
     app = build_resolver()
-    for router in (progress_router, statistics_router, reset_router, live_ticket_router):
+    for router in (
+        progress_router,
+        statistics_router,
+        reset_router,
+        live_ticket_router,
+        export_request_router,
+        export_status_router,
+        erase_router,
+    ):
         app.include_router(router)
     document: dict[str, Any] = json.loads(
         app.get_openapi_json_schema(
             title=TITLE,
             version=VERSION,
             description=(
-                "Learner progress: how am I doing, my statistics, start over. The caller is whoever the "
-                'verified JWT says (claim `sub` by default); errors are `{"error": {"code", "message"}}`.'
+                "Learner progress: how am I doing, my statistics, start over, my data. The caller is whoever "
+                "the verified JWT says (claim `sub` by default), except for erasure (the app's backend, with "
+                'the erasure scope); errors are `{"error": {"code", "message"}}`.'
             ),
             security_schemes={"jwt": HTTPBearer(bearerFormat="JWT")},
             security=[{"jwt": []}],

@@ -12,6 +12,7 @@ import http.client
 import ipaddress
 import json
 import mimetypes
+import re
 import socket
 import threading
 import time
@@ -98,10 +99,22 @@ class UnservableRouteError(ValueError):
     """A template route serve cannot match, refused at start rather than silently never matched."""
 
 
+# A path parameter of an HTTP API route: one segment, `{name}`. Greedy ones (`{proxy+}`) serve does not match.
+PATH_PARAMETER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def route_pattern(path: str) -> re.Pattern[str]:
+    """The paths a route with `{name}` parameters matches (each one non-empty segment)."""
+    parts = PATH_PARAMETER.split(path)
+    pattern = "".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>[^/]+)" for i, part in enumerate(parts))
+    return re.compile(pattern)
+
+
 def unservable_reason(route: Route) -> str | None:
-    """Why serve cannot serve a route, or None. serve matches exact (method, path) pairs only."""
-    if "{" in route.path or "}" in route.path:
-        return "it has path parameters, which serve does not match"
+    """Why serve cannot serve a route, or None. serve matches a method and a path whose parameters are
+    whole segments (`/progress/export/{export_id}`)."""
+    if "{" in PATH_PARAMETER.sub("", route.path) or "}" in PATH_PARAMETER.sub("", route.path):
+        return "it has a greedy or malformed path parameter, which serve does not match"
     if route.method in ("ANY", "X-AMAZON-APIGATEWAY-ANY-METHOD") or route.path == "$default":
         return "serve matches one method and one exact path per route"
     return None
@@ -112,6 +125,8 @@ class LocalApi:
 
     # live updates (serve_live.LiveLoop): the WebSocket endpoint, /@connections/{id}, /local/attempts
     live: Any = None
+    # the export queue and bucket (serve_exports.ExportLoop): POST /local/sqs, GET /local/exports/...
+    exports: Any = None
 
     def __init__(
         self, root: Path, openapi: Callable[[], str], parameter_overrides: dict[str, str] | None = None
@@ -138,7 +153,23 @@ class LocalApi:
                 functions[route.function] = load_function(template, route.function, root, values, lock)
                 self.environments[route.function] = functions[route.function].environment
             self.routes[(route.method, route.path)] = (route, functions[route.function])
+        # routes with path parameters, matched after the exact ones
+        self.patterns = [
+            (route.method, route.path, route_pattern(route.path))
+            for route, _ in self.routes.values()
+            if PATH_PARAMETER.search(route.path)
+        ]
         self.openapi = openapi
+
+    def match(self, method: str, path: str) -> tuple[tuple[str, str], dict[str, str]] | None:
+        """The route (method, template path) a request reaches and its path parameters, or None."""
+        if (method, path) in self.routes:
+            return (method, path), {}
+        for route_method, route_path, pattern in self.patterns:
+            found = pattern.fullmatch(path)
+            if route_method == method and found:
+                return (route_method, route_path), found.groupdict()
+        return None
 
     def invoke(self, route_key: tuple[str, str], event: dict[str, Any]) -> dict[str, Any]:
         _, function = self.routes[route_key]
@@ -320,11 +351,18 @@ def make_request_handler(api: LocalApi, log: Callable[[str], None]) -> type[Base
                 status, headers, payload = api.live.handle(method, url.path, dict(self.headers.items()), body)
                 self._send(status, payload, headers)
                 return
-            key = (method, url.path)
-            if key not in api.routes:
+            if api.exports is not None and api.exports.serves(method, url.path):
+                status, headers, payload = api.exports.handle(
+                    method, url.path, url.query, dict(self.headers.items()), body
+                )
+                self._send(status, payload, headers)
+                return
+            matched = api.match(method, url.path)
+            if matched is None:
                 # what API Gateway answers for a route it does not have
                 self._json(404, {"message": "Not Found"})
                 return
+            key, path_parameters = matched
             claims = unverified_claims(self.headers.get("Authorization"))
             if claims is None:
                 # what the JWT authorizer answers before any function runs
@@ -339,8 +377,12 @@ def make_request_handler(api: LocalApi, log: Callable[[str], None]) -> type[Base
                 body=body or None,
                 base64_body=True,
                 claims=claims,
+                # API Gateway lists the token's scopes (its `scope` claim) for routes that require some
+                scopes=str(claims.get("scope") or "").split(),
                 source_ip=self.client_address[0],
                 request_id=request_id,
+                route_key=f"{key[0]} {key[1]}",
+                path_parameters=path_parameters,
             )
             try:
                 response = api.invoke(key, event)
@@ -517,17 +559,29 @@ def create_server(
     port: int,
     log: Callable[[str], None],
     parameter_overrides: dict[str, str] | None = None,
+    exports_dir: Path | None = None,
 ) -> LocalHttpServer:
+    """exports_dir: the folder that stands in for the export bucket (default `.local/exports`)."""
     if not is_loopback(host):
         raise ValueError(
             f"serve listens on loopback only (it does not verify tokens); {host!r} is not loopback"
         )
+    from progress_admin.database import local_exports_dir
     from progress_admin.openapi import render
+    from progress_admin.serve_exports import ExportLoop, has_export_queue
 
+    # before the functions are imported: their cold start needs the export store
+    exports = None
+    if has_export_queue(load_template(root / "template.yaml"), root):
+        exports = ExportLoop(root, host, exports_dir or local_exports_dir(), log, parameter_overrides)
     api = LocalApi(root, render, parameter_overrides)
     server = LocalHttpServer((host, port), make_request_handler(api, log))
     server.local_api = api  # type: ignore[attr-defined]
     server.daemon_threads = True
+    if exports is not None:
+        exports.bind(int(server.server_address[1]), api)
+        api.exports = exports
+        server.on_close.append(exports.close)
     attach_live_loop(server, api, root, host, log)
     return server
 
@@ -542,6 +596,8 @@ BANNER = """\
  Dashboard: {url}/   OpenAPI: {url}/openapi.json   Swagger UI: {url}/docs
  Live updates: POST {url}/progress/live-ticket, open its "url" (WebSocket);
  attempts: POST {url}/local/attempts (a JSON list of message bodies, one SQS batch)
+ Exports: POST {url}/progress/export; files in .local/exports, download links
+ on {url}/local/exports/... (signed, 15 minutes); the worker runs in this process
  A token for user_7 and its dashboard URL: progress-admin token --user user_7
 ==============================================================================
 """

@@ -147,6 +147,7 @@ def migrated_database() -> Iterator[dict[str, Any]]:
 
     with scratch_database("progress_artifact") as database:
         migrate(load_settings({"DATABASE_URL": database.url}))
+        sample_export(database.url)
         url = _url_from_database_url(database.url)
         forwarder = None
         host, port = url.host, url.port or 5432
@@ -166,6 +167,39 @@ def migrated_database() -> Iterator[dict[str, Any]]:
         finally:
             if forwarder:
                 forwarder.close()
+
+
+# The export events/export_worker.json and events/get_export.json name: user 8's, waiting for the worker
+# (tests/test_sample_events.py inserts the same row).
+SAMPLE_EXPORT_SQL = "INSERT INTO exports (id, user_id) VALUES ('5f0c6c1e-7b7e-4d0e-9a51-3c1f0d2b9a07', 8)"
+
+
+def sample_export(database_url: str) -> None:
+    from sqlalchemy import text
+
+    from progress_common.db import make_engine
+    from progress_common.settings import load_settings
+
+    engine = make_engine(load_settings({"DATABASE_URL": database_url}))
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(SAMPLE_EXPORT_SQL))
+    finally:
+        engine.dispose()
+
+
+def export_resources(template: dict[str, Any], endpoint: str) -> dict[str, str]:
+    """The export bucket (named as the stand-in names resolve it) and queue in the moto server; the
+    variables whose value only the server knows (the queue's URL)."""
+    import boto3
+
+    credentials = {"region_name": REGION, "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    bucket = deployed_values(template, {}).name("ExportsBucket")
+    boto3.client("s3", endpoint_url=endpoint, **credentials).create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    queue = boto3.client("sqs", endpoint_url=endpoint, **credentials).create_queue(QueueName="exportqueue")
+    return {"EXPORT_QUEUE_URL": queue["QueueUrl"]}
 
 
 @contextmanager
@@ -353,11 +387,20 @@ def problems_of(report: dict[str, Any], kind: str, responses: list[dict[str, Any
 
 
 def lambda_environment(
-    template: dict[str, Any], name: str, secret_arn: str, endpoint: str, workdir: Path, xray_port: int
+    template: dict[str, Any],
+    name: str,
+    secret_arn: str,
+    endpoint: str,
+    workdir: Path,
+    xray_port: int,
+    resources: dict[str, str],
 ) -> dict[str, str]:
-    """What the Lambda runtime would set, with the template's variables (parameters at their defaults)."""
+    """What the Lambda runtime would set, with the template's variables (parameters at their defaults;
+    `resources`: the variables whose value only the moto server knows)."""
     resource = template["Resources"][name]
     env = function_environment(template, name, {"DbSecretArn": secret_arn})
+    # what only the moto server can say: the export queue's URL (the bucket's name is its stand-in)
+    env.update({key: value for key, value in resources.items() if key in env})
     env.pop("DATABASE_URL", None)  # the secret is the only way to the database
     env.pop("DB_HOST", None)
     env.update(
@@ -372,6 +415,8 @@ def lambda_environment(
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_SESSION_TOKEN": "testing",
             "AWS_ENDPOINT_URL_SECRETS_MANAGER": endpoint,
+            "AWS_ENDPOINT_URL_S3": endpoint,  # the export bucket
+            "AWS_ENDPOINT_URL_SQS": endpoint,  # the export queue
             "AWS_LAMBDA_FUNCTION_NAME": name,
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
@@ -415,6 +460,7 @@ def smoke(jobs: int, only: list[str]) -> int:
         moto_secret(secret) as (endpoint, secret_arn),
     ):
         workdir = Path(tmp)
+        resources = export_resources(template, endpoint)
         collector = http.server.ThreadingHTTPServer(("127.0.0.1", 0), CloudFormationResponses)
         threading.Thread(target=collector.serve_forever, daemon=True).start()
         xray_port = free_port()
@@ -427,7 +473,7 @@ def smoke(jobs: int, only: list[str]) -> int:
                 event["ResponseURL"] = f"http://127.0.0.1:{collector.server_port}/response/{name}"
                 event_file = workdir / f"{name}-event.json"
                 event_file.write_text(json.dumps(event))
-            env = lambda_environment(template, name, secret_arn, endpoint, workdir, xray_port)
+            env = lambda_environment(template, name, secret_arn, endpoint, workdir, xray_port, resources)
             return name, kind, invoke(python, template, name, layers, event_file, env, workdir)
 
         with ThreadPoolExecutor(max_workers=jobs) as pool:

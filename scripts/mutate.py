@@ -55,6 +55,8 @@ MUTATION_TESTS = [
     "tests/test_snapstart_and_tracing.py",
     "tests/test_db_engine.py",
     "tests/test_http_plumbing.py",
+    "tests/test_export.py",
+    "tests/test_erasure.py",
     "tests/test_credentials_rotation.py",
 ]
 ALL_MODULES = sorted(p.stem for p in (ROOT / LAYER).glob("*.py") if p.stem != "__init__")

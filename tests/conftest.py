@@ -29,6 +29,10 @@ os.environ.update(
 os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
 # LiveTicketFunction's URL, as the template sets it (serve's live loop replaces it with its own)
 os.environ.setdefault("LIVE_WEBSOCKET_URL", "wss://abc1234567.execute-api.eu-west-1.amazonaws.com/live")
+# The export functions' bucket and queue, as the template names them (the `aws` fixture points them at a moto
+# server; nothing reaches these names)
+os.environ.setdefault("EXPORT_BUCKET", "progress-exports-unreachable")
+os.environ.setdefault("EXPORT_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012/progress-exports")
 os.environ.pop("DB_SECRET_ARN", None)
 
 import pytest
@@ -52,6 +56,7 @@ TABLES = (
     "live_tickets",
     "live_connections",
     "attempts_quarantine",
+    "exports",
 )
 
 
@@ -185,13 +190,14 @@ def captured_logs() -> Iterator[Callable[[], str]]:
 
 
 @pytest.fixture(scope="module")
-def live_server(engine: Engine) -> Iterator[str]:
+def live_server(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`progress-admin serve`'s server on a free loopback port, in a thread; yields its base URL."""
     import threading
 
     from progress_admin.serve import create_server
 
-    server = create_server(ROOT, "127.0.0.1", 0, log=lambda line: None)
+    exports_dir = tmp_path_factory.mktemp("exports")
+    server = create_server(ROOT, "127.0.0.1", 0, log=lambda line: None, exports_dir=exports_dir)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -232,3 +238,35 @@ def silent_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         monkeypatch.setenv(name, value)
     with silent_server() as port:
         yield f"http://127.0.0.1:{port}/live"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server on loopback (S3, SQS) for the export and erasure tests; one per run."""
+    from tests.learner_data import moto_server
+
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A fresh export bucket and queue in the moto server, and the export settings that name them (as the
+    template gives them to the functions); boto3 reaches moto through AWS_ENDPOINT_URL_S3/_SQS."""
+    from progress_common import export_store, exports
+    from progress_common.settings import ExportSettings, set_export_settings
+    from tests.helpers import FAKE_AWS_CREDENTIALS
+    from tests.learner_data import make_stand_in
+
+    for name, value in FAKE_AWS_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", moto_endpoint)
+    stand_in = make_stand_in(moto_endpoint)
+    set_export_settings(ExportSettings(export_bucket=stand_in.bucket, export_queue_url=stand_in.queue_url))
+    exports.reset_queue_client()
+    export_store.forget_stores()
+    yield stand_in
+    set_export_settings(None)
+    exports.reset_queue_client()
+    export_store.forget_stores()

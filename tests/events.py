@@ -8,12 +8,29 @@ from progress_admin.local.events import attempt_body, http_event, sqs_event, sqs
 from progress_admin.local.runtime import FakeContext as FakeLambdaContext
 from tests.helpers import call, http_request
 
+# A value for each path parameter of the template's routes (the export: one that does not exist).
+PATH_SAMPLES = {"{export_id}": "5f0c6c1e-7b7e-4d0e-9a51-3c1f0d2b9a07", "{user_id}": "user_7"}
+# What the erasure route needs in the token; the learners' routes ignore it.
+ERASE_SCOPE_CLAIM = {"scope": "progress/erase"}
+
+
+def sample_path(path: str) -> str:
+    """A request path for a route of the template (`/progress/export/{export_id}` -> a sample id)."""
+    for name, value in PATH_SAMPLES.items():
+        path = path.replace(name, value)
+    assert "{" not in path, f"no sample value for a path parameter of {path} (tests/events.py)"
+    return path
+
+
 __all__ = [
+    "ERASE_SCOPE_CLAIM",
+    "PATH_SAMPLES",
     "FakeLambdaContext",
     "attempt_body",
     "call",
     "http_event",
     "http_request",
+    "sample_path",
     "sqs_event",
     "sqs_record",
 ]

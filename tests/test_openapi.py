@@ -19,12 +19,13 @@ def test_document_describes_every_route_of_the_template_its_errors_and_the_jwt()
 
     document = json.loads((ROOT / "docs/openapi.json").read_text())
     routes = {(r.path, r.method.lower()) for r in http_routes(load_template(ROOT / "template.yaml"))}
-    assert len(routes) == 4
+    assert len(routes) == 7
     assert {(path, method) for path, item in document["paths"].items() for method in item} == routes
     assert document["security"] == [{"jwt": []}]
     for path, method in routes:
         responses = document["paths"][path][method]["responses"]
-        assert {"200", "401", "422", "503"} <= set(responses)
+        assert {"401", "422", "503"} <= set(responses)
+        assert len({"200", "202"} & set(responses)) == 1, (path, method)
         assert responses["401"]["content"]["application/json"]["schema"] == {
             "$ref": "#/components/schemas/ErrorBody"
         }
@@ -50,3 +51,13 @@ def test_the_ticket_route_returns_ticket_expiry_and_url() -> None:
     ]
     ref = schema["schema"]["$ref"].rsplit("/", 1)[1]
     assert set(document["components"]["schemas"][ref]["required"]) == {"ticket", "expires_at", "url"}
+
+
+def test_the_export_routes_say_their_statuses() -> None:
+    document = json.loads((ROOT / "docs/openapi.json").read_text())
+    paths = document["paths"]
+    assert {"202", "409"} <= set(paths["/progress/export"]["post"]["responses"])
+    assert "404" in paths["/progress/export/{export_id}"]["get"]["responses"]
+    assert "403" in paths["/progress/users/{user_id}"]["delete"]["responses"]
+    (parameter,) = paths["/progress/export/{export_id}"]["get"]["parameters"]
+    assert (parameter["in"], parameter["schema"]["format"]) == ("path", "uuid")

@@ -1,6 +1,6 @@
 """A reset that races a user's very first write leaves no attempt behind uncounted.
 
-Found by a stress run of `progress_reset_user_v1` against a plain INSERT of a new user's first attempts
+Found by a stress run of `progress_reset_user_v1` (now v2) against a plain INSERT of a new user's first attempts
 (two connections, started together by a barrier): 3 of 400 runs left 2 attempts with a profile total of 0
 and no per-day row. The reset locked the profile with `FOR UPDATE`, which locks nothing while the profile
 does not exist yet, so a writer that created it and committed between the reset's statements had its
@@ -67,7 +67,7 @@ def test_a_first_write_committed_during_a_reset_stays_counted(db, load_function,
             lock_conn.execute(
                 text("SELECT 1 FROM attempts_archive WHERE user_id = :u FOR UPDATE"), {"u": user}
             )
-            reset = threading.Thread(target=run, args=(resetter, "SELECT progress_reset_user_v1(:u)"))
+            reset = threading.Thread(target=run, args=(resetter, "SELECT progress_reset_user_v2(:u)"))
             reset.start()
             reset.join(0.5)  # the reset now waits on the archived row
             write = threading.Thread(

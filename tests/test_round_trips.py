@@ -97,7 +97,7 @@ def test_each_get_and_reset_is_one_round_trip_on_a_warm_container(proxy, api, db
         assert status == 200, body
         seen.append((method, path, trips.round_trips, trips.connections))
     assert seen == [(method, path, 1, 0) for method, path, _ in requests]
-    assert body["deleted"] == {"attempts": 0, "archived_attempts": 0, "sessions": 0}
+    assert body["deleted"] == {"attempts": 0, "archived_attempts": 0, "sessions": 0, "exports": 0}
 
 
 @pytest.mark.parametrize("death", ["backend terminated", "connection reset", "reset when next used"])
@@ -131,7 +131,7 @@ def test_a_connection_that_died_while_idle_costs_one_retry_and_no_5xx(
     ]
     if path == "/progress/reset":
         # the dead connection never reached a backend: the retried reset is the only one that ran
-        assert body["deleted"] == {"attempts": 12, "archived_attempts": 0, "sessions": 0}
+        assert body["deleted"] == {"attempts": 12, "archived_attempts": 0, "sessions": 0, "exports": 0}
     else:
         assert body["total_attempts"] == 12
     with proxy.measure() as trips:
@@ -356,3 +356,32 @@ def test_the_live_functions_retry_once_on_a_connection_that_died_while_idle(
             )
     finally:
         set_live_settings(previous)
+
+
+def test_export_requests_are_one_round_trip_each_on_a_warm_container(
+    proxy, aws, load_function, db, new_user_id
+):
+    """POST /progress/export: one statement (and the queue's message); GET /progress/export/{id}: one, also
+    when it signs the download link."""
+    user = new_user_id()
+    seed(db, user, count=3)
+    claims = {"sub": str(user)}
+    request = load_function("request_export").lambda_handler
+    status = load_function("get_export").lambda_handler
+    call(
+        load_function("get_progress").lambda_handler, http_event("GET", "/progress", claims=claims)
+    )  # connects
+    with proxy.measure() as trips:
+        code, _, started = call(request, http_event("POST", "/progress/export", claims=claims))
+    assert code == 202 and (trips.round_trips, trips.connections) == (1, 0)
+    path = f"/progress/export/{started['export_id']}"
+    with db.connect() as conn:  # the worker's part, done beside the proxy
+        conn.execute(
+            text(
+                "UPDATE exports SET status = 'ready', object_key = :key, finished_at = now() WHERE user_id = :u"
+            ),
+            {"key": f"users/{user}/{started['export_id']}/{started['export_id']}.jsonl.gz", "u": user},
+        )
+    with proxy.measure() as trips:
+        code, _, ready = call(status, http_event("GET", path, claims=claims))
+    assert code == 200 and ready["download_url"] and (trips.round_trips, trips.connections) == (1, 0)

@@ -227,9 +227,30 @@ def test_the_project_functions_get_the_globals_and_no_aws_only_variable(engine) 
     )
 
 
-@pytest.mark.parametrize(
-    ("path", "method"), [("/echo/{id}", "GET"), ("/echo/{proxy+}", "GET"), ("/echo", "ANY")]
-)
+def test_a_route_with_path_parameters_gets_them_as_api_gateway_passes_them(tmp_path) -> None:
+    root = _project(tmp_path, ENV_TEMPLATE.replace("Path: /echo", "Path: /echo/{name}/items/{item_id}"))
+    (root / "functions" / "echo" / "app.py").write_text(
+        "import json\n\n\ndef handler(event, context):\n"
+        "    keys = ('routeKey', 'rawPath', 'pathParameters')\n"
+        "    return {'statusCode': 200, 'body': json.dumps({k: event.get(k) for k in keys})}\n"
+    )
+    url, server = _start(root)
+    try:
+        status, _, body = http_request(f"{url}/echo/abc/items/42", token=make_token({"sub": "7"}))
+        assert status == 200, body
+        assert json.loads(body) == {
+            "routeKey": "GET /echo/{name}/items/{item_id}",
+            "rawPath": "/echo/abc/items/42",
+            "pathParameters": {"name": "abc", "item_id": "42"},
+        }
+        for unmatched in ("/echo/x/items", "/echo/x/items/42/more", "/echo//items/42"):
+            assert http_request(f"{url}{unmatched}", token=make_token({"sub": "7"}))[0] == 404, unmatched
+    finally:
+        server.shutdown()  # type: ignore[attr-defined]
+        server.server_close()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("path", "method"), [("/echo/{proxy+}", "GET"), ("/echo", "ANY")])
 def test_a_route_serve_cannot_match_is_refused_at_start(tmp_path, path, method) -> None:
     root = _project(
         tmp_path,
@@ -245,12 +266,12 @@ def test_the_command_refuses_such_a_route_with_a_clear_error(
 ) -> None:
     from progress_admin.cli import main
 
-    root = _project(tmp_path, ENV_TEMPLATE.replace("Path: /echo", "Path: /echo/{id}"))
+    root = _project(tmp_path, ENV_TEMPLATE.replace("Path: /echo", "Path: /echo/{proxy+}"))
     monkeypatch.chdir(root)
     monkeypatch.setattr(os, "environ", os.environ.copy())  # serve sets local defaults
     assert main(["serve", "--port", "0"]) == 2
     err = capsys.readouterr().err
-    assert "cannot serve GET /echo/{id} of EchoFunction" in err and "path parameters" in err
+    assert "cannot serve GET /echo/{proxy+} of EchoFunction" in err and "greedy" in err
 
 
 def test_the_dashboard_is_served_from_local_files_only(live_server) -> None:

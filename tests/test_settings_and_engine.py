@@ -143,7 +143,7 @@ def test_the_readme_configuration_table_lists_every_setting_with_its_default() -
     import re
     from pathlib import Path
 
-    from progress_common.settings import LiveSettings, Settings
+    from progress_common.settings import ExportSettings, LiveSettings, Settings
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
@@ -153,7 +153,7 @@ def test_the_readme_configuration_table_lists_every_setting_with_its_default() -
         defaults = [d.strip().strip("`") for d in row[1].split(",")]
         assert len(defaults) == len(names), row
         documented.update(zip(names, defaults, strict=True))
-    fields = {**Settings.model_fields, **LiveSettings.model_fields}
+    fields = {**Settings.model_fields, **LiveSettings.model_fields, **ExportSettings.model_fields}
     assert set(documented) == {name.upper() for name in fields}
     for name, field in fields.items():
         default = field.default

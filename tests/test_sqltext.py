@@ -7,6 +7,7 @@ import datetime as dt
 import decimal
 import enum
 import re
+import uuid
 import zoneinfo
 
 import pytest
@@ -21,6 +22,7 @@ from progress_common.sqltext import BIGINT_MIN, UnrenderableValueError, render_s
 LITERAL = re.compile(
     r"NULL|[0-9]+|\(-[0-9]+\)|DATE '[0-9]{4}-[0-9]{2}-[0-9]{2}'"
     r"|TIMESTAMPTZ '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{6})?\+00:00'"
+    r"|UUID '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'"
 )
 
 bigints = st.integers(min_value=BIGINT_MIN, max_value=BIGINT_MAX)
@@ -65,6 +67,13 @@ def test_aware_datetimes_reach_postgresql_as_the_same_instant(engine, value: dt.
     assert back == value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
+@given(value=st.uuids())
+def test_uuids_reach_postgresql_unchanged(engine, value: uuid.UUID) -> None:
+    literal = sql_literal(value)
+    assert LITERAL.fullmatch(literal)
+    assert value_of(engine, f"SELECT CAST({literal} AS text)") == str(value)
+
+
 def test_none_is_null_and_templates_take_their_types_from_their_casts(engine) -> None:
     assert sql_literal(None) == "NULL"
     sql = render_sql(
@@ -86,6 +95,11 @@ class MyDate(dt.date):
         return "2026-01-01'; DROP TABLE attempts; --"
 
 
+class MyUuid(uuid.UUID):
+    def __str__(self) -> str:
+        return "x'; DROP TABLE attempts; --"
+
+
 refused = st.one_of(
     st.text(),
     st.binary(),
@@ -95,7 +109,7 @@ refused = st.one_of(
     st.datetimes(),  # naive
     st.times(),
     st.timedeltas(),
-    st.uuids(),
+    st.just(MyUuid(int=5)),
     st.lists(st.integers(), max_size=3),
     st.tuples(st.integers()),
     st.just(Flag.ON),

@@ -20,7 +20,7 @@ from progress_admin.local.template import (
     websocket_routes,
 )
 from progress_common.schema import ROLE_SESSION_DEFAULTS
-from tests.events import call, http_event
+from tests.events import ERASE_SCOPE_CLAIM, call, http_event, sample_path
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = load_template(ROOT / "template.yaml")
@@ -37,6 +37,10 @@ def test_every_function_has_its_handler_file_and_build_makefile() -> None:
         "LiveTicketFunction",
         "LiveConnectFunction",
         "LiveDisconnectFunction",
+        "RequestExportFunction",
+        "ExportWorkerFunction",
+        "GetExportFunction",
+        "EraseUserFunction",
         "MigrateSchemaFunction",
     }
     for name, resource in FUNCTIONS.items():
@@ -49,26 +53,30 @@ def test_every_function_has_its_handler_file_and_build_makefile() -> None:
         assert f"build-{name}:" in (ROOT / props["CodeUri"] / "Makefile").read_text()
 
 
-def test_routes_are_the_four_of_the_design() -> None:
+def test_routes_are_the_seven_of_the_design() -> None:
     assert {(r.method, r.path, r.function) for r in http_routes(TEMPLATE)} == {
         ("GET", "/progress", "GetProgressFunction"),
         ("GET", "/progress/statistics", "GetStatisticsFunction"),
         ("POST", "/progress/reset", "ResetProgressFunction"),
         ("POST", "/progress/live-ticket", "LiveTicketFunction"),
+        ("POST", "/progress/export", "RequestExportFunction"),
+        ("GET", "/progress/export/{export_id}", "GetExportFunction"),
+        ("DELETE", "/progress/users/{user_id}", "EraseUserFunction"),
     }
 
 
 @pytest.mark.parametrize("route", http_routes(TEMPLATE), ids=lambda r: f"{r.method} {r.path}")
-def test_each_route_is_served_by_its_handler_and_by_no_other(route, load_function, db) -> None:
+def test_each_route_is_served_by_its_handler_and_by_no_other(route, load_function, db, aws) -> None:
+    path = sample_path(route.path)
     for other in http_routes(TEMPLATE):
         module = load_function(other.code_dir.name)
-        status, _, body = call(
-            module.lambda_handler, http_event(route.method, route.path, claims={"sub": "7"})
-        )
+        event = http_event(route.method, path, claims={"sub": "7", **ERASE_SCOPE_CLAIM})
+        status, _, body = call(module.lambda_handler, event)
         if other.function == route.function:
-            assert status == 200, (route, body)
+            # its route: answered by the route (the sample export does not exist: the route's own 404)
+            assert status in (200, 202) or body["error"]["code"] == "export_not_found", (route, body)
         else:
-            assert status == 404, (route, other.function)
+            assert status == 404 and body["error"]["code"] == "not_found", (route, other.function)
 
 
 def _policy_kinds(props: dict) -> list[str]:
@@ -85,7 +93,6 @@ def test_no_function_has_a_wider_policy_than_it_needs() -> None:
     expected = {
         "GetProgressFunction": secret_only,
         "GetStatisticsFunction": secret_only,
-        "ResetProgressFunction": secret_only,
         # the statement: posting to live connections; polling the attempts queue (no SAM SQS event,
         # which would bring AWS's managed policy on every queue)
         "RecordAttemptsFunction": [*secret_only, "Statement", "SQSPollerPolicy"],
@@ -95,6 +102,11 @@ def test_no_function_has_a_wider_policy_than_it_needs() -> None:
         "LiveConnectFunction": [*secret_only, "Statement"],  # closes the connections it evicts
         "LiveDisconnectFunction": secret_only,
         "MigrateSchemaFunction": secret_only,  # its answer goes to a pre-signed URL: no S3 permission
+        "ResetProgressFunction": [*secret_only, "Statement"],  # deletes the learner's export files
+        "RequestExportFunction": [*secret_only, "SQSSendMessagePolicy"],  # the export queue
+        "ExportWorkerFunction": [*secret_only, "Statement", "SQSPollerPolicy"],  # writes files; the queue
+        "GetExportFunction": [*secret_only, "Statement"],  # reads files (the links it signs)
+        "EraseUserFunction": [*secret_only, "Statement"],  # deletes files, closes live connections
     }
     for name, resource in FUNCTIONS.items():
         props = resource["Properties"]
@@ -132,7 +144,7 @@ def test_no_function_has_a_wider_policy_than_it_needs() -> None:
     connect_env = FUNCTIONS["LiveConnectFunction"]["Properties"]["Environment"]["Variables"]
     assert connect_env["LIVE_MANAGEMENT_ENDPOINT"]["Fn::Sub"].endswith(f"/{stage}")
     policies = [r["Properties"].get("Policies") for r in FUNCTIONS.values()]
-    assert "*" not in str(policies).replace("/@connections/*", "")
+    assert "*" not in str(policies).replace("/@connections/*", "").replace("users/*", "")
 
 
 def test_queue_visibility_is_six_times_the_consumer_timeout_and_failures_are_reported() -> None:
@@ -141,16 +153,16 @@ def test_queue_visibility_is_six_times_the_consumer_timeout_and_failures_are_rep
     assert queue["VisibilityTimeout"] == 6 * consumer["Timeout"]
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["AttemptsDeadLetterQueue", "Arn"]}
     mapping = _event_source_mapping()
-    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["AttemptsQueue", "Arn"]}
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
-def _event_source_mapping() -> dict:
-    """The properties of the template's one event source mapping (the attempts consumer's)."""
+def _event_source_mapping(queue: str = "AttemptsQueue") -> dict:
+    """The properties of the template's one event source mapping of that queue (the attempts consumer's)."""
     (mapping,) = [
         r["Properties"]
         for r in TEMPLATE["Resources"].values()
         if r["Type"] == "AWS::Lambda::EventSourceMapping"
+        and r["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue, "Arn"]}
     ]
     return mapping
 
@@ -272,7 +284,7 @@ def test_the_migration_function_runs_in_the_vpc_with_its_own_code_and_time_to_an
 def test_http_functions_use_snapstart_behind_an_alias() -> None:
     # every function behind the HTTP API, read from its HttpApi events: a new route is covered too
     http_functions = sorted({route.function for route in http_routes(TEMPLATE)})
-    assert len(http_functions) == 4, http_functions
+    assert len(http_functions) == 7, http_functions
     for name in http_functions:
         props = FUNCTIONS[name]["Properties"]
         assert props.get("SnapStart") == {"ApplyOn": "PublishedVersions"}, name
@@ -512,8 +524,8 @@ def test_the_consumer_polls_the_attempts_queue_only_through_one_mapping() -> Non
     resources = _deployed()
     mappings = {name for name, r in resources.items() if r["Type"] == "AWS::Lambda::EventSourceMapping"}
     # the logical id SAM gave the SQS event this mapping replaces: a deployed stack keeps its mapping
-    # (Lambda refuses a second mapping of the same queue and function)
-    assert mappings == {"RecordAttemptsFunctionAttempts"}
+    # (Lambda refuses a second mapping of the same queue and function); the other is the export worker's
+    assert mappings == {"RecordAttemptsFunctionAttempts", "ExportWorkerFunctionExports"}
     mapping = resources["RecordAttemptsFunctionAttempts"]["Properties"]
     assert mapping["FunctionName"] == {"Ref": "RecordAttemptsFunction"}
     consumer = sqs_consumer(TEMPLATE, ROOT)  # what `serve`'s /local/attempts runs, and its bound
@@ -562,8 +574,10 @@ def test_no_role_grants_a_wildcard_resource_beyond_what_aws_requires(kms_key: st
     for document in documents:
         for statement in _statements(document):
             for resource in _listed(statement["Resource"]):
-                # the one wildcard: any connection of the live stage (connection ids are not known ahead)
-                assert "*" not in _arn_text(resource).removesuffix("/@connections/*"), statement
+                # the wildcards: any connection of the live stage, any export file (connection ids and
+                # export ids are not known ahead)
+                arn = _arn_text(resource).removesuffix("/@connections/*")
+                assert "*" not in arn.replace("${ExportsBucket.Arn}/users/*", ""), statement
     # the only other role: the account's API Gateway logging role (ApiGatewayLogRole=create)
     others = {
         n: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::IAM::Role" and n not in roles
@@ -619,3 +633,114 @@ def test_a_customer_managed_key_of_the_secret_is_decryptable_by_every_reader_of_
         assert re.fullmatch(pattern, accepted), accepted
     for refused in ("arn:aws:kms:eu-west-1:123456789012:alias/db", KEY_ARN.rsplit("/", 1)[1], " " + KEY_ARN):
         assert not re.fullmatch(pattern, refused), refused
+
+
+# ---- issue 24: the learner's own data ---------------------------------------------------------------
+
+
+def test_the_export_bucket_is_encrypted_private_and_forgets_after_the_retention() -> None:
+    from progress_common.exports import EXPORT_RETENTION_DAYS
+
+    bucket = RESOURCES["ExportsBucket"]["Properties"]
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [
+        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+    ]
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+    assert bucket["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    assert "VersioningConfiguration" not in bucket  # erasure's deletes are final
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled" and rule["Prefix"] == "users/"
+    assert rule["ExpirationInDays"] == EXPORT_RETENTION_DAYS
+    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+
+
+def test_only_the_export_functions_touch_export_files() -> None:
+    statements = {
+        s["Sid"]: s for s in RESOURCES["ExportsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    }
+    assert all(s["Effect"] == "Deny" and s["Principal"] == "*" for s in statements.values())
+    assert statements["TlsOnly"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    write, read = statements["OnlyTheExportWorkerWritesFiles"], statements["OnlyTheDownloadLinksReadFiles"]
+    assert write["Action"] == "s3:PutObject"
+    assert write["Condition"] == {
+        "ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["ExportWorkerFunctionRole", "Arn"]}}
+    }
+    assert read["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
+    assert read["Condition"] == {
+        "ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["GetExportFunctionRole", "Arn"]}}
+    }
+    # which role may do what with the files, after SAM's transform (the roles the bucket policy names exist)
+    resources = _deployed()
+    s3_actions: dict[str, set[str]] = {}
+    for name, role in _function_roles(resources).items():
+        for statement in _inline_statements(role):
+            actions = {a for a in _listed(statement["Action"]) if a.startswith("s3:")}
+            if actions:
+                assert "ExportsBucket" in str(statement["Resource"]), (name, statement)
+                s3_actions.setdefault(name, set()).update(actions)
+    assert s3_actions == {
+        "ExportWorkerFunctionRole": {"s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject"},
+        "GetExportFunctionRole": {"s3:GetObject"},
+        "EraseUserFunctionRole": {"s3:ListBucket", "s3:DeleteObject"},
+        "ResetProgressFunctionRole": {"s3:ListBucket", "s3:DeleteObject"},
+    }
+    for name in ("EraseUserFunction", "ResetProgressFunction"):
+        (listing,) = [
+            s
+            for s in FUNCTIONS[name]["Properties"]["Policies"][2]["Statement"]
+            if s["Action"] == "s3:ListBucket"
+        ]
+        assert listing["Condition"] == {"StringLike": {"s3:prefix": "users/*"}}, name
+        assert FUNCTIONS[name]["Properties"]["Environment"]["Variables"]["EXPORT_BUCKET"] == {
+            "Ref": "ExportsBucket"
+        }
+
+
+def test_the_worker_is_fed_by_its_queue_in_bounded_numbers_and_never_outlives_an_export() -> None:
+    from progress_common.exports import EXPORT_STALE_SECONDS
+
+    worker = FUNCTIONS["ExportWorkerFunction"]["Properties"]
+    queue = RESOURCES["ExportQueue"]["Properties"]
+    mapping = _event_source_mapping("ExportQueue")
+    assert mapping["FunctionName"] == {"Ref": "ExportWorkerFunction"} and mapping["BatchSize"] == 1
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["ScalingConfig"]["MaximumConcurrency"] == 2  # exports at once against the database
+    assert queue["VisibilityTimeout"] == 6 * worker["Timeout"]
+    # a redelivery after a worker died still ends before the export reads "timed_out"
+    retries = queue["RedrivePolicy"]["maxReceiveCount"] - 1
+    assert worker["Timeout"] + retries * queue["VisibilityTimeout"] <= EXPORT_STALE_SECONDS
+    assert queue["MessageRetentionPeriod"] <= EXPORT_STALE_SECONDS  # older messages name stale exports
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["ExportDeadLetterQueue", "Arn"]}
+    assert _queue_alarm("ExportDeadLetterQueue")["Threshold"] == 1
+    consumer = sqs_consumer(TEMPLATE, ROOT, queue="ExportQueue")
+    assert consumer.function == "ExportWorkerFunction" and consumer.batch_size == 1
+    request = FUNCTIONS["RequestExportFunction"]["Properties"]
+    assert request["Environment"]["Variables"]["EXPORT_QUEUE_URL"] == {"Ref": "ExportQueue"}
+    assert request["Policies"][2] == {
+        "SQSSendMessagePolicy": {"QueueName": {"Fn::GetAtt": ["ExportQueue", "QueueName"]}}
+    }
+    endpoint = RESOURCES["SqsEndpoint"]
+    assert (
+        endpoint["Condition"] == "CreateSqsInterfaceEndpoint" and endpoint["Properties"]["PrivateDnsEnabled"]
+    )
+
+
+def test_erasure_has_its_own_scope_on_the_route_and_in_the_function() -> None:
+    from progress_common.settings import ExportSettings
+
+    erase = FUNCTIONS["EraseUserFunction"]["Properties"]
+    auth = erase["Events"]["Api"]["Properties"]["Auth"]
+    assert auth == {"Authorizer": "JwtAuthorizer", "AuthorizationScopes": [{"Ref": "EraseScope"}]}
+    assert erase["Environment"]["Variables"]["ERASE_SCOPE"] == {"Ref": "EraseScope"}
+    assert (
+        TEMPLATE["Parameters"]["EraseScope"]["Default"] == ExportSettings.model_fields["erase_scope"].default
+    )
+    # the learner's routes have no scope: their access tokens need none
+    for name, function in FUNCTIONS.items():
+        for event in (function["Properties"].get("Events") or {}).values():
+            if event["Type"] == "HttpApi" and name != "EraseUserFunction":
+                assert "Auth" not in event["Properties"], name
+    for metric in ("ExportsFailed", "ExportUnavailable", "ExportFilesLeft"):
+        assert _alarm_on(metric)["Threshold"] == 1
+        assert f'name="{metric}"' in "".join(p.read_text() for p in LAYER.glob("*.py")), metric

@@ -18,7 +18,16 @@ from progress_common.archive import archive_old_attempts
 from progress_common.errors import DatabaseUnavailableError
 from progress_common.settings import get_settings, load_settings
 from tests.conftest import TABLES, insert_attempts_sql
-from tests.events import FakeLambdaContext, attempt_body, call, http_event, sqs_event, sqs_record
+from tests.events import (
+    ERASE_SCOPE_CLAIM,
+    FakeLambdaContext,
+    attempt_body,
+    call,
+    http_event,
+    sample_path,
+    sqs_event,
+    sqs_record,
+)
 from tests.faults import CuttingProxy, silent_server
 
 pytestmark = pytest.mark.slow
@@ -101,12 +110,11 @@ ROUTES = [
 
 
 @pytest.mark.parametrize("faulty", FAULTS, indirect=True)
-def test_every_transient_failure_is_a_fast_503_with_retry_after(faulty, load_function) -> None:
+def test_every_transient_failure_is_a_fast_503_with_retry_after(faulty, load_function, aws) -> None:
     for function, method, path in ROUTES:
         started = time.monotonic()
-        status, headers, body = call(
-            load_function(function).lambda_handler, http_event(method, path, claims={"sub": "user_5"})
-        )
+        event = http_event(method, sample_path(path), claims={"sub": "user_5", **ERASE_SCOPE_CLAIM})
+        status, headers, body = call(load_function(function).lambda_handler, event)
         elapsed = time.monotonic() - started
         assert status == 503, (function, body)
         assert headers["retry-after"] == str(get_settings().retry_after_seconds)

@@ -11,7 +11,7 @@ import hashlib
 import json
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -44,6 +44,7 @@ def http_event(
     body: str | bytes | None = None,
     base64_body: bool = False,
     claims: Mapping[str, Any] | None = None,
+    scopes: Sequence[str] | None = None,
     authorizer: bool = True,
     route_key: str | None = None,
     path_parameters: Mapping[str, str] | None = None,
@@ -54,7 +55,8 @@ def http_event(
 
     `query`: a mapping, or the raw query string as received. `headers`: as received (names are
     lower-cased; a Cookie header becomes `cookies`); SAMPLE_HEADERS when None. `route_key`: the matched
-    route ("GET /items/{id}"), `method path` by default. `authorizer=False`: a route without one."""
+    route ("GET /items/{id}"), `method path` by default. `scopes`: the token's scopes, as the authorizer
+    lists them for a route that requires some. `authorizer=False`: a route without one."""
     lowered = {
         name.lower(): value for name, value in (SAMPLE_HEADERS if headers is None else headers).items()
     }
@@ -96,7 +98,8 @@ def http_event(
     if path_parameters:
         event["pathParameters"] = dict(path_parameters)
     if authorizer:
-        event["requestContext"]["authorizer"] = {"jwt": {"claims": dict(claims or {}), "scopes": None}}
+        jwt = {"claims": dict(claims or {}), "scopes": list(scopes) if scopes else None}
+        event["requestContext"]["authorizer"] = {"jwt": jwt}
     if body is not None:
         raw = body.encode() if isinstance(body, str) else body
         if base64_body:

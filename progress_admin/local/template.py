@@ -141,9 +141,19 @@ class SqsConsumer(FunctionRef):
 SQS_DEFAULT_BATCH_SIZE = 10  # Lambda's, for an SQS event source mapping without BatchSize
 
 
-def sqs_consumer(template: dict[str, Any], root: Path = Path()) -> SqsConsumer:
-    """The function an AWS::Lambda::EventSourceMapping feeds from an SQS queue of the template (the
-    attempts consumer), with the mapping's batch size."""
+def sqs_consumer(template: dict[str, Any], root: Path = Path(), queue: str = "AttemptsQueue") -> SqsConsumer:
+    """The function an AWS::Lambda::EventSourceMapping feeds from the SQS queue `queue` of the template
+    (by default the attempts consumer), with the mapping's batch size."""
+    found = [consumer for consumer in sqs_consumers(template, root) if consumer.queue == queue]
+    if len(found) != 1:
+        raise LookupError(
+            f"template.yaml has {len(found)} SQS event source mappings of {queue}, expected one"
+        )
+    return found[0]
+
+
+def sqs_consumers(template: dict[str, Any], root: Path = Path()) -> list[SqsConsumer]:
+    """Every function an AWS::Lambda::EventSourceMapping feeds from an SQS queue of the template."""
     resources = template["Resources"]
     found = []
     for resource in resources.values():
@@ -159,9 +169,7 @@ def sqs_consumer(template: dict[str, Any], root: Path = Path()) -> SqsConsumer:
         ref = _function_ref(template, props["FunctionName"]["Ref"], root)
         batch_size = int(props.get("BatchSize", SQS_DEFAULT_BATCH_SIZE))
         found.append(SqsConsumer(ref.function, ref.code_dir, ref.handler, queue, batch_size))
-    if len(found) != 1:
-        raise LookupError(f"template.yaml has {len(found)} SQS event source mappings, expected one")
-    return found[0]
+    return found
 
 
 @dataclass(frozen=True)

@@ -54,3 +54,31 @@ class SchemaOutdatedError(DatabaseUnavailableError):
     not run, or failed): retry once the stack's migration has brought it up to date."""
 
     code = "schema_outdated"
+
+
+class ForbiddenError(ProgressError):
+    """The caller is identified but its token lacks the scope the route needs."""
+
+    code = "forbidden"
+
+
+class ExportInProgressError(ProgressError):
+    """The learner already has an export in progress (one at a time)."""
+
+    code = "export_in_progress"
+
+    def __init__(self, message: str, export_id: object) -> None:
+        super().__init__(message)
+        self.export_id = export_id
+
+
+class ExportNotFoundError(ProgressError):
+    """No export of this learner has that id (another learner's is not told apart from none)."""
+
+    code = "export_not_found"
+
+
+class ExportUnavailableError(ProgressError):
+    """The export queue or object store cannot be reached right now; the caller may retry."""
+
+    code = "export_unavailable"

@@ -18,6 +18,10 @@ from sqlalchemy import exc as sa_exc
 from progress_common.db import is_transient, sqlstate
 from progress_common.errors import (
     DatabaseUnavailableError,
+    ExportInProgressError,
+    ExportNotFoundError,
+    ExportUnavailableError,
+    ForbiddenError,
     InvalidCursorError,
     InvalidUserIdError,
     SchemaOutdatedError,
@@ -30,11 +34,16 @@ from progress_common.settings import get_settings
 # A reset needs no body; anything this large is a mistake or an attack.
 MAX_BODY_BYTES = 16 * 1024
 
-ERROR_RESPONSES: dict[int, dict[str, Any]] = {
-    status: {
+
+def _error_response_doc(description: str) -> dict[str, Any]:
+    return {
         "description": description,
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
     }
+
+
+ERROR_RESPONSES: dict[int, dict[str, Any]] = {
+    status: _error_response_doc(description)
     for status, description in (
         (400, "Malformed request or cursor"),
         (401, "No verified identity in the request"),
@@ -46,11 +55,15 @@ ERROR_RESPONSES: dict[int, dict[str, Any]] = {
 }
 
 
-def responses_for(model: type[Any], description: str) -> dict[int, dict[str, Any]]:
-    """The OpenAPI responses of a route: its 200 model and the project's error bodies."""
+def responses_for(
+    model: type[Any], description: str, *, status: int = 200, errors: Mapping[int, str] | None = None
+) -> dict[int, dict[str, Any]]:
+    """The OpenAPI responses of a route: its success model, the project's error bodies and the route's own
+    error statuses (`errors`: status -> when)."""
     return {
-        200: {"description": description, "content": {"application/json": {"model": model}}},
+        status: {"description": description, "content": {"application/json": {"model": model}}},
         **ERROR_RESPONSES,
+        **{code: _error_response_doc(when) for code, when in (errors or {}).items()},
     }
 
 
@@ -202,6 +215,39 @@ def current_user_id(app: BaseRouter) -> int:
     return user_id
 
 
+def _jwt_of(app: BaseRouter) -> Mapping[str, Any]:
+    request_context = app.current_event.raw_event.get("requestContext") or {}
+    jwt = (request_context.get("authorizer") or {}).get("jwt")
+    return jwt if isinstance(jwt, Mapping) else {}
+
+
+def token_scopes(jwt: Mapping[str, Any]) -> set[str]:
+    """The scopes of the verified token: those API Gateway lists, and the token's own `scope` (OAuth 2.0, space
+    separated, as Cognito's access tokens say) or `scp` claim."""
+    scopes = {scope for scope in jwt.get("scopes") or () if isinstance(scope, str)}
+    claims = jwt.get("claims")
+    if isinstance(claims, Mapping):
+        for name in ("scope", "scp"):
+            value = claims.get(name)
+            if isinstance(value, str):
+                scopes.update(value.split())
+            elif isinstance(value, list):
+                scopes.update(item for item in value if isinstance(item, str))
+    return scopes
+
+
+def require_scope(app: BaseRouter, scope: str) -> None:
+    """The route is for callers whose verified token carries `scope` (the app's backend), not for learners.
+    In AWS the route's AuthorizationScopes refuse other tokens before the function runs; this check holds
+    even when a route is deployed without them (and for serve). 401 without a token, else 403."""
+    jwt = _jwt_of(app)
+    if not jwt:
+        raise UnauthorizedError("the request carries no verified token")
+    if scope not in token_scopes(jwt):
+        logger.warning("refused a token without the route's scope", extra={"required_scope": scope})
+        raise ForbiddenError(f"this route needs a token with the scope {scope}")
+
+
 def build_resolver() -> ProgressResolver:
     """The resolver every API function uses: validation on, errors in the project's shape."""
     app = ProgressResolver(enable_validation=True)
@@ -213,6 +259,35 @@ def build_resolver() -> ProgressResolver:
     @app.exception_handler(InvalidCursorError)
     def _bad_cursor(exc: InvalidCursorError) -> Response:
         return error_response(400, exc.code, "cursor is not valid; start again without it")
+
+    @app.exception_handler(ForbiddenError)
+    def _forbidden(exc: ForbiddenError) -> Response:
+        return error_response(403, exc.code, str(exc))
+
+    @app.exception_handler(ExportNotFoundError)
+    def _export_not_found(exc: ExportNotFoundError) -> Response:
+        return error_response(404, exc.code, str(exc))
+
+    @app.exception_handler(ExportInProgressError)
+    def _export_in_progress(exc: ExportInProgressError) -> Response:
+        return error_response(409, exc.code, str(exc), [{"export_id": str(exc.export_id)}])
+
+    @app.exception_handler(ExportUnavailableError)
+    def _export_unavailable(exc: ExportUnavailableError) -> Response:
+        metrics.add_metric(name="ExportUnavailable", unit="Count", value=1)
+        return error_response(
+            503, exc.code, str(exc), headers={"Retry-After": str(get_settings().retry_after_seconds)}
+        )
+
+    @app.exception_handler(InvalidUserIdError)
+    def _invalid_user_id(exc: InvalidUserIdError) -> Response:
+        # a user id named by the request (the erasure's path); the caller's own identity is a 401 instead
+        return error_response(
+            422,
+            "validation_error",
+            "request parameters are not valid",
+            [{"loc": ["path", "user_id"], "message": str(exc), "type": exc.code}],
+        )
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:
@@ -251,4 +326,4 @@ def build_resolver() -> ProgressResolver:
     return app
 
 
-__all__ = ["build_resolver", "current_user_id", "error_body", "error_response"]
+__all__ = ["build_resolver", "current_user_id", "error_body", "error_response", "require_scope"]

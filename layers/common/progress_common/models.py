@@ -7,7 +7,7 @@ import re
 import uuid
 from functools import lru_cache
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -198,6 +198,7 @@ class DeletedCounts(BaseModel):
     attempts: int
     archived_attempts: int
     sessions: int
+    exports: int = Field(description="the caller's exports (records and their files)")
 
 
 class ResetResponse(BaseModel):
@@ -268,3 +269,62 @@ class LiveTicketResponse(BaseModel):
     ticket: str = Field(description="single use, valid until `expires_at`")
     expires_at: Timestamp
     url: str = Field(description="the WebSocket URL to open, ticket included")
+
+
+ExportStatus = Literal["pending", "running", "ready", "failed", "expired"]
+
+
+class ExportResponse(BaseModel):
+    export_id: uuid.UUID
+    status: ExportStatus = Field(
+        description=(
+            "pending (waiting for the worker), running, ready (download_url is set), failed (see `failure`),"
+            " expired (older than 7 days: the file is gone; ask for a new export)"
+        )
+    )
+    failure: str | None = Field(
+        default=None, description="why an export failed, as a code (timed_out, database_unavailable, ...)"
+    )
+    created_at: Timestamp
+    started_at: Timestamp | None = None
+    finished_at: Timestamp | None = None
+    format_version: int | None = Field(default=None, description="of the file (docs/export.md); when ready")
+    counts: dict[str, int] | None = Field(
+        default=None, description="lines per kind in the file, as its manifest says; when ready"
+    )
+    size_bytes: int | None = Field(default=None, description="of the gzip file; when ready")
+    download_url: str | None = Field(
+        default=None, description="when ready: the file (gzip JSON Lines), valid until download_expires_at"
+    )
+    download_expires_at: Timestamp | None = None
+
+
+class ExportMessage(BaseModel):
+    """What POST /progress/export puts on the export queue for the worker."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    export_id: uuid.UUID
+
+
+class ErasedCounts(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a table progress_erase_user_v1 empties must be named here
+
+    profile: int
+    attempts: int
+    archived_attempts: int
+    quarantined_attempts: int
+    sessions: int
+    covered_days: int
+    daily_totals: int
+    exercise_totals: int
+    live_tickets: int
+    live_connections: int
+    exports: int
+    export_files: int
+
+
+class ErasureResponse(BaseModel):
+    user_id: int
+    erased: bool = Field(description="true: nothing of this learner is stored any more")
+    deleted: ErasedCounts = Field(description="what this call removed (zeros when there was nothing left)")

@@ -29,7 +29,7 @@ from progress_common.queries import (
     get_progress,
     get_statistics,
 )
-from progress_common.writes import reset_progress
+from progress_common.writes import delete_export_files_after_reset, reset_progress
 
 progress_router = APIGatewayHttpRouter()
 statistics_router = APIGatewayHttpRouter()
@@ -78,7 +78,10 @@ def read_statistics(
 @reset_router.post(
     "/progress/reset",
     summary="Start over",
-    description="Deletes every attempt (live and archived), session, aggregate and streak of the caller.",
+    description=(
+        "Deletes every attempt (live and archived), session, aggregate, streak and export (with its file) of"
+        " the caller."
+    ),
     tags=["progress"],
     responses=responses_for(ResetResponse, "What was deleted"),
 )
@@ -86,6 +89,9 @@ def reset() -> ResetResponse:
     user_id = current_user_id(reset_router)
     result = reset_progress(user_id)
     metrics.add_metric(name="ProgressResets", unit="Count", value=1)
+    if result.deleted.exports:
+        # after the commit, and only when there were exports: the files of the exports the reset removed
+        delete_export_files_after_reset(user_id)
     return result
 
 

@@ -114,3 +114,67 @@ def set_live_settings(settings: LiveSettings | None) -> None:
     """Replace the live-update settings in this process (`progress-admin serve`); None: the environment."""
     global _live_override
     _live_override = settings
+
+
+MIB = 1024 * 1024
+
+
+class ExportSettings(BaseModel):
+    """The learner's own data (export and erasure), from the environment; set only in the functions that use
+    them (template.yaml), and by `progress-admin serve` and `progress-admin erase` locally."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    # where export objects live in AWS: the stack's bucket (users/<id>/...)
+    export_bucket: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+    # locally instead (serve): a folder, and the loopback URL serve answers downloads at, with the key that
+    # signs its download links (as S3 signs a pre-signed URL)
+    export_local_dir: str | None = Field(default=None, min_length=1)
+    export_local_url: str | None = Field(default=None, pattern=r"^https?://[^?#\s]+$")
+    export_local_signing_key: SecretStr | None = Field(default=None, min_length=16)
+    # the queue POST /progress/export hands an export to the worker through
+    export_queue_url: str | None = Field(default=None, pattern=r"^https?://[^?#\s]+$")
+    # rows per page the worker reads (one statement each); bytes per part of the multipart upload (S3 needs
+    # at least 5 MiB for every part but the last)
+    export_page_rows: int = Field(default=2_000, ge=1, le=50_000)
+    export_part_bytes: int = Field(default=8 * MIB, ge=5 * MIB, le=512 * MIB)
+    # the scope the app's backend's token carries for DELETE /progress/users/{user_id}
+    erase_scope: str = Field(default="progress/erase", min_length=1, pattern=r"^\S+$")
+
+    @model_validator(mode="after")
+    def _local_store_is_complete(self) -> ExportSettings:
+        local = (self.export_local_dir, self.export_local_url, self.export_local_signing_key)
+        if any(value is not None for value in local) and None in local:
+            raise ValueError("EXPORT_LOCAL_DIR, EXPORT_LOCAL_URL and EXPORT_LOCAL_SIGNING_KEY go together")
+        return self
+
+
+_export_override: ExportSettings | None = None
+
+
+@lru_cache(maxsize=1)
+def _export_from_environment() -> ExportSettings:
+    env = os.environ
+    values = {
+        name.lower(): value for name, value in env.items() if name.lower() in ExportSettings.model_fields
+    }
+    try:
+        return ExportSettings.model_validate({name: value for name, value in values.items() if value != ""})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']).upper() or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid environment: {problems}") from None
+
+
+def get_export_settings() -> ExportSettings:
+    """The container's export settings, read once (or what set_export_settings() put in place)."""
+    return _export_override if _export_override is not None else _export_from_environment()
+
+
+def set_export_settings(settings: ExportSettings | None) -> None:
+    """Replace the export settings in this process (serve, tests); None: the environment (read again)."""
+    global _export_override
+    _export_override = settings
+    _export_from_environment.cache_clear()

@@ -5,19 +5,20 @@ Sync it waits for (three round trips); a statement without parameters goes as on
 round trip). Through RDS Proxy each round trip costs about a millisecond, so the hot reads and reset put
 their values into the statement text. The one function that may do that is `sql_literal`: it accepts only
 values the service has already validated and whose text form cannot carry SQL (integers within bigint,
-dates, aware datetimes, None) and refuses everything else, text above all. User text (answers, timezone
+dates, aware datetimes, UUIDs, None) and refuses everything else, text above all. User text (answers, timezone
 names, JSON batches) always travels as a bound parameter.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from progress_common.identity import BIGINT_MAX
 
 BIGINT_MIN = -BIGINT_MAX - 1
 
-SqlLiteralValue = int | dt.date | dt.datetime | None
+SqlLiteralValue = int | dt.date | dt.datetime | uuid.UUID | None
 
 
 class UnrenderableValueError(TypeError):
@@ -28,7 +29,8 @@ def sql_literal(value: SqlLiteralValue) -> str:
     """The SQL text of one validated value: a self-contained literal, never containing a quote of its own.
 
     int (not bool) within bigint -> 42 or (-42); date -> DATE '2026-11-25'; aware datetime ->
-    TIMESTAMPTZ '2026-11-25T10:00:00.123456+00:00' (converted to UTC); None -> NULL.
+    TIMESTAMPTZ '2026-11-25T10:00:00.123456+00:00' (converted to UTC); UUID ->
+    UUID '0b6f8f7e-3f0e-4d7e-9a51-3c1f0d2b9a01' (hex digits and dashes only); None -> NULL.
     """
     kind = type(value)  # exact types: bool is an int, datetime is a date, subclasses may override str()
     if value is None:
@@ -51,6 +53,9 @@ def sql_literal(value: SqlLiteralValue) -> str:
         except (OverflowError, ValueError):
             raise UnrenderableValueError("datetime outside the representable range") from None
         return f"TIMESTAMPTZ '{utc.isoformat()}'"
+    if kind is uuid.UUID:
+        assert isinstance(value, uuid.UUID)
+        return f"UUID '{value}'"
     raise UnrenderableValueError(f"{kind.__name__} values are not written into SQL text")
 
 

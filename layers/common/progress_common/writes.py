@@ -28,8 +28,8 @@ RECORD_SQL = text("SELECT attempt_uid::text FROM progress_record_attempts_v1(CAS
 BATCH_SQL = text("SELECT outcome FROM progress_record_attempts_v2(CAST(:batch AS jsonb))")
 # Values written into the text (sqltext): one simple Query, one round trip.
 RESET_SQL = (
-    "SELECT deleted_attempts, deleted_archived, deleted_sessions"
-    " FROM progress_reset_user_v1(CAST({user_id} AS bigint))"
+    "SELECT deleted_attempts, deleted_archived, deleted_sessions, deleted_exports"
+    " FROM progress_reset_user_v2(CAST({user_id} AS bigint))"
 )
 
 
@@ -109,17 +109,39 @@ def save_user_attempt_to_db(attempt: AttemptMessage, *, engine: Engine | None = 
 
 
 def reset_progress(user_id: int, *, engine: Engine | None = None) -> ResetResponse:
-    """Remove everything of one user, atomically; a second reset returns zeros.
+    """Remove everything of one user, atomically; a second reset returns zeros. The files of the exports it
+    removed are the caller's to delete, after this commit (delete_export_files_after_reset).
 
     Retried once when its pooled connection turns out dead (run_idempotent): removing what is already
     removed removes nothing, so a retry can change only the counts reported, never what is stored.
     """
     with _domain_errors():
-        ((attempts, archived, sessions),) = run_idempotent(
+        ((attempts, archived, sessions, exports),) = run_idempotent(
             render_sql(RESET_SQL, user_id=user_id), engine=engine or get_engine()
         )
     return ResetResponse(
         user_id=user_id,
-        deleted=DeletedCounts(attempts=attempts, archived_attempts=archived, sessions=sessions),
+        deleted=DeletedCounts(
+            attempts=attempts, archived_attempts=archived, sessions=sessions, exports=exports
+        ),
         profile_reset=True,
     )
+
+
+def delete_export_files_after_reset(user_id: int) -> int | None:
+    """After a reset that removed export records: delete the learner's export files, best effort. The reset
+    has committed and its answer stands: a store that cannot be reached is logged and counted
+    (ExportFilesLeft, an alarm watches it); the files can no longer be downloaded (their records are gone)
+    and the bucket's lifecycle rule removes them within EXPORT_RETENTION_DAYS. None when that happened."""
+    # imported here: GET functions import this module, and only a reset that removed exports needs these
+    from progress_common.erasure import delete_export_files
+    from progress_common.errors import ProgressError
+    from progress_common.export_store import export_store
+    from progress_common.observability import logger, metrics
+
+    try:
+        return delete_export_files(user_id, export_store())
+    except ProgressError:
+        logger.warning("export files left after a reset", extra={"error_type": "ExportUnavailableError"})
+        metrics.add_metric(name="ExportFilesLeft", unit="Count", value=1)
+        return None
