@@ -272,12 +272,12 @@ def _serve(args: argparse.Namespace) -> int:
     import warnings
 
     from progress_admin.database import admin_settings, migrate
-    from progress_admin.serve import BANNER, create_server
+    from progress_admin.local.serve import BANNER, create_server
 
     warnings.filterwarnings("ignore", message="No application metrics to publish")
 
     root = project_root()
-    # the rest of each function's environment comes from template.yaml (see LocalApi)
+    # the rest of each function's environment comes from template.yaml (progress_admin/local/gateway.py)
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("DB_POOL_SIZE", "2")
@@ -301,9 +301,9 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     host, port = str(server.server_address[0]), int(server.server_address[1])
     url = f"http://{host}:{port}"
-    routes = ", ".join(f"{m} {p}" for m, p in sorted(server.RequestHandlerClass.api_routes))  # type: ignore[attr-defined]
+    routes = ", ".join(server.local_api.route_keys)
     print(BANNER.format(url=url, routes=routes), file=sys.stderr, flush=True)
-    print(describe_local_setup(server.local_api), file=sys.stderr, flush=True)  # type: ignore[attr-defined]
+    print(describe_local_setup(server.local_api), file=sys.stderr, flush=True)
     # SIGTERM ends like Ctrl-C, so the embedded PostgreSQL is stopped on the way out (atexit)
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     try:
@@ -347,7 +347,7 @@ def _configure_token(parser: argparse.ArgumentParser) -> None:
 def _token(args: argparse.Namespace) -> int:
     import os
 
-    from progress_admin.serve import make_token
+    from progress_admin.local.gateway import make_token
 
     claim = args.claim or os.environ.get("USER_ID_CLAIM") or "sub"
     claims = {claim: args.user, "iss": "progress-admin (local, unsigned)"}
@@ -373,7 +373,7 @@ def _configure_demo(parser: argparse.ArgumentParser) -> None:
 def _demo_data(args: argparse.Namespace) -> int:
     from progress_admin.database import admin_engine, admin_settings, migrate
     from progress_admin.demo import demo_attempts
-    from progress_admin.serve import make_token
+    from progress_admin.local.gateway import make_token
     from progress_common.identity import parse_user_id
     from progress_common.writes import save_attempts
 

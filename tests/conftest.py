@@ -194,7 +194,7 @@ def live_server(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Ite
     """`progress-admin serve`'s server on a free loopback port, in a thread; yields its base URL."""
     import threading
 
-    from progress_admin.serve import create_server
+    from progress_admin.local.serve import create_server
 
     exports_dir = tmp_path_factory.mktemp("exports")
     server = create_server(ROOT, "127.0.0.1", 0, log=lambda line: None, exports_dir=exports_dir)
@@ -231,7 +231,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def silent_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A management API endpoint on loopback that accepts connections and never answers (and the
     credentials botocore signs with)."""
-    from progress_admin.serve_live import LOCAL_AWS_ENVIRONMENT
+    from progress_admin.local.live import LOCAL_AWS_ENVIRONMENT
     from tests.faults import silent_server
 
     for name, value in LOCAL_AWS_ENVIRONMENT.items():

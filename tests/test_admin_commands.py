@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from progress_admin.cli import main
-from progress_admin.serve import unverified_claims
+from progress_admin.local.gateway import unverified_claims
 from progress_common import db as common_db
 from tests.events import call, http_event
 

@@ -22,7 +22,8 @@ import pytest
 
 from progress_admin.covered import cover_days
 from progress_admin.demo import demo_attempts
-from progress_admin.serve import create_server, make_token
+from progress_admin.local.gateway import make_token
+from progress_admin.local.serve import create_server
 from progress_common.writes import save_attempts
 from tests.events import http_request
 

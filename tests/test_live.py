@@ -19,8 +19,8 @@ from sqlalchemy import text
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from progress_admin.local.gateway import make_token
 from progress_admin.local.template import load_template, sqs_consumer
-from progress_admin.serve import make_token
 from progress_common.live import (
     MAX_CONNECTIONS_PER_USER,
     TICKET_TTL_SECONDS,

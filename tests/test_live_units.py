@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 from sqlalchemy import Engine, create_engine, event, text
 
 from progress_admin.local.events import websocket_event
-from progress_admin.serve_live import LOCAL_AWS_ENVIRONMENT
+from progress_admin.local.live import LOCAL_AWS_ENVIRONMENT
 from progress_common import db as common_db
 from progress_common import live
 from progress_common.errors import ConfigurationError

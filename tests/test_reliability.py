@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from progress_admin.database import migrate, start_embedded_postgres
-from progress_admin.serve import make_token
+from progress_admin.local.gateway import make_token
 from progress_common import db as common_db
 from progress_common.models import AttemptMessage
 from progress_common.settings import get_settings, load_settings

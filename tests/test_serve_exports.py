@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from progress_admin.serve import create_server, make_token
+from progress_admin.local.gateway import make_token
+from progress_admin.local.serve import create_server
 from tests.events import http_request
 from tests.learner_data import read_export_file, recount, seed_learner
 
@@ -28,7 +29,7 @@ def local(engine, tmp_path) -> Iterator[dict[str, Any]]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield {
         "url": f"http://127.0.0.1:{server.server_address[1]}",
-        "exports": server.local_api.exports,  # type: ignore[attr-defined]
+        "exports": server.exports,
         "dir": exports_dir,
     }
     server.shutdown()

@@ -1,5 +1,5 @@
 """`progress-admin serve` for a frontend: CORS as the template's HTTP API, each function's environment from
-the template, routes it cannot serve refused at start, and the dashboard's static files."""
+the template, path parameters, routes it cannot serve refused at start, and the dashboard's static files."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from progress_admin.local.gateway import UnservableRouteError, make_token
 from progress_admin.local.intrinsics import local_values, parameter_values
+from progress_admin.local.serve import create_server
+from progress_admin.local.static import DASHBOARD_DIR
 from progress_admin.local.template import cors_configuration, load_template
-from progress_admin.serve import DASHBOARD_DIR, UnservableRouteError, create_server, make_token
 from tests.events import http_request
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -166,7 +168,8 @@ AT_IMPORT = os.environ.get("ECHO_CLAIM")
 def handler(event, context):
     names = sorted(name for name in os.environ if name.startswith("ECHO_"))
     values = {name: os.environ[name] for name in names}
-    return {"statusCode": 200, "body": json.dumps({"env": values, "at_import": AT_IMPORT})}
+    answer = {"env": values, "at_import": AT_IMPORT, "route": event["routeKey"], "path": event.get("pathParameters")}
+    return {"statusCode": 200, "body": json.dumps(answer)}
 """
 
 
@@ -210,9 +213,9 @@ def test_each_function_runs_with_its_template_environment(tmp_path, monkeypatch)
 
 
 def test_the_project_functions_get_the_globals_and_no_aws_only_variable(engine) -> None:
-    from progress_admin.serve import LocalApi
+    from progress_admin.local.gateway import HttpApi
 
-    api = LocalApi(ROOT, lambda: "{}")
+    api = HttpApi(ROOT)
     env = api.environments["GetProgressFunction"]
     assert env.variables["POWERTOOLS_SERVICE_NAME"] == "progress"
     assert env.variables["USER_ID_CLAIM"] == "sub"
@@ -220,9 +223,7 @@ def test_the_project_functions_get_the_globals_and_no_aws_only_variable(engine) 
     assert "DB_HOST" not in env.variables  # DbHost defaults to "": !If picks AWS::NoValue
     assert env.variables["DB_TLS"] == "disable"  # the local PostgreSQL speaks no TLS (DbTls's local value)
     assert (
-        LocalApi(ROOT, lambda: "{}", {"DbTls": "verify-full"})
-        .environments["GetProgressFunction"]
-        .variables["DB_TLS"]
+        HttpApi(ROOT, {"DbTls": "verify-full"}).environments["GetProgressFunction"].variables["DB_TLS"]
         == "verify-full"
     )
 
@@ -250,7 +251,36 @@ def test_a_route_with_path_parameters_gets_them_as_api_gateway_passes_them(tmp_p
         server.server_close()  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("path", "method"), [("/echo/{proxy+}", "GET"), ("/echo", "ANY")])
+def test_path_parameters_reach_the_function_as_api_gateway_matches_them(tmp_path) -> None:
+    """`{name}` segments match one segment each, percent-decoded into pathParameters, with the route's
+    key; a route without parameters wins over one with them, as in API Gateway."""
+    fixed = "        Fixed:\n          Type: HttpApi\n          Properties:\n"
+    fixed += "            Path: /echo/fixed/items/latest\n            Method: GET\n"
+    root = _project(tmp_path, ENV_TEMPLATE.replace("Path: /echo", "Path: /echo/{id}/items/{item_id}") + fixed)
+    url, server = _start(root)
+    token = make_token({"sub": "7"})
+    try:
+        status, _, body = http_request(f"{url}/echo/42/items/a%20b%2Fc", token=token)
+        assert status == 200, body
+        answer = json.loads(body)
+        assert answer["route"] == "GET /echo/{id}/items/{item_id}"
+        assert answer["path"] == {"id": "42", "item_id": "a b/c"}
+        answer = json.loads(http_request(f"{url}/echo/fixed/items/latest", token=token)[2])
+        assert answer["route"] == "GET /echo/fixed/items/latest" and answer["path"] is None
+        answer = json.loads(http_request(f"{url}/echo/fixed/items/other", token=token)[2])
+        assert answer["path"] == {"id": "fixed", "item_id": "other"}
+        for unmatched in ("/echo/42/items", "/echo/42/items/x/y", "/echo//items/x"):
+            assert http_request(f"{url}{unmatched}", token=token)[0] == 404, unmatched
+        assert http_request(f"{url}/echo/42/items/x", "POST", token=token)[0] == 404
+        assert http_request(f"{url}/echo/42/items/x")[0] == 401  # the authorizer still comes first
+    finally:
+        server.shutdown()  # type: ignore[attr-defined]
+        server.server_close()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("path", "method"), [("/echo/{proxy+}", "GET"), ("/echo/v{version}", "GET"), ("/echo", "ANY")]
+)
 def test_a_route_serve_cannot_match_is_refused_at_start(tmp_path, path, method) -> None:
     root = _project(
         tmp_path,

@@ -16,11 +16,17 @@ from progress_admin.local.intrinsics import NO_VALUE, StackValues, Unresolvable,
 TEMPLATE_PATH = Path("template.yaml")
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """A SafeLoader that keeps CloudFormation short-form tags (!Ref, !Sub, !GetAtt, …) as {"Fn": value}."""
+try:  # libyaml's parser, which PyYAML's wheels have: the same documents, several times faster
+    from yaml import CSafeLoader as _SafeLoader
+except ImportError:  # pragma: no cover - a PyYAML built without libyaml
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
 
 
-def _cfn_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+class _CfnLoader(_SafeLoader):
+    """A safe loader that keeps CloudFormation short-form tags (!Ref, !Sub, !GetAtt, …) as {"Fn": value}."""
+
+
+def _cfn_tag(loader: _SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
     name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
     value: Any
     if isinstance(node, yaml.ScalarNode):

@@ -1,5 +1,5 @@
 """The learner's data export in `progress-admin serve`: the export queue and bucket of template.yaml on
-loopback, around the real handlers.
+loopback, around the real handlers (docs/export.md, "Locally").
 
 - The bucket is a folder (`.local/exports`, the layer's LocalExportStore); download links are serve's own
   URL, `GET /local/exports/<key>?expires=...&signature=...`, signed with a key made at start and valid as
@@ -17,26 +17,26 @@ import json
 import secrets
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from progress_admin.local.events import sqs_batch_event
+from progress_admin.local.gateway import Reply, json_reply
 from progress_admin.local.intrinsics import local_values
+from progress_admin.local.live import LOCAL_AWS_ENVIRONMENT
 from progress_admin.local.runtime import LocalFunction, load_function
-from progress_admin.local.template import function_environment, load_template, sqs_consumers
-from progress_admin.serve_live import LOCAL_AWS_ENVIRONMENT
-
-Reply = tuple[int, dict[str, str], bytes]
+from progress_admin.local.template import (
+    FunctionEnvironment,
+    function_environment,
+    load_template,
+    sqs_consumers,
+)
 
 EXPORT_QUEUE = "ExportQueue"  # the template's queue the worker is fed from
 SQS_PATH = "/local/sqs"
 DOWNLOAD_PREFIX = "/local/exports/"
-
-
-def _json(status: int, data: Any, headers: dict[str, str] | None = None) -> Reply:
-    return status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(data).encode()
 
 
 def _s3_error(status: int, code: str) -> Reply:
@@ -58,9 +58,10 @@ class ExportLoop:
         host: str,
         exports_dir: Path,
         log: Callable[[str], None],
-        parameter_overrides: dict[str, str] | None = None,
+        parameter_overrides: Mapping[str, str] | None = None,
+        template: dict[str, Any] | None = None,
     ) -> None:
-        template = load_template(root / "template.yaml")
+        template = template or load_template(root / "template.yaml")
         self.values = local_values(template, parameter_overrides)
         self.template, self.root, self.host, self.log = template, root, host, log
         self.exports_dir = exports_dir
@@ -103,13 +104,13 @@ class ExportLoop:
         export_store.forget_stores()
         exports.reset_queue_client()
 
-    def bind(self, port: int, api: Any) -> None:
-        """The HTTP server's port is known: links and the queue point there; the worker is loaded."""
+    def bind(self, port: int, environments: Iterable[FunctionEnvironment]) -> None:
+        """The HTTP server's port is known: links and the queue point there; the worker is loaded.
+        `environments`: the HTTP API's functions'."""
         self.port = port
         self._configure()
         # the request function's boto3 SQS client: to this server, with local credentials
-        for route, _function in api.routes.values():
-            environment = api.environments[route.function]
+        for environment in environments:
             if "EXPORT_QUEUE_URL" in {**environment.variables, **dict.fromkeys(environment.left_out)}:
                 environment.variables.update(
                     {"AWS_ENDPOINT_URL_SQS": f"http://{self.host}:{port}{SQS_PATH}", **LOCAL_AWS_ENVIRONMENT}
@@ -148,24 +149,24 @@ class ExportLoop:
         """SQS's SendMessage (JSON protocol), as boto3 calls it; the message goes to the worker."""
         lowered = {name.lower(): value for name, value in headers.items()}
         if not lowered.get("authorization", "").startswith("AWS4-HMAC-SHA256 "):
-            return _json(403, {"__type": "com.amazonaws.sqs#MissingAuthenticationToken"})
+            return json_reply(403, {"__type": "com.amazonaws.sqs#MissingAuthenticationToken"})
         if lowered.get("x-amz-target") != "AmazonSQS.SendMessage":
-            return _json(
+            return json_reply(
                 400, {"__type": "com.amazonaws.sqs#UnsupportedOperation", "message": "SendMessage only"}
             )
         try:
             request = json.loads(body)
             message = request["MessageBody"]
         except (ValueError, KeyError, TypeError):
-            return _json(400, {"__type": "com.amazonaws.sqs#InvalidParameterValue"})
+            return json_reply(400, {"__type": "com.amazonaws.sqs#InvalidParameterValue"})
         if not str(request.get("QueueUrl", "")).endswith(f"/{EXPORT_QUEUE}") or not isinstance(message, str):
-            return _json(400, {"__type": "com.amazonaws.sqs#QueueDoesNotExist"})
+            return json_reply(400, {"__type": "com.amazonaws.sqs#QueueDoesNotExist"})
         thread = threading.Thread(
             target=self._deliver, args=(message,), name="local-export-worker", daemon=True
         )
         self.pending = [t for t in self.pending if t.is_alive()] + [thread]
         thread.start()
-        return _json(
+        return json_reply(
             200,
             {
                 "MessageId": str(uuid.uuid4()),

@@ -1,0 +1,83 @@
+"""`progress-admin serve` put together: the loopback check, template.yaml read once, the HTTP API, the
+export queue and bucket and the live loop when the template has them, and the banner."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from progress_admin.local.exports import ExportLoop, has_export_queue
+from progress_admin.local.gateway import HttpApi
+from progress_admin.local.live import LiveLoop
+from progress_admin.local.server import LocalServer
+from progress_admin.local.template import load_template, websocket_routes
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def create_server(
+    root: Path,
+    host: str,
+    port: int,
+    log: Callable[[str], None],
+    parameter_overrides: Mapping[str, str] | None = None,
+    exports_dir: Path | None = None,
+) -> LocalServer:
+    """exports_dir: the folder that stands in for the export bucket (default `.local/exports`)."""
+    if not is_loopback(host):
+        raise ValueError(
+            f"serve listens on loopback only (it does not verify tokens); {host!r} is not loopback"
+        )
+    from progress_admin.database import local_exports_dir
+    from progress_admin.openapi import render
+
+    template = load_template(root / "template.yaml")
+    # before the functions are imported: their cold start needs the export store
+    exports = None
+    if has_export_queue(template, root):
+        exports_dir = exports_dir or local_exports_dir()
+        exports = ExportLoop(root, host, exports_dir, log, parameter_overrides, template)
+    api = HttpApi(root, parameter_overrides, template)
+    server = LocalServer(api, render, socket.create_server((host, port)), log)
+    if exports is not None:
+        exports.bind(server.server_address[1], api.environments.values())
+        server.exports = exports
+    if websocket_routes(template, root):  # else no live loop: the live routes answer 404
+        websocket_socket = socket.create_server((host, 0))
+        server.live = LiveLoop(
+            root,
+            template,
+            host,
+            server.server_address[1],
+            websocket_socket,
+            server.invoke,
+            log,
+            api.overrides,
+        )
+    return server
+
+
+BANNER = """\
+==============================================================================
+ progress-admin serve: LOCAL DEVELOPMENT ONLY
+ There is NO JWT verification here: the claims of any Bearer token are taken
+ as they are (in AWS, the API Gateway JWT authorizer verifies them).
+ Listening on {url} (loopback only).
+ Routes from template.yaml: {routes}
+ Dashboard: {url}/   OpenAPI: {url}/openapi.json   Swagger UI: {url}/docs
+ Live updates: POST {url}/progress/live-ticket, open its "url" (WebSocket);
+ attempts: POST {url}/local/attempts (a JSON list of message bodies, one SQS batch)
+ Exports: POST {url}/progress/export; files in .local/exports, download links
+ on {url}/local/exports/... (signed, 15 minutes); the worker runs in this process
+ A token for user_7 and its dashboard URL: progress-admin token --user user_7
+==============================================================================
+"""
