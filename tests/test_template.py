@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from progress_admin.local.intrinsics import StackValues, condition_holds, parameter_values
+from progress_admin.local.intrinsics import StackValues, choose_conditions, condition_holds, parameter_values
 from progress_admin.local.template import (
     functions,
     http_routes,
@@ -425,7 +425,6 @@ def test_failed_archival_runs_and_poison_messages_land_in_queues_an_alarm_watche
 # ---- the roles as deployed: the CloudFormation SAM makes of template.yaml ---------------------------
 
 KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/0b6f3a0e-1111-2222-3333-444455556666"
-NO_VALUE = {"Ref": "AWS::NoValue"}
 AWS_MANAGED = "arn:aws:iam::aws:policy/"
 # What SAM attaches to every function role it makes, and why each keeps a `*` resource:
 FUNCTION_ROLE_AWS_MANAGED_POLICIES = {
@@ -466,21 +465,8 @@ def _deployed(**parameters: str) -> dict[str, dict[str, Any]]:
     conditions evaluated, Fn::If resolved, AWS::NoValue left out."""
     cloudformation = _translated()
     values = StackValues(cloudformation, parameter_values(cloudformation, parameters))
-
-    def choose(node: Any) -> Any:
-        if isinstance(node, list):
-            return [item for item in map(choose, node) if item != NO_VALUE]
-        if isinstance(node, dict):
-            if list(node) == ["Fn::If"]:
-                condition, when_true, when_false = node["Fn::If"]
-                return choose(when_true if condition_holds(condition, values) else when_false)
-            return {
-                key: value for key, value in ((k, choose(v)) for k, v in node.items()) if value != NO_VALUE
-            }
-        return node
-
     return {
-        name: choose(resource)
+        name: choose_conditions(resource, values)
         for name, resource in cloudformation["Resources"].items()
         if "Condition" not in resource or condition_holds(resource["Condition"], values)
     }

@@ -103,7 +103,10 @@ def resolve(value: Any, values: StackValues) -> Any:
         return re.sub(r"\$\{([^}]+)\}", substitute, text)
     if function == "Fn::Join":
         delimiter, items = argument
-        return delimiter.join(as_text(item) for item in resolve(items, values))
+        resolved = resolve(items, values)
+        if isinstance(resolved, str):  # a list parameter (CommaDelimitedList), held as its text
+            resolved = resolved.split(",") if resolved else []
+        return delimiter.join(as_text(item) for item in resolved)
     if function in ("Fn::Equals", "Fn::Not", "Fn::And", "Fn::Or", "Condition"):
         return as_text(condition_holds(value, values))
     raise Unresolvable(function)
@@ -131,3 +134,18 @@ def condition_holds(value: Any, values: StackValues) -> bool:
 def local_values(template: dict[str, Any], overrides: Mapping[str, str] | None = None) -> StackValues:
     """What `serve` resolves: the parameters' local values (Default or override), nothing of AWS."""
     return StackValues(template, parameter_values(template, overrides))
+
+
+def choose_conditions(node: Any, values: StackValues) -> Any:
+    """A template value as CloudFormation deploys it for these values: each `Fn::If` chosen and
+    `!Ref AWS::NoValue` left out; every other intrinsic kept as it is, for AWS to resolve."""
+    no_value = {"Ref": PSEUDO_NO_VALUE}
+    if isinstance(node, list):
+        return [item for item in (choose_conditions(item, values) for item in node) if item != no_value]
+    if isinstance(node, dict):
+        if list(node) == ["Fn::If"]:
+            condition, when_true, when_false = node["Fn::If"]
+            return choose_conditions(when_true if condition_holds(condition, values) else when_false, values)
+        chosen = ((key, choose_conditions(value, values)) for key, value in node.items())
+        return {key: value for key, value in chosen if value != no_value}
+    return node
