@@ -6,56 +6,24 @@ endpoint in its environment)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import resource
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+# the one event builder and the runtime stand-in: standard library only, as the worker imports
+from progress_admin.local.events import sqs_batch_event
+from progress_admin.local.runtime import FakeContext, load_function_module
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class Context:
-    """The Lambda context the handler's decorators read."""
-
-    function_name = "ExportWorkerFunction"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = "arn:aws:lambda:local:000000000000:function:ExportWorkerFunction"
-    aws_request_id = str(uuid.uuid4())
-    _deadline = time.monotonic() + 300
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int((self._deadline - time.monotonic()) * 1000)
-
-
-def sqs_event(body: str) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": "bench",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:local:0:exports",
-            }
-        ]
-    }
 
 
 def main() -> int:
     user_id = int(sys.argv[1])
-    spec = importlib.util.spec_from_file_location(
-        "export_worker_app", ROOT / "functions/export_worker/app.py"
-    )
-    assert spec and spec.loader
-    app = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app)
+    app = load_function_module(ROOT / "functions/export_worker/app.py")
+    context = FakeContext("ExportWorkerFunction", timeout_seconds=300, memory_limit_in_mb=1024)
 
     from sqlalchemy import text
 
@@ -79,7 +47,7 @@ def main() -> int:
                 text("SELECT export_id FROM progress_export_request_v1(:u, 3600, 30)"), {"u": user}
             ).scalar_one()
         floor_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        response = app.lambda_handler(sqs_event(json.dumps({"export_id": str(export_id)})), Context())
+        response = app.lambda_handler(sqs_batch_event([{"export_id": str(export_id)}]), context)
         assert response == {"batchItemFailures": []}, response
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     run = runs[-1]

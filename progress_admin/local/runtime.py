@@ -1,5 +1,6 @@
 """The Lambda runtime, locally: a function's handler imported from its code folder under its template
-environment, and invoked one event at a time with a context that counts down its timeout."""
+environment, and invoked one event at a time with a context that counts down its timeout. Nothing beyond
+the standard library at import (a benchmark child that must import nothing its function does not uses it)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from progress_admin.local.intrinsics import StackValues
-from progress_admin.local.template import FunctionEnvironment, function_environment, function_timeout
+if TYPE_CHECKING:
+    from progress_admin.local.intrinsics import StackValues
+    from progress_admin.local.template import FunctionEnvironment
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -25,10 +27,12 @@ class FakeContext:
     """Enough of the Lambda context for Powertools: request id, names, remaining time.
     Used by `serve`, the tests and the benchmarks."""
 
-    def __init__(self, function_name: str = "local", timeout_seconds: float = 30.0) -> None:
+    def __init__(
+        self, function_name: str = "local", timeout_seconds: float = 30.0, memory_limit_in_mb: int = 512
+    ) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
-        self.memory_limit_in_mb = 512
+        self.memory_limit_in_mb = memory_limit_in_mb
         self.aws_request_id = str(uuid.uuid4())
         self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{function_name}"
         self._deadline = time.monotonic() + timeout_seconds
@@ -74,6 +78,8 @@ class LocalFunction:
         environment: FunctionEnvironment | None = None,
         lock: threading.Lock | None = None,
     ) -> None:
+        from progress_admin.local.template import FunctionEnvironment
+
         self.name, self.handler, self.timeout = name, handler, timeout
         self.environment = environment or FunctionEnvironment({}, ())
         self.lock = lock or threading.Lock()
@@ -91,6 +97,8 @@ def load_function(
     lock: threading.Lock | None = None,
 ) -> LocalFunction:
     """The template's function `name`: its handler imported (its cold start) under its environment."""
+    from progress_admin.local.template import function_environment, function_timeout
+
     props = template["Resources"][name]["Properties"]
     module_file, attribute = props["Handler"].split(".")
     environment = function_environment(template, name, values)
