@@ -146,3 +146,31 @@ FAKE_AWS_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_EC2_METADATA_DISABLED": "true",
 }
+
+
+def sam_translate(sam: dict[str, Any], layer_location: str = "s3://artifacts/layer.zip") -> dict[str, Any]:
+    """A SAM template as SAM's translator turns it into CloudFormation, with the S3 locations `sam deploy`
+    would upload in place of the code folders (every function's code at one location, the layer's at
+    `layer_location`)."""
+    import copy
+
+    import boto3
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    sam = copy.deepcopy(sam)
+    for resource in sam["Resources"].values():
+        properties = resource.get("Properties", {})
+        if "CodeUri" in properties:
+            properties["CodeUri"] = "s3://artifacts/code.zip"
+        if "ContentUri" in properties:
+            properties["ContentUri"] = layer_location
+
+    def no_policy_names() -> dict[str, str]:
+        raise AssertionError("a policy named by its name: SAM would look it up in the account")
+
+    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name="eu-west-1"))
+    cloudformation: dict[str, Any] = translator.translate(
+        sam, parameter_values={}, get_managed_policy_map=no_policy_names
+    )
+    return cloudformation

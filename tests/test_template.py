@@ -21,6 +21,7 @@ from progress_admin.local.template import (
 )
 from progress_common.schema import ROLE_SESSION_DEFAULTS
 from tests.events import ERASE_SCOPE_CLAIM, call, http_event, sample_path
+from tests.helpers import sam_translate
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = load_template(ROOT / "template.yaml")
@@ -285,12 +286,19 @@ def test_http_functions_use_snapstart_behind_an_alias() -> None:
     # every function behind the HTTP API, read from its HttpApi events: a new route is covered too
     http_functions = sorted({route.function for route in http_routes(TEMPLATE)})
     assert len(http_functions) == 7, http_functions
+    with_snapstart, without_region, switched_off = (
+        _deployed("eu-west-1"), _deployed("ap-east-2"), _deployed("eu-west-1", SnapStart="off")
+    )  # fmt: skip
     for name in http_functions:
         props = FUNCTIONS[name]["Properties"]
-        assert props.get("SnapStart") == {"ApplyOn": "PublishedVersions"}, name
+        assert with_snapstart[name]["Properties"]["SnapStart"] == {"ApplyOn": "PublishedVersions"}, name
+        # Taipei and New Zealand have no SnapStart: the stack deploys without it rather than fail
+        assert "SnapStart" not in without_region[name]["Properties"], name
+        assert "SnapStart" not in switched_off[name]["Properties"], name
         # With AutoPublishAlias, SAM points the HttpApi route and its permission at the alias.
         assert props.get("AutoPublishAlias") == "live", name
         assert "register_hooks()" in (ROOT / props["CodeUri"] / "app.py").read_text()
+    assert "SnapStart" not in _deployed("ap-southeast-6")[http_functions[0]]["Properties"]
 
 
 def test_vpc_endpoints_are_created_unless_the_vpc_has_them() -> None:
@@ -344,7 +352,13 @@ def test_nothing_fails_on_a_new_account() -> None:
         ]
     }
     assert TEMPLATE["Parameters"]["ArchiveReservedConcurrency"]["Default"] == 0
-    assert 2 <= _event_source_mapping()["ScalingConfig"]["MaximumConcurrency"] <= 20  # bounds the connections
+    # bounds the connections; a parameter, for accounts whose concurrency quota is still 10
+    assert _event_source_mapping()["ScalingConfig"]["MaximumConcurrency"] == {
+        "Ref": "ConsumerMaximumConcurrency"
+    }
+    concurrency = TEMPLATE["Parameters"]["ConsumerMaximumConcurrency"]
+    assert (concurrency["MinValue"], concurrency["MaxValue"]) == (2, 1000)  # what Lambda accepts
+    assert 2 <= concurrency["Default"] <= 20
 
 
 def test_the_alarm_topic_is_one_cloudwatch_can_publish_to() -> None:
@@ -439,32 +453,16 @@ FUNCTION_ROLE_AWS_MANAGED_POLICIES = {
 
 @functools.cache
 def _translated() -> dict[str, Any]:
-    """template.yaml as SAM transforms it (code locations stand in for what `sam deploy` uploads)."""
-    import boto3
-    from samtranslator.parser.parser import Parser
-    from samtranslator.translator.translator import Translator
-
-    sam = load_template(ROOT / "template.yaml")
-    for resource in sam["Resources"].values():
-        for location in ("CodeUri", "ContentUri"):
-            if location in resource.get("Properties", {}):
-                resource["Properties"][location] = "s3://artifacts/code.zip"
-
-    def no_policy_names() -> dict[str, str]:
-        raise AssertionError("a policy named by its name: SAM would look it up in the account")
-
-    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name="eu-west-1"))
-    cloudformation: dict[str, Any] = translator.translate(
-        sam, parameter_values={}, get_managed_policy_map=no_policy_names
-    )
-    return cloudformation
+    return sam_translate(load_template(ROOT / "template.yaml"))
 
 
-def _deployed(**parameters: str) -> dict[str, dict[str, Any]]:
-    """The resources CloudFormation creates with these parameters (the rest at their defaults):
-    conditions evaluated, Fn::If resolved, AWS::NoValue left out."""
+def _deployed(region: str = "eu-west-1", **parameters: str) -> dict[str, dict[str, Any]]:
+    """The resources CloudFormation creates in `region` with these parameters (the rest at their
+    defaults): conditions evaluated, Fn::If resolved, AWS::NoValue left out."""
     cloudformation = _translated()
-    values = StackValues(cloudformation, parameter_values(cloudformation, parameters))
+    values = StackValues(
+        cloudformation, parameter_values(cloudformation, parameters), {"AWS::Region": region}
+    )
     return {
         name: choose_conditions(resource, values)
         for name, resource in cloudformation["Resources"].items()
@@ -536,7 +534,7 @@ def test_the_consumer_polls_the_attempts_queue_only_through_one_mapping() -> Non
 
 @pytest.mark.parametrize("kms_key", ["", KEY_ARN], ids=["aws-managed key", "customer-managed key"])
 def test_no_role_grants_a_wildcard_resource_beyond_what_aws_requires(kms_key: str) -> None:
-    resources = _deployed(DbSecretKmsKeyArn=kms_key)
+    resources = _deployed(DbSecretKmsKeyArn=kms_key, ApiGatewayLogRole="create")
     roles = _function_roles(resources)
     assert len(roles) == len(FUNCTIONS)
     for name, role in roles.items():
