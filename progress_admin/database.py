@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -95,6 +96,14 @@ def check_reachable(settings: Settings) -> None:
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+    except ssl.SSLCertVerificationError as exc:
+        raise DatabaseNotReachableError(
+            f"TLS to the database at {describe_url(database_url(settings))} failed the certificate check "
+            f"({exc.verify_message}): its certificate does not chain to a public root. An RDS or Aurora "
+            "instance reached directly presents one signed by the RDS CA, which the layer does not ship: "
+            "set DbHost to the RDS Proxy endpoint (its certificate chains to Amazon's public roots), or "
+            "DbTls=disable for a database without TLS"
+        ) from None
     except sa_exc.DBAPIError as exc:
         reason = str(getattr(exc, "orig", exc)).splitlines()[0]
         raise DatabaseNotReachableError(
@@ -122,6 +131,38 @@ def role_defaults_sql() -> str:
         for name, value in ROLE_SESSION_DEFAULTS.items()
     )
     return f"DO $do$ BEGIN {statements} END $do$"
+
+
+ROLE_DEFAULTS_NOW_SQL = text(
+    "SELECT coalesce((SELECT setconfig FROM pg_db_role_setting"
+    "  WHERE setrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)"
+    "    AND setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())), '{}')"
+)
+# Sessions of this role that started before its defaults changed keep the old values (defaults apply
+# to new sessions only), and RDS Proxy hands pooled sessions to any client. Those idle now are ended,
+# so the proxy opens new ones with the new defaults; a session in use finishes its work first.
+END_STALE_SESSIONS_SQL = text(
+    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
+    " WHERE usename = current_user AND datname = current_database() AND pid <> pg_backend_pid()"
+    "   AND state = 'idle' AND backend_start < statement_timestamp()"
+)
+
+
+def apply_role_defaults(conn: Connection) -> int:
+    """Set the role's session defaults; when they changed, end the role's idle sessions that predate
+    them. Returns how many sessions were ended."""
+    before = conn.execute(ROLE_DEFAULTS_NOW_SQL).scalar_one()
+    conn.execute(text(role_defaults_sql()))
+    if conn.execute(ROLE_DEFAULTS_NOW_SQL).scalar_one() == before:
+        return 0
+    conn.commit()  # the new defaults are visible to the sessions that replace the ended ones
+    ended = int(conn.execute(END_STALE_SESSIONS_SQL).scalar_one())
+    log.info(
+        "role session defaults set %s; ended %d idle sessions opened before them",
+        ROLE_SESSION_DEFAULTS,
+        ended,
+    )
+    return ended
 
 
 def migrate(
@@ -169,7 +210,7 @@ def migrate(
                 config.attributes["connection"] = conn
                 command.upgrade(config, revision)
                 conn.commit()
-                conn.execute(text(role_defaults_sql()))
+                apply_role_defaults(conn)
                 current: str | None = MigrationContext.configure(conn).get_current_revision()
                 conn.commit()
             finally:

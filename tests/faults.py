@@ -128,3 +128,50 @@ class CuttingProxy:
                 sock.shutdown(socket.SHUT_RDWR)
             with suppress(OSError):
                 sock.close()
+
+
+@contextmanager
+def untrusted_tls_server(tmp_dir: str) -> Iterator[int]:
+    """A port that speaks PostgreSQL's TLS opening (SSLRequest → 'S') and then presents a self-signed
+    certificate for localhost: what an RDS instance reached directly looks like to a client that trusts
+    only public CAs (its certificate is signed by the RDS CA)."""
+    import ssl
+    import subprocess
+    from pathlib import Path
+
+    key, cert = Path(tmp_dir) / "key.pem", Path(tmp_dir) / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn, suppress(OSError, ssl.SSLError):
+                conn.settimeout(5)
+                conn.recv(8)  # SSLRequest: length 8, code 80877103
+                conn.sendall(b"S")
+                context.wrap_socket(conn, server_side=True).close()  # the client refuses the certificate
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()

@@ -508,10 +508,17 @@ FULL = {"host": "db.internal", "port": 6543, "username": "app", "password": "pw"
         ({**FULL, "port": "6544"}, {}, ("app", "pw", "db.internal", 6544, "progress")),
         ({**FULL, "port": ...}, {}, ("app", "pw", "db.internal", 5432, "progress")),
         ({**FULL, "dbname": ..., "database": "other"}, {}, ("app", "pw", "db.internal", 6543, "other")),
-        ({**FULL, "dbname": ...}, {}, ("app", "pw", "db.internal", 6543, "postgres")),
-        ({**FULL, "dbname": ""}, {}, ("app", "pw", "db.internal", 6543, "postgres")),
         # RDS Proxy's endpoint instead of the instance the secret names
         (FULL, {"DB_HOST": "proxy.internal"}, ("app", "pw", "proxy.internal", 6543, "progress")),
+        # the deployment's DB_NAME wins over the secret's dbname, and supplies a missing one
+        (FULL, {"DB_NAME": "elsewhere"}, ("app", "pw", "db.internal", 6543, "elsewhere")),
+        ({**FULL, "dbname": ...}, {"DB_NAME": "elsewhere"}, ("app", "pw", "db.internal", 6543, "elsewhere")),
+        # an RDS-managed master secret: username and password only
+        (
+            {"username": "app", "password": "pw"},
+            {"DB_HOST": "proxy.internal", "DB_NAME": "progress"},
+            ("app", "pw", "proxy.internal", 5432, "progress"),
+        ),
     ],
 )
 def test_the_secret_gives_the_url(secrets, secret, env, expected) -> None:
@@ -519,6 +526,41 @@ def test_the_secret_gives_the_url(secrets, secret, env, expected) -> None:
     url = common_db.database_url(load_settings({"DB_SECRET_ARN": arn, **env}))
     assert url.drivername == "postgresql+pg8000"
     assert (url.username, url.password, url.host, url.port, url.database) == expected
+
+
+@pytest.mark.parametrize(
+    ("secret", "env", "message"),
+    [
+        (
+            {**FULL, "dbname": ...},
+            {},
+            'the database secret has no "dbname": set the DbName parameter (DB_NAME)',
+        ),
+        (
+            {**FULL, "dbname": ""},
+            {},
+            'the database secret has no "dbname": set the DbName parameter (DB_NAME)',
+        ),
+        (
+            {**FULL, "host": ...},
+            {},
+            'the database secret has no "host": set the DbHost parameter (DB_HOST), the RDS Proxy endpoint',
+        ),
+        (
+            {"username": "app", "password": "pw"},
+            {"DB_NAME": "progress"},
+            'the database secret has no "host": set the DbHost parameter (DB_HOST), the RDS Proxy endpoint',
+        ),
+    ],
+)
+def test_a_secret_without_host_or_dbname_names_the_parameter_that_supplies_it(
+    secrets, secret, env, message
+) -> None:
+    """Never the server's default database (a schema migrated into `postgres`), never a bare KeyError."""
+    arn = _secret(secrets, json.dumps({k: v for k, v in secret.items() if v is not ...}))
+    with pytest.raises(ConfigurationError) as info:
+        common_db.database_url(load_settings({"DB_SECRET_ARN": arn, **env}))
+    assert str(info.value) == message
 
 
 def test_a_binary_secret_is_read_too(secrets) -> None:

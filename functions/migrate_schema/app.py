@@ -12,7 +12,9 @@ function's timeout: otherwise the stack would wait an hour for it.
 from __future__ import annotations
 
 import json
+import socket
 import threading
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -32,28 +34,140 @@ LOCK_TIMEOUT_MS = 5_000
 MAX_REASON_CHARS = 1_000  # the whole response must stay under CloudFormation's 4 KB
 
 
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    fields = event if isinstance(event, dict) else {}
     logger.info(
         "custom resource request",
-        extra={k: event.get(k) for k in ("RequestType", "LogicalResourceId", "StackId", "RequestId")},
+        extra={
+            k: _bounded(fields.get(k), 300)
+            for k in ("RequestType", "LogicalResourceId", "StackId", "RequestId")
+        },
     )
+    # The whole event is checked before anything is touched: a request CloudFormation did not send
+    # (or cannot be answered) migrates nothing.
+    problems = event_problems(event)
+    url = fields.get("ResponseURL")
+    if not isinstance(url, str) or not _is_response_url(url):
+        logger.error(
+            "custom resource event without a usable ResponseURL: nothing migrated, nobody to answer",
+            extra={"problems": problems},
+        )
+        return _answer(fields, "FAILED", "; ".join(problems), {}, context)
+    host, port = _host_and_port(url)
+    if not response_host_reachable(host, port):
+        # No answer can reach CloudFormation, whatever the migration does: do nothing, and say why. The
+        # stack waits out the resource's ServiceTimeout and rolls back; the fix is the network.
+        logger.error(
+            "cannot reach the host of CloudFormation's response URL: nothing migrated. From private "
+            "subnets the answer needs S3: an S3 gateway endpoint (PrivateRouteTableIds) or a NAT gateway",
+            extra={"host": host, "port": port, "timeout_seconds": RESPONSE_HOST_CHECK_SECONDS},
+        )
+        return _answer(fields, "FAILED", f"cannot reach {host}:{port} to answer CloudFormation", {}, context)
+    data: dict[str, Any] = {}
+    if problems:
+        status, reason = "FAILED", "invalid custom resource event: " + "; ".join(problems)
+    else:
+        try:
+            status, reason, data = _handle(event, context)
+        except Exception as exc:  # answer FAILED for anything, or CloudFormation waits for an hour
+            logger.exception("schema migration failed")
+            status, reason, data = "FAILED", f"{type(exc).__name__}: {exc}", {}
+    answer = _answer(fields, status, reason, data, context)
+    send_response(url, answer)
+    logger.info("answered CloudFormation", extra={"status": status, "reason": answer["Reason"]})
+    return answer
+
+
+# What CloudFormation sends, with the most each field may hold here (real ones are far shorter): an
+# answer echoes them, and the whole answer must stay under CloudFormation's 4 KB.
+ECHOED_FIELDS = {"StackId": 512, "RequestId": 128, "LogicalResourceId": 255, "PhysicalResourceId": 255}
+REQUEST_TYPES = ("Create", "Update", "Delete")
+MAX_ANSWER_BYTES = 4_096
+RESPONSE_HOST_CHECK_SECONDS = 3.0
+
+
+def event_problems(event: Any) -> list[str]:
+    """Why `event` is not a custom resource request this function can act on (empty when it is)."""
+    if not isinstance(event, dict):
+        return [f"the event is a {type(event).__name__}, not an object"]
+    problems = []
+    if event.get("RequestType") not in REQUEST_TYPES:
+        problems.append(f"RequestType must be one of {', '.join(REQUEST_TYPES)}")
+    if not _is_response_url(event.get("ResponseURL")):
+        problems.append("ResponseURL must be an http(s) URL with a host")
+    required = ["StackId", "RequestId", "LogicalResourceId"]
+    if event.get("RequestType") in ("Update", "Delete"):
+        required.append("PhysicalResourceId")
+    for name in required:
+        value = event.get(name)
+        if not isinstance(value, str) or not value:
+            problems.append(f"{name} must be a non-empty string")
+        elif _json_length(value) > ECHOED_FIELDS[name]:
+            problems.append(f"{name} is longer than {ECHOED_FIELDS[name]} characters")
+    properties = event.get("ResourceProperties")
+    if event.get("RequestType") in ("Create", "Update"):
+        if not isinstance(properties, dict):
+            problems.append("ResourceProperties must be an object")
+        elif not isinstance(properties.get("SchemaRevision"), str) or not properties["SchemaRevision"]:
+            problems.append("ResourceProperties.SchemaRevision must be a non-empty string")
+    return problems
+
+
+def _is_response_url(url: Any) -> bool:
+    if not isinstance(url, str) or len(url) > 8_192:
+        return False
+    parsed = urllib.parse.urlsplit(url)
+    return parsed.scheme in ("https", "http") and bool(parsed.hostname)
+
+
+def _host_and_port(url: str) -> tuple[str, int]:
+    parsed = urllib.parse.urlsplit(url)
+    return str(parsed.hostname), parsed.port or (443 if parsed.scheme == "https" else 80)
+
+
+def response_host_reachable(host: str, port: int) -> bool:
+    """Whether a TCP connection to the response URL's host opens within a few seconds."""
     try:
-        status, reason, data = _handle(event, context)
-    except Exception as exc:  # answer FAILED for anything, or CloudFormation waits for an hour
-        logger.exception("schema migration failed")
-        status, reason, data = "FAILED", f"{type(exc).__name__}: {exc}", {}
-    answer = {
+        socket.create_connection((host, port), timeout=RESPONSE_HOST_CHECK_SECONDS).close()
+    except OSError:
+        return False
+    return True
+
+
+def _json_length(value: str) -> int:
+    return len(json.dumps(value)) - 2  # as it is written in the answer (escapes included), no quotes
+
+
+def _bounded(value: Any, limit: int) -> Any:
+    """A string cut to at most `limit` characters as written in JSON; anything else as it is."""
+    if not isinstance(value, str):
+        return value
+    value = value[:limit]
+    while _json_length(value) > limit:
+        value = value[:-1]
+    return value
+
+
+def _answer(
+    event: dict[str, Any], status: str, reason: str, data: dict[str, Any], context: LambdaContext
+) -> dict[str, Any]:
+    physical = event.get("PhysicalResourceId") if event.get("RequestType") != "Create" else None
+    answer: dict[str, Any] = {
         "Status": status,
-        "Reason": f"{reason} (log stream {getattr(context, 'log_stream_name', '-')})"[:MAX_REASON_CHARS],
-        "PhysicalResourceId": event.get("PhysicalResourceId") or PHYSICAL_RESOURCE_ID,
-        "StackId": event.get("StackId"),
-        "RequestId": event.get("RequestId"),
-        "LogicalResourceId": event.get("LogicalResourceId"),
+        "Reason": "",
+        "PhysicalResourceId": _bounded(physical, ECHOED_FIELDS["PhysicalResourceId"]) or PHYSICAL_RESOURCE_ID,
         "NoEcho": False,
         "Data": data,
     }
-    send_response(event["ResponseURL"], answer)
-    logger.info("answered CloudFormation", extra={"status": status, "reason": answer["Reason"]})
+    for name in ("StackId", "RequestId", "LogicalResourceId"):
+        value = event.get(name)
+        answer[name] = _bounded(value, ECHOED_FIELDS[name]) if isinstance(value, str) else None
+    if not isinstance(answer["PhysicalResourceId"], str):
+        answer["PhysicalResourceId"] = PHYSICAL_RESOURCE_ID
+    # the Reason gets what is left of CloudFormation's 4 KB (at most MAX_REASON_CHARS)
+    room = MAX_ANSWER_BYTES - 1 - len(json.dumps(answer).encode())
+    full = f"{reason} (log stream {getattr(context, 'log_stream_name', '-')})"
+    answer["Reason"] = _bounded(full, min(MAX_REASON_CHARS, room))
     return answer
 
 
@@ -76,14 +190,10 @@ def send_response(url: str, answer: dict[str, Any]) -> None:
 
 
 def _handle(event: dict[str, Any], context: LambdaContext) -> tuple[str, str, dict[str, Any]]:
-    request_type = event.get("RequestType")
-    if request_type == "Delete":
+    """Act on a request event_problems() found nothing wrong with."""
+    if event["RequestType"] == "Delete":
         return "SUCCESS", "schema and data kept: deleting the stack never drops data", {}
-    if request_type not in ("Create", "Update"):
-        return "FAILED", f"unknown RequestType {request_type!r}", {}
-    target = str((event.get("ResourceProperties") or {}).get("SchemaRevision") or "")
-    if not target:
-        return "FAILED", "ResourceProperties.SchemaRevision is missing", {}
+    target: str = event["ResourceProperties"]["SchemaRevision"]
 
     budget_ms = context.get_remaining_time_in_millis() - ANSWER_RESERVE_MS
     if budget_ms <= 1_000:

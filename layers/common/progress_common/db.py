@@ -101,17 +101,25 @@ def _url_from_secret(settings: Settings, secret_arn: str, host_override: str | N
         raise DatabaseUnavailableError("the database secret could not be read") from None
     try:
         secret = json.loads(raw if isinstance(raw, str) else raw.decode())
-        return URL.create(
-            "postgresql+pg8000",
-            username=secret["username"],
-            password=secret["password"],
-            host=host_override or secret["host"],
-            port=int(secret.get("port", 5432)),
-            database=secret.get("dbname") or secret.get("database") or "postgres",
-        )
+        username, password = secret["username"], secret["password"]
+        host = host_override or secret.get("host")
+        # DB_NAME wins over the secret's dbname, as DB_HOST over its host (the deployment names them)
+        database = settings.db_name or secret.get("dbname") or secret.get("database")
+        port = int(secret.get("port", 5432))
     except (KeyError, TypeError, ValueError) as exc:
         # Never echo the secret: name the problem only.
         raise ConfigurationError(f"database secret is malformed ({type(exc).__name__})") from None
+    # An RDS-managed master secret holds only username and password: say which parameter supplies the
+    # rest, rather than fail on a missing key or connect to the server's default database.
+    if not host:
+        raise ConfigurationError(
+            'the database secret has no "host": set the DbHost parameter (DB_HOST), the RDS Proxy endpoint'
+        )
+    if not database:
+        raise ConfigurationError('the database secret has no "dbname": set the DbName parameter (DB_NAME)')
+    return URL.create(
+        "postgresql+pg8000", username=username, password=password, host=host, port=port, database=database
+    )
 
 
 def database_url(settings: Settings) -> URL:

@@ -25,6 +25,8 @@ class Settings(BaseModel):
     db_secret_arn: str | None = None
     # RDS Proxy endpoint: overrides the host of the secret, which names the instance behind it.
     db_host: str | None = None
+    # The database to use: overrides the secret's dbname (an RDS-managed master secret has none).
+    db_name: str | None = Field(default=None, min_length=1, max_length=63)
     # seconds a connect, or a read of a result, may block before the call fails: a silent database is a
     # 503 within 5 s (DESIGN "In AWS"), and the server's 4 s statement timeout (schema.ROLE_SESSION_DEFAULTS)
     # cancels a slow statement before the client gives up on the connection
