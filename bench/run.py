@@ -1,4 +1,4 @@
-"""Benchmarks of the DESIGN.md targets: `./dev bench` (or `python -m bench.run`).
+"""Benchmarks of the docs/design.md targets: `./dev bench` (or `python -m bench.run`).
 
 Everything is measured in one run on one machine and reported as ratios, because these machines are
 shared and noisy: the real handlers (warm) against the old design and against a bare SELECT 1 through

@@ -1,5 +1,5 @@
 """Covered days (`progress-admin cover-days`): days an operator covers after an outage or for a support
-repair. A covered day keeps a streak unbroken without adding to it (DESIGN.md "Streaks").
+repair. A covered day keeps a streak unbroken without adding to it (docs/design.md "Streaks").
 
 Who is covered: the users named, or every user who practised on a given local day (`--active-on D`: at
 least one attempt, live or archived, whose practice day is D). Users without any history are skipped.

@@ -1,6 +1,6 @@
 """`progress-admin import-json DIR`: bring the old system's JSON progress files into the database.
 
-Accepted files (see README, "Importing the old JSON files"):
+Accepted files (see docs/operations.md, "Importing the old JSON files"):
 - `attempts_<user>.json` (`attempts_user_7.json` or `attempts_7.json`): a list of attempts, or an object
   with an `attempts` list. Each attempt: `exercise_id`, `is_correct` or `correct`, `created_at` or
   `timestamp` (ISO 8601; without an offset it is read as UTC), optional `user_answer` or `answer`,

@@ -1,4 +1,4 @@
-"""The reference model of DESIGN.md "Streaks", for the tests only: small, obvious, slow.
+"""The reference model of docs/design.md "Streaks", for the tests only: small, obvious, slow.
 
 It walks calendar days one at a time and knows nothing of how the service stores or caches anything.
 """

@@ -5,7 +5,7 @@ travelling between them (a timezone named by some attempts, none by others), are
 RecordAttemptsFunction in SQS batches, out of order and partly more than once; an operator covers days
 and archival runs at random points. Then GET /progress and GET /progress/statistics (the real handlers,
 at a few instants set with the clock) must return every streak field and the daily series that
-tests/streak_model.py computes from DESIGN.md's rules alone.
+tests/streak_model.py computes from docs/design.md's rules alone.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def histories(draw: st.DrawFn) -> tuple[dt.datetime, list[list[Attempt] | Cover 
 
 
 class Model:
-    """What DESIGN.md says the service knows after each step, without any of its machinery."""
+    """What docs/design.md says the service knows after each step, without any of its machinery."""
 
     def __init__(self) -> None:
         self.timezone = "UTC"

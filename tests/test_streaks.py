@@ -1,4 +1,4 @@
-"""Streaks as DESIGN.md defines them, read through both GET handlers on the real database.
+"""Streaks as docs/design.md defines them, read through both GET handlers on the real database.
 
 "Now" is set with the `set_now` fixture (the layer's clock), so each test fixes its own "today".
 """
@@ -88,7 +88,7 @@ def attempt(user: int, created_at: dt.datetime, **extra: object) -> dict:
     }
 
 
-# The examples of DESIGN.md, as offsets from today: (practice days, expected (current, longest))
+# The examples of docs/design.md, as offsets from today: (practice days, expected (current, longest))
 DESIGN_EXAMPLES = [
     ([], (0, 0)),
     ([0], (1, 1)),
