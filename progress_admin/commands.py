@@ -20,10 +20,31 @@ def local_url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from low to high, else a one-line error (argparse exits 2)."""
+
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is out of range: use {low} to {high}")
+        return value
+
+    return parse
+
+
+# a TCP port a URL can name; serve's own --port also takes 0 (a free one)
+PORT = bounded_int(1, 65_535)
+# a demo history reaches back at most this far (attempts before 2000-01-01 are refused anyway)
+DEMO_MAX_DAYS = 3_650
+
+
 def _add_port_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--port",
-        type=int,
+        type=PORT,
         default=SERVE_DEFAULT_PORT,
         help=f"the port `serve` listens on, for the URLs printed (default {SERVE_DEFAULT_PORT})",
     )
@@ -81,18 +102,7 @@ def setting_default(name: str) -> Any:
 
 def bounded_setting(name: str) -> Callable[[str], int]:
     """An argparse type: an integer within the bounds of the setting `name`, else a clear error."""
-    low, high = setting_bounds(name)
-
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is out of range: use {low} to {high}")
-        return value
-
-    return parse
+    return bounded_int(*setting_bounds(name))
 
 
 def positive_seconds(raw: str) -> float:
@@ -227,7 +237,7 @@ def _configure_serve(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--port",
-        type=int,
+        type=bounded_int(0, 65_535),
         default=SERVE_DEFAULT_PORT,
         help=f"port (default {SERVE_DEFAULT_PORT}; 0 picks a free one)",
     )
@@ -238,6 +248,15 @@ def _configure_serve(parser: argparse.ArgumentParser) -> None:
         metavar="ORIGIN",
         help="the local value of the CorsAllowedOrigins parameter (repeatable), e.g. http://localhost:5173; "
         "default: the parameter's Default in template.yaml (none: same origin only)",
+    )
+    parser.add_argument(
+        "--dashboard-api-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="an API origin the dashboard may call besides this server (repeatable; name the WebSocket "
+        "API's too), e.g. https://abc.execute-api.eu-west-1.amazonaws.com; a token is only ever sent to "
+        "the API it was given for, and the page's Content-Security-Policy allows no other",
     )
     parser.add_argument(
         "--parameter-overrides",
@@ -295,6 +314,7 @@ def _serve(args: argparse.Namespace) -> int:
             args.port,
             log=lambda line: print(line, file=sys.stderr),
             parameter_overrides=overrides,
+            dashboard_api_origins=args.dashboard_api_origin,
         )
     except ValueError as exc:
         print(f"progress-admin serve: {exc}", file=sys.stderr)
@@ -363,7 +383,10 @@ def _token(args: argparse.Namespace) -> int:
 def _configure_demo(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", default="user_7", help="user to fill (default user_7)")
     parser.add_argument(
-        "--days", type=int, default=365, help="days of history (default 365: the dashboard shows a year)"
+        "--days",
+        type=bounded_int(0, DEMO_MAX_DAYS),
+        default=365,
+        help=f"days of history before today (0..{DEMO_MAX_DAYS}; default 365: the dashboard shows a year)",
     )
     parser.add_argument("--timezone", default="Europe/Berlin", help="the user's IANA timezone")
     _add_port_argument(parser)
@@ -374,10 +397,17 @@ def _demo_data(args: argparse.Namespace) -> int:
     from progress_admin.database import admin_engine, admin_settings, migrate
     from progress_admin.demo import demo_attempts
     from progress_admin.local.gateway import make_token
+    from progress_common.errors import ProgressError
     from progress_common.identity import parse_user_id
+    from progress_common.models import validate_timezone
     from progress_common.writes import save_attempts
 
-    user_id = parse_user_id(args.user)
+    try:  # before any database is started
+        user_id = parse_user_id(args.user)
+        validate_timezone(args.timezone)
+    except (ProgressError, ValueError) as exc:
+        print(f"progress-admin demo-data: {exc}", file=sys.stderr)
+        return 2
     settings = admin_settings()
     migrate(settings)
     engine = admin_engine(settings)

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import random
 import uuid
 from zoneinfo import ZoneInfo
 
-from progress_common.models import AttemptMessage
+from progress_common.models import JSON_SAFE_INT_MAX, AttemptMessage
 
 DEMO_NAMESPACE = uuid.UUID("6f1c1d1e-4b9a-4c43-9d55-0d8b6c2f7a10")
 ANSWERS = ["la maison", "le chat", "die Katze", "el perro", "ich bin", "je suis", "nous sommes", "danke"]
+
+
+def demo_session_id(user_id: int, back: int) -> int:
+    """One session per demo day, the same on every run, within the ids the API returns exactly (sessions
+    are shared by all users, so it is derived from both rather than counted)."""
+    digest = hashlib.sha256(f"demo|{user_id}|{back}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % JSON_SAFE_INT_MAX + 1
 
 
 def demo_attempts(user_id: int, *, days: int, timezone: str) -> list[AttemptMessage]:
@@ -23,7 +31,7 @@ def demo_attempts(user_id: int, *, days: int, timezone: str) -> list[AttemptMess
         if back > 4 and rng.random() < 0.3:
             continue
         day = today - dt.timedelta(days=back)
-        session_id = user_id * 10_000 + back
+        session_id = demo_session_id(user_id, back)
         start = dt.datetime.combine(day, dt.time(hour=rng.choice([7, 12, 19, 21])), tzinfo=zone)
         for n in range(rng.randint(3, 12)):
             created = start + dt.timedelta(minutes=n)

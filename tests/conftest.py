@@ -270,3 +270,7 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     set_export_settings(None)
     exports.reset_queue_client()
     export_store.forget_stores()
+
+
+# the dashboard's browser tests (tests/test_dashboard_*.py) share these fixtures
+from tests.browser import browser, demo_learner, site  # noqa: E402, F401

@@ -210,3 +210,40 @@ def test_archive_against_a_silent_database_stops_after_the_connect_timeout(monke
         elapsed = time.monotonic() - started
     assert 2 <= elapsed < 5
     assert "progress-admin archive:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["demo-data", "--days", "-5"], "argument --days: -5 is out of range: use 0 to 3650"),
+        (["demo-data", "--days", "100000"], "argument --days: 100000 is out of range: use 0 to 3650"),
+        (["demo-data", "--days", "ten"], "argument --days: 'ten' is not a whole number"),
+        (["demo-data", "--port", "0"], "argument --port: 0 is out of range: use 1 to 65535"),
+        (["token", "--port", "65536"], "argument --port: 65536 is out of range: use 1 to 65535"),
+        (["token", "--port", "-1"], "argument --port: -1 is out of range"),
+        (["serve", "--port", "65536"], "argument --port: 65536 is out of range: use 0 to 65535"),
+        (["serve", "--port", "http"], "argument --port: 'http' is not a whole number"),
+    ],
+)
+def test_every_numeric_option_is_range_checked_with_one_line_and_exit_2(db, capsys, argv, says) -> None:
+    """Before anything is started or written: a value out of range never reaches the database."""
+    with db.connect() as conn:
+        before = conn.execute(text("SELECT count(*) FROM attempts")).scalar_one()
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert says in err
+    assert [line for line in err.splitlines() if "error:" in line] == [err.splitlines()[-1]]
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM attempts")).scalar_one() == before
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [("--timezone", "Mars/Olympus_Mons", "unknown timezone"), ("--user", "user_", "user")],
+)
+def test_demo_data_refuses_a_bad_timezone_or_user_in_one_line(db, capsys, option, value, says) -> None:
+    assert main(["demo-data", "--days", "3", option, value]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("progress-admin demo-data: ") and says in err[0]

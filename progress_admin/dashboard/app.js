@@ -27,6 +27,7 @@
     heatmapDays: [],
     selectedDay: -1,
     allExercises: false,
+    resetting: false,
   };
 
   class ApiError extends Error {
@@ -39,17 +40,20 @@
   }
 
   // ---- token and API base: the fragment (never sent to a server), else this tab's storage ----
+  // A token and the API it is for arrive together (`#token=...&api=...`, or the form) and are kept
+  // together: an `api` anywhere else (the query string, a fragment without a token) is ignored, so no
+  // link can send a token this tab already holds to another host.
   function readStartup() {
     const fragment = new URLSearchParams(location.hash.replace(/^#/, ""));
-    const query = new URLSearchParams(location.search);
-    const fromFragment = fragment.get("token");
-    const api = fragment.get("api") || query.get("api");
-    if (fromFragment || fragment.get("api")) {
+    const token = fragment.get("token");
+    if (token !== null || fragment.get("api") !== null) {
       // out of the address bar, the history and any bookmark
       history.replaceState(null, "", location.pathname + location.search);
     }
-    if (fromFragment) sessionStorage.setItem(TOKEN_KEY, fromFragment.trim());
-    if (api !== null) sessionStorage.setItem(API_KEY, api.trim());
+    if (token && token.trim()) {
+      sessionStorage.setItem(TOKEN_KEY, token.trim());
+      sessionStorage.setItem(API_KEY, normaliseBase(fragment.get("api") || ""));
+    }
     state.token = sessionStorage.getItem(TOKEN_KEY);
     state.api = normaliseBase(sessionStorage.getItem(API_KEY) || "");
   }
@@ -550,6 +554,7 @@
   async function resetConfirmed() {
     const button = $("reset-open");
     button.disabled = true;
+    state.resetting = true; // our own reset also closes this page's live connection: no second notice
     try {
       const result = await api("/progress/reset", { method: "POST" });
       const d = result.deleted;
@@ -562,6 +567,7 @@
       handleError(err, "resetting your progress");
     } finally {
       button.disabled = false;
+      state.resetting = false;
     }
   }
 
@@ -616,6 +622,11 @@
       if (message && message.type === "progress" && message.progress) {
         renderProgress({ ...state.progress, ...message.progress });
         scheduleRefresh(300);
+      } else if (message && message.type === "reset") {
+        // a reset (in another tab or window) deleted everything: show it, and the zeros; the server
+        // closes this connection next, and a new ticket opens the next one
+        if (!state.resetting) notice("Your progress was reset in another window: it starts over.");
+        scheduleRefresh(0);
       }
     };
     socket.onclose = () => {
@@ -656,6 +667,17 @@
   // ---- wiring ----
   function init() {
     readStartup();
+    // a second `#token=` link opened in this tab: take it, as at start-up, and show its learner
+    window.addEventListener("hashchange", () => {
+      const fragment = new URLSearchParams(location.hash.replace(/^#/, ""));
+      if (!fragment.get("token") && fragment.get("api") === null) return;
+      const before = state.token + " " + state.api;
+      readStartup();
+      if (state.token + " " + state.api === before) return;
+      stopLive();
+      notice("");
+      load();
+    });
     $("token-form").addEventListener("submit", (event) => {
       event.preventDefault();
       const token = $("token-input").value.trim().replace(/^Bearer\s+/i, "");

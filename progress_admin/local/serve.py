@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from progress_admin.local.exports import ExportLoop, has_export_queue
 from progress_admin.local.gateway import HttpApi
 from progress_admin.local.live import LiveLoop
 from progress_admin.local.server import LocalServer
+from progress_admin.local.static import dashboard_csp, origin_of
 from progress_admin.local.template import load_template, websocket_routes
 
 
@@ -31,8 +32,11 @@ def create_server(
     log: Callable[[str], None],
     parameter_overrides: Mapping[str, str] | None = None,
     exports_dir: Path | None = None,
+    dashboard_api_origins: Iterable[str] = (),
 ) -> LocalServer:
-    """exports_dir: the folder that stands in for the export bucket (default `.local/exports`)."""
+    """exports_dir: the folder that stands in for the export bucket (default `.local/exports`).
+    dashboard_api_origins: origins the dashboard may call besides this server's own (a deployed stage's
+    HTTP API and its WebSocket API)."""
     if not is_loopback(host):
         raise ValueError(
             f"serve listens on loopback only (it does not verify tokens); {host!r} is not loopback"
@@ -63,7 +67,19 @@ def create_server(
             log,
             api.overrides,
         )
+    ws_port = server.live.ws_port if server.live is not None else None
+    own = own_origins(host, server.server_address[1], ws_port)
+    server.dashboard_csp = dashboard_csp([*own, *(origin_of(o) for o in dashboard_api_origins)])
     return server
+
+
+def own_origins(host: str, port: int, ws_port: int | None) -> list[str]:
+    """This server's HTTP and WebSocket origins under each loopback name a page may use for it."""
+    names = sorted({f"[{host}]" if ":" in host else host, "localhost", "127.0.0.1"})
+    origins = [f"http://{name}:{port}" for name in names]
+    if ws_port is not None:
+        origins += [f"ws://{name}:{ws_port}" for name in names]
+    return origins
 
 
 BANNER = """\

@@ -30,7 +30,7 @@ from progress_admin.local.gateway import (
     unverified_claims,
 )
 from progress_admin.local.live import LiveLoop
-from progress_admin.local.static import dashboard_reply, docs_reply, serves_docs
+from progress_admin.local.static import dashboard_csp, dashboard_reply, docs_reply, serves_docs
 from progress_admin.local.web import C_PARSER, BadHttpMessage, LineTooLong, web
 
 # aiohttp's limits on a request's head, as serve configures them: the request line (its default; 414
@@ -124,6 +124,8 @@ class LocalServer:
         self.executor = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="lambda")
         self.live: LiveLoop | None = None
         self.exports: ExportLoop | None = None
+        # what the dashboard may talk to besides its own origin (set by create_server)
+        self.dashboard_csp = dashboard_csp(())
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._finished = threading.Event()
@@ -214,7 +216,7 @@ class LocalServer:
 
     async def _answer(self, request: web.BaseRequest, raw_path: str, body: bytes) -> web.StreamResponse:
         method = request.method
-        if method in ("GET", "HEAD") and (dashboard := dashboard_reply(raw_path)):
+        if method in ("GET", "HEAD") and (dashboard := dashboard_reply(raw_path, self.dashboard_csp)):
             return to_response(dashboard)
         if method in ("GET", "HEAD") and serves_docs(raw_path):
             return to_response(docs_reply(raw_path, self.openapi))

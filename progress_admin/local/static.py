@@ -4,18 +4,37 @@ document with Swagger UI (from the assets inside the Powertools package, no CDN)
 from __future__ import annotations
 
 import mimetypes
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from progress_admin.local.gateway import Reply, json_reply
 
 DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "dashboard"
 DASHBOARD_PREFIX = "/dashboard/"
-# the page loads its own files only and talks to its API (this origin by default, or the one it is given)
-DASHBOARD_CSP = (
-    "default-src 'self'; connect-src 'self' http: https: ws: wss:; img-src 'self' data:; "
-    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-)
+
+
+def dashboard_csp(api_origins: Iterable[str]) -> str:
+    """The page's Content-Security-Policy: it loads its own files only, and may talk to the API origins
+    the deployment names (and their WebSocket origins), nowhere else. So even a token the page was handed
+    together with a foreign API address never leaves for a host nobody configured."""
+    connect = " ".join(["'self'", *api_origins])
+    return (
+        f"default-src 'self'; connect-src {connect}; img-src 'self' data:; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    )
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of an http(s) or ws(s) URL; ValueError for anything else."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname or parts.username:
+        raise ValueError(f"{url!r} is no http(s) or ws(s) origin")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"{url!r} is more than an origin (scheme://host[:port])")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
 SWAGGER_ASSETS = ("swagger-ui-bundle.min.js", "swagger-ui.min.css")
 SWAGGER_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Progress service API (local)</title>
@@ -40,7 +59,7 @@ def dashboard_file(path: str) -> Path | None:
     return None
 
 
-def dashboard_reply(path: str) -> Reply | None:
+def dashboard_reply(path: str, csp: str) -> Reply | None:
     """The dashboard file for `path` with the headers that keep the page to itself, or None."""
     file = dashboard_file(path)
     if file is None:
@@ -51,7 +70,7 @@ def dashboard_reply(path: str) -> Reply | None:
     headers = {
         "Content-Type": kind,
         "Cache-Control": "no-cache",
-        "Content-Security-Policy": DASHBOARD_CSP,
+        "Content-Security-Policy": csp,
         "Referrer-Policy": "no-referrer",
         "X-Content-Type-Options": "nosniff",
     }
