@@ -84,6 +84,66 @@ SELECT occurrence FROM numbered ORDER BY ord
 """
 )
 
+# Each key of this run with where it came from and what it holds, likewise in the database: a record
+# whose key an earlier record of the run already took is the same attempt (a duplicate) when it holds the
+# same, and a conflict, reported with both places, when it does not.
+KEYS_TABLE_SQL = text(
+    "CREATE TEMPORARY TABLE IF NOT EXISTS import_keys"
+    " (uid uuid PRIMARY KEY, place text NOT NULL, content text NOT NULL)"
+)
+KEYS_CLEAR_SQL = text("TRUNCATE import_keys")
+EARLIER_KEYS_SQL = text(
+    """
+WITH input AS (
+    SELECT CAST(e ->> 'uid' AS uuid) AS uid, e ->> 'place' AS place, e ->> 'content' AS content, ord
+      FROM jsonb_array_elements(CAST(:records AS jsonb)) WITH ORDINALITY AS t(e, ord)
+), firsts AS (
+    SELECT DISTINCT ON (uid) uid, place, content FROM input ORDER BY uid, ord
+), earlier AS (
+    SELECT i.ord, coalesce(k.place, f.place) AS place, coalesce(k.content, f.content) AS content,
+           k.uid IS NULL AND f.place = i.place AS first
+      FROM input i
+      LEFT JOIN import_keys k ON k.uid = i.uid
+      JOIN firsts f ON f.uid = i.uid
+), saved AS (
+    INSERT INTO import_keys (uid, place, content) SELECT uid, place, content FROM firsts
+    ON CONFLICT (uid) DO NOTHING
+)
+SELECT CASE WHEN first THEN NULL ELSE place END, CASE WHEN first THEN NULL ELSE content END
+  FROM earlier ORDER BY ord
+"""
+)
+# What an attempt already stored under these keys holds (an earlier run's import), to tell a re-import of
+# the same attempt from a different attempt under the same id.
+STORED_CONTENT_SQL = text(
+    "SELECT CAST(attempt_uid AS text), exercise_id, is_correct, user_answer, created_at, session_id"
+    " FROM attempts WHERE attempt_uid = ANY (CAST(:uids AS uuid[]))"
+    " UNION ALL SELECT CAST(attempt_uid AS text), exercise_id, is_correct, user_answer, created_at, session_id"
+    " FROM attempts_archive WHERE attempt_uid = ANY (CAST(:uids AS uuid[]))"
+)
+
+
+def attempt_content(
+    exercise_id: int, is_correct: bool, user_answer: str, created_at: dt.datetime, session_id: int | None
+) -> str:
+    """What an attempt holds, as one comparable text (the instant in UTC, whatever offset it came with)."""
+    instant = created_at.astimezone(dt.UTC).isoformat()
+    return json.dumps([exercise_id, is_correct, user_answer, instant, session_id])
+
+
+def _content_of(attempt: AttemptMessage) -> str:
+    assert attempt.created_at is not None
+    return attempt_content(
+        attempt.exercise_id, attempt.is_correct, attempt.user_answer, attempt.created_at, attempt.session_id
+    )
+
+
+def _describe(content: str) -> str:
+    exercise_id, is_correct, _, instant, session_id = json.loads(content)
+    return f"exercise {exercise_id}, {'correct' if is_correct else 'wrong'}, at {instant}" + (
+        f", session {session_id}" if session_id is not None else ""
+    )
+
 
 class ImportDirectoryError(Exception):
     """The directory to import does not exist or is not a directory."""
@@ -385,6 +445,9 @@ class _AttemptsFile:
                 valid.append((index, attempt))
         if not valid:
             return
+        valid = self._same_key_earlier(valid)
+        if not valid:
+            return
         attempts = [attempt for _, attempt in valid]
         if self.dry_run:
             with self.engine.connect() as conn:
@@ -403,13 +466,59 @@ class _AttemptsFile:
             for index, _ in valid:
                 self.reject(index, f"its chunk was refused by the database ({reason}): not imported")
             return
-        for (index, _), outcome in zip(valid, outcomes, strict=True):
+        stored = self._stored_content(
+            [a for a, o in zip(attempts, outcomes, strict=True) if o == "duplicate"]
+        )
+        for (index, attempt), outcome in zip(valid, outcomes, strict=True):
             if outcome == "written":
                 self.report.imported += 1
             elif outcome == "duplicate":
-                self.report.duplicates += 1
+                held = stored.get(str(attempt.attempt_uid))
+                if held is None or held == _content_of(attempt):
+                    self.report.duplicates += 1
+                else:
+                    self.reject(
+                        index,
+                        f"conflict: its id was imported before as another attempt ({_describe(held)}); "
+                        f"this one ({_describe(_content_of(attempt))}) was not imported",
+                    )
             else:
                 self.reject(index, "names a session that belongs to another user: not imported")
+
+    def _same_key_earlier(self, valid: list[tuple[int, AttemptMessage]]) -> list[tuple[int, AttemptMessage]]:
+        """The records to write: a record whose key an earlier record of this run took is a duplicate when
+        it holds the same (counted, not written again) and a conflict, with both places, when it does not."""
+        records = json.dumps(
+            [
+                {
+                    "uid": str(a.attempt_uid),
+                    "place": f"{self.report.name}[{index}]",
+                    "content": _content_of(a),
+                }
+                for index, a in valid
+            ]
+        )
+        earlier = self.seen.execute(EARLIER_KEYS_SQL, {"records": records}).all()
+        kept: list[tuple[int, AttemptMessage]] = []
+        for (index, attempt), (place, content) in zip(valid, earlier, strict=True):
+            if place is None:
+                kept.append((index, attempt))
+            elif content == _content_of(attempt):
+                self.report.duplicates += 1
+            else:
+                self.reject(
+                    index,
+                    f"conflict: same id as {place} ({_describe(content)}) but holds "
+                    f"{_describe(_content_of(attempt))}: not imported",
+                )
+        return kept
+
+    def _stored_content(self, attempts: list[AttemptMessage]) -> dict[str, str]:
+        if not attempts:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(STORED_CONTENT_SQL, {"uids": [str(a.attempt_uid) for a in attempts]}).all()
+        return {uid: attempt_content(*row) for uid, *row in rows}
 
 
 def import_attempts_file(
@@ -534,6 +643,8 @@ def import_directory(
     show_bar = progress is not None and len(attempt_files) >= PROGRESS_BAR_MIN_FILES
     with engine.connect() as seen:
         seen.execute(SEEN_TABLE_SQL)
+        seen.execute(KEYS_TABLE_SQL)
+        seen.execute(KEYS_CLEAR_SQL)
         for done, path in enumerate(attempt_files, start=1):
             match = ATTEMPTS_FILE.fullmatch(path.name)
             assert match is not None

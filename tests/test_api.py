@@ -128,7 +128,13 @@ def test_one_user_never_sees_or_resets_another(api, db, new_user_id) -> None:
     assert status == 200
     assert reset == {
         "user_id": alice,
-        "deleted": {"attempts": 1, "archived_attempts": 0, "sessions": 0, "exports": 0},
+        "deleted": {
+            "attempts": 1,
+            "archived_attempts": 0,
+            "sessions": 0,
+            "exports": 0,
+            "live_connections": 0,
+        },
         "profile_reset": True,
     }
     assert api("GET", "/progress", user=bob)[2]["total_attempts"] == 2
@@ -536,9 +542,21 @@ def test_reset_removes_everything_of_the_user_atomically_and_twice_gives_zeros(a
     before_other = api("GET", "/progress/statistics", user=other)[2]
     status, _, body = api("POST", "/progress/reset", user=user)
     assert status == 200
-    assert body["deleted"] == {"attempts": 2, "archived_attempts": 1, "sessions": 1, "exports": 0}
+    assert body["deleted"] == {
+        "attempts": 2,
+        "archived_attempts": 1,
+        "sessions": 1,
+        "exports": 0,
+        "live_connections": 0,
+    }
     status, _, body = api("POST", "/progress/reset", user=user)
-    assert body["deleted"] == {"attempts": 0, "archived_attempts": 0, "sessions": 0, "exports": 0}
+    assert body["deleted"] == {
+        "attempts": 0,
+        "archived_attempts": 0,
+        "sessions": 0,
+        "exports": 0,
+        "live_connections": 0,
+    }
     after = api("GET", "/progress/statistics", user=user)[2]
     assert after["total_attempts"] == 0 and after["longest_streak"] == 0 and after["by_exercise"] == []
     assert after["sessions"]["total"] == 0 and after["practice_days"] == 0

@@ -187,3 +187,92 @@ def test_large_directories_show_a_progress_bar(tmp_path, db, new_user_id, capsys
     captured = capsys.readouterr()
     assert "12/12 files" in captured.err and "[" + "#" * 30 + "]" in captured.err
     assert "12 files, imported 12" in captured.out
+
+
+def _stored(db, user: int) -> list[tuple]:
+    with db.connect() as conn:
+        return [
+            tuple(row)
+            for row in conn.execute(
+                text("SELECT exercise_id, created_at FROM attempts WHERE user_id = :u ORDER BY created_at"),
+                {"u": user},
+            )
+        ]
+
+
+def test_the_same_id_holding_another_attempt_is_a_conflict_reported_with_both_places(
+    tmp_path, db, new_user_id, capsys
+) -> None:
+    """`1` and `"1"` are the same id (the old files wrote both); two records under one id that hold
+    different attempts are a conflict, never a silent duplicate: the first is imported, the other
+    reported with where both are."""
+    user = new_user_id()
+    write(
+        tmp_path / f"attempts_{user}.json",
+        [
+            {"id": 1, "exercise_id": 3, "is_correct": True, "created_at": days_ago(2)},
+            {"id": "1", "exercise_id": 3, "is_correct": True, "created_at": days_ago(1)},  # another attempt
+            {"id": "1", "exercise_id": 3, "is_correct": True, "created_at": days_ago(2)},  # the first again
+            {"id": 2, "exercise_id": 4, "is_correct": False, "created_at": days_ago(1)},
+        ],
+    )
+    assert main(["import-json", str(tmp_path)]) == 1  # something was not imported: said, and exit 1
+    out = capsys.readouterr().out
+    assert f"attempts_{user}.json: imported 2, duplicates 1, rejected 1" in out
+    (conflict,) = [line for line in out.splitlines() if "conflict" in line]
+    assert f"rejected attempts_{user}.json[1]: conflict: same id as attempts_{user}.json[0]" in conflict
+    assert len(_stored(db, user)) == 2
+
+    # a later run that finds the id taken by a stored attempt with other content says so too
+    write(
+        tmp_path / f"attempts_{user}.json",
+        [{"id": 2, "exercise_id": 9, "is_correct": False, "created_at": days_ago(1)}],
+    )
+    assert main(["import-json", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"rejected attempts_{user}.json[0]: conflict: its id was imported before as another attempt" in out
+    assert "exercise 4" in out and "exercise 9" in out
+    assert len(_stored(db, user)) == 2
+
+
+def test_the_same_attempt_under_the_same_id_in_two_files_of_one_user_is_a_duplicate(
+    tmp_path, db, new_user_id, capsys
+) -> None:
+    user = new_user_id()
+    record = {"id": 5, "exercise_id": 3, "is_correct": True, "created_at": days_ago(1)}
+    write(tmp_path / f"attempts_{user}.json", [record])
+    write(tmp_path / f"attempts_user_{user}.json", [{**record, "id": "5"}])
+    assert main(["import-json", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "imported 1, duplicates 1, rejected 0" in out.splitlines()[-1]
+    assert len(_stored(db, user)) == 1
+
+
+def test_ids_beyond_what_json_readers_keep_exactly_are_refused_per_record(
+    tmp_path, db, new_user_id, capsys
+) -> None:
+    user = new_user_id()
+    largest = 2**53 - 1
+    write(
+        tmp_path / f"attempts_{user}.json",
+        [
+            {"exercise_id": largest, "is_correct": True, "created_at": days_ago(1), "session_id": largest},
+            {"exercise_id": largest + 2, "is_correct": True, "created_at": days_ago(1)},
+            {"exercise_id": 3, "is_correct": True, "created_at": days_ago(1), "session_id": largest + 1},
+        ],
+    )
+    assert main(["import-json", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert (
+        f"rejected attempts_{user}.json[1]: exercise_id: Input should be less than or equal to {largest}"
+        in out
+    )
+    assert (
+        f"rejected attempts_{user}.json[2]: session_id: Input should be less than or equal to {largest}"
+        in out
+    )
+    with db.connect() as conn:
+        stored = conn.execute(
+            text("SELECT exercise_id, session_id FROM attempts WHERE user_id = :u"), {"u": user}
+        )
+        assert [tuple(r) for r in stored] == [(largest, largest)]

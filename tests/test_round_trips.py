@@ -97,7 +97,13 @@ def test_each_get_and_reset_is_one_round_trip_on_a_warm_container(proxy, api, db
         assert status == 200, body
         seen.append((method, path, trips.round_trips, trips.connections))
     assert seen == [(method, path, 1, 0) for method, path, _ in requests]
-    assert body["deleted"] == {"attempts": 0, "archived_attempts": 0, "sessions": 0, "exports": 0}
+    assert body["deleted"] == {
+        "attempts": 0,
+        "archived_attempts": 0,
+        "sessions": 0,
+        "exports": 0,
+        "live_connections": 0,
+    }
 
 
 @pytest.mark.parametrize("death", ["backend terminated", "connection reset", "reset when next used"])
@@ -131,7 +137,13 @@ def test_a_connection_that_died_while_idle_costs_one_retry_and_no_5xx(
     ]
     if path == "/progress/reset":
         # the dead connection never reached a backend: the retried reset is the only one that ran
-        assert body["deleted"] == {"attempts": 12, "archived_attempts": 0, "sessions": 0, "exports": 0}
+        assert body["deleted"] == {
+            "attempts": 12,
+            "archived_attempts": 0,
+            "sessions": 0,
+            "exports": 0,
+            "live_connections": 0,
+        }
     else:
         assert body["total_attempts"] == 12
     with proxy.measure() as trips:

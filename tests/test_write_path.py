@@ -230,6 +230,9 @@ LOOSE_VALUES = [
     ("exercise_id", "1e1"),
     ("exercise_id", "-1"),
     ("exercise_id", str(2**63)),
+    # beyond what a JSON reader keeps exactly (I-JSON): a browser would show 2**53 + 1 as 2**53
+    ("exercise_id", str(2**53)),
+    ("session_id", str(2**53)),
     ("session_id", "true"),
     ("session_id", '"5"'),
     ("session_id", "5.0"),
@@ -517,3 +520,20 @@ def test_a_timezone_the_database_does_not_know_is_logged_and_counted_with_its_ou
     assert metrics == {"AttemptsRecorded": 1, "AttemptsDuplicate": 1}
     assert [n["message_id"] for n in log_lines(logs, message)] == ["first"]  # nothing new about "again"
     assert count_attempts(db, user) == 3
+
+
+def test_a_legacy_insert_of_an_id_beyond_json_precision_is_refused_by_the_database(db, new_user_id) -> None:
+    """The CHECK constraints of migration 0012 hold writers of plain SQL to the models' bound."""
+    import sqlalchemy.exc
+
+    from progress_common.models import JSON_SAFE_INT_MAX
+
+    user = new_user_id()
+    insert = (
+        "INSERT INTO attempts (user_id, exercise_id, is_correct, created_at) VALUES (:u, :e, true, now())"
+    )
+    with db.connect() as conn:
+        conn.execute(text(insert), {"u": user, "e": JSON_SAFE_INT_MAX})
+        with pytest.raises(sqlalchemy.exc.DBAPIError, match="attempts_exercise_id_json_safe"):
+            conn.execute(text(insert), {"u": user, "e": JSON_SAFE_INT_MAX + 1})
+    assert count_attempts(db, user) == 1

@@ -10,11 +10,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from progress_common.http import build_resolver
 from progress_common.observability import logger, metrics, tracer
 from progress_common.routes import reset_router
-from progress_common.settings import get_export_settings, get_settings
+from progress_common.settings import get_export_settings, get_live_settings, get_settings
 from progress_common.snapstart import register_hooks
 
 get_settings()  # validate the environment at cold start: a misconfiguration fails loudly, once
 get_export_settings()  # the bucket whose files of the learner a reset deletes
+get_live_settings()  # the WebSocket API whose connections of the learner a reset closes
 register_hooks()  # SnapStart: no connection, secret or random state in the snapshot
 app = build_resolver()
 app.include_router(reset_router)

@@ -330,27 +330,41 @@ def _post_all(client: Any, jobs: list[tuple[str, bytes | None]], deadline: float
 
 
 def close_connections(
-    connection_ids: list[str], *, budget_seconds: float = MANAGEMENT_TIMEOUT_SECONDS
+    connection_ids: list[str],
+    *,
+    budget_seconds: float = MANAGEMENT_TIMEOUT_SECONDS,
+    farewell: bytes | None = None,
+    metric: str = "LiveConnectionsEvicted",
 ) -> None:
     """Close connections at API Gateway (their rows are gone already): best effort, bounded, never raises.
 
     Used for the connections a user's newest one pushed out, so their pages see the socket close rather
-    than wait for updates that no longer come.
+    than wait for updates that no longer come, and for those a reset or an erasure removed. `farewell` is
+    sent to each first, within the same budget, so the page knows why it was closed.
     """
     endpoint = get_live_settings().live_management_endpoint
     if endpoint is None or not connection_ids or time.monotonic() < _unreachable_until:
         return
+    deadline = time.monotonic() + budget_seconds
     try:
-        outcomes = _post_all(
-            _management_client(endpoint),
-            [(connection_id, None) for connection_id in connection_ids],
-            time.monotonic() + budget_seconds,
-        )
+        client = _management_client(endpoint)
+        if farewell is not None:
+            _post_all(client, [(connection_id, farewell) for connection_id in connection_ids], deadline)
+        outcomes = _post_all(client, [(connection_id, None) for connection_id in connection_ids], deadline)
     except Exception as exc:
         logger.warning("could not close evicted connections", extra={"error_type": type(exc).__name__})
         return
     closed = sum(1 for outcome in outcomes.values() if outcome in ("sent", "gone"))
-    metrics.add_metric(name="LiveConnectionsEvicted", unit="Count", value=closed)
+    metrics.add_metric(name=metric, unit="Count", value=closed)
+
+
+# What a learner's open pages receive when a reset removed their connections, just before they close.
+RESET_MESSAGE = json.dumps({"type": "reset", "reason": "progress_reset"}, separators=(",", ":")).encode()
+
+
+def close_after_reset(connection_ids: list[str]) -> None:
+    """After a reset's commit: tell the learner's open pages why, then close their connections."""
+    close_connections(connection_ids, farewell=RESET_MESSAGE, metric="LiveConnectionsClosedByReset")
 
 
 def push_progress(
@@ -445,6 +459,7 @@ __all__ = [
     "TICKET_TTL_SECONDS",
     "PushReport",
     "bind_connection",
+    "close_after_reset",
     "handle_connect",
     "handle_disconnect",
     "issue_ticket",

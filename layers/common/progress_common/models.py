@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from progress_common.identity import BIGINT_MAX, parse_user_id
+from progress_common.identity import parse_user_id
 
 MAX_ANSWER_LENGTH = 10_000
 
@@ -61,8 +61,13 @@ def validate_timezone(name: str) -> str:
 
 
 TimezoneName = Annotated[str, AfterValidator(validate_timezone)]
-# A JSON integer only: not true, "42", "  42 " or 12.0 (pydantic's lax mode would take them all).
-DbId = Annotated[StrictInt, Field(ge=0, le=BIGINT_MAX)]
+# The largest integer every JSON reader keeps exactly (I-JSON, RFC 7493: JavaScript's numbers are
+# doubles, so a browser shows 9007199254740993 as ...992). Ids the API returns as numbers stay within it.
+JSON_SAFE_INT_MAX = 2**53 - 1
+# A JSON integer only: not true, "42", "  42 " or 12.0 (pydantic's lax mode would take them all), and
+# one every reader of our answers keeps exactly (the database column is a bigint; a CHECK holds legacy
+# writers to the same bound).
+JsonSafeId = Annotated[StrictInt, Field(ge=0, le=JSON_SAFE_INT_MAX)]
 
 # An integer query parameter is spelled with the ASCII digits 0-9 and nothing else (DESIGN, HTTP API):
 # pydantic's lax int alone would also take "+5", " 5", "1.0" and "5_0".
@@ -199,6 +204,9 @@ class DeletedCounts(BaseModel):
     archived_attempts: int
     sessions: int
     exports: int = Field(description="the caller's exports (records and their files)")
+    live_connections: int = Field(
+        description="the caller's open live-update connections, closed after the reset (their pages are told)"
+    )
 
 
 class ResetResponse(BaseModel):
@@ -214,11 +222,11 @@ class AttemptMessage(BaseModel):
 
     attempt_uid: uuid.UUID
     user_id: int
-    exercise_id: DbId
+    exercise_id: JsonSafeId
     is_correct: StrictBool
     user_answer: str = Field(max_length=MAX_ANSWER_LENGTH)
     created_at: AwareDatetime | None = None
-    session_id: DbId | None = None
+    session_id: JsonSafeId | None = None
     timezone: TimezoneName | None = None
 
     @field_validator("user_id", mode="before")

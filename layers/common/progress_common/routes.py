@@ -12,7 +12,7 @@ from pydantic import Field
 
 from progress_common.cursor import MAX_CURSOR_LENGTH
 from progress_common.http import current_user_id, responses_for
-from progress_common.live import issue_ticket
+from progress_common.live import close_after_reset, issue_ticket
 from progress_common.models import (
     PLAIN_DIGITS,
     LiveTicketResponse,
@@ -29,7 +29,7 @@ from progress_common.queries import (
     get_progress,
     get_statistics,
 )
-from progress_common.writes import delete_export_files_after_reset, reset_progress
+from progress_common.writes import delete_export_files_after_reset, reset_user
 
 progress_router = APIGatewayHttpRouter()
 statistics_router = APIGatewayHttpRouter()
@@ -80,15 +80,18 @@ def read_statistics(
     summary="Start over",
     description=(
         "Deletes every attempt (live and archived), session, aggregate, streak and export (with its file) of"
-        " the caller."
+        ' the caller, and its live-update tickets and connections: each open page gets `{"type": "reset",'
+        ' "reason": "progress_reset"}` and its connection is closed.'
     ),
     tags=["progress"],
     responses=responses_for(ResetResponse, "What was deleted"),
 )
 def reset() -> ResetResponse:
     user_id = current_user_id(reset_router)
-    result = reset_progress(user_id)
+    result, connection_ids = reset_user(user_id)
     metrics.add_metric(name="ProgressResets", unit="Count", value=1)
+    # after the commit: the learner's open pages are told and closed (bounded, best effort)
+    close_after_reset(connection_ids)
     if result.deleted.exports:
         # after the commit, and only when there were exports: the files of the exports the reset removed
         delete_export_files_after_reset(user_id)

@@ -28,8 +28,8 @@ RECORD_SQL = text("SELECT attempt_uid::text FROM progress_record_attempts_v1(CAS
 BATCH_SQL = text("SELECT outcome FROM progress_record_attempts_v2(CAST(:batch AS jsonb))")
 # Values written into the text (sqltext): one simple Query, one round trip.
 RESET_SQL = (
-    "SELECT deleted_attempts, deleted_archived, deleted_sessions, deleted_exports"
-    " FROM progress_reset_user_v2(CAST({user_id} AS bigint))"
+    "SELECT deleted_attempts, deleted_archived, deleted_sessions, deleted_exports, connection_ids"
+    " FROM progress_reset_user_v3(CAST({user_id} AS bigint))"
 )
 
 
@@ -108,24 +108,32 @@ def save_user_attempt_to_db(attempt: AttemptMessage, *, engine: Engine | None = 
     return outcome
 
 
-def reset_progress(user_id: int, *, engine: Engine | None = None) -> ResetResponse:
-    """Remove everything of one user, atomically; a second reset returns zeros. The files of the exports it
-    removed are the caller's to delete, after this commit (delete_export_files_after_reset).
+def reset_user(user_id: int, *, engine: Engine | None = None) -> tuple[ResetResponse, list[str]]:
+    """Remove everything of one user, atomically; a second reset returns zeros. Returns what was deleted
+    and the ids of the user's live connections it removed: after this commit, the caller closes those at
+    API Gateway (close_after_reset) and deletes the files of the exports it removed
+    (delete_export_files_after_reset).
 
     Retried once when its pooled connection turns out dead (run_idempotent): removing what is already
     removed removes nothing, so a retry can change only the counts reported, never what is stored.
     """
     with _domain_errors():
-        ((attempts, archived, sessions, exports),) = run_idempotent(
+        ((attempts, archived, sessions, exports, connection_ids),) = run_idempotent(
             render_sql(RESET_SQL, user_id=user_id), engine=engine or get_engine()
         )
-    return ResetResponse(
-        user_id=user_id,
-        deleted=DeletedCounts(
-            attempts=attempts, archived_attempts=archived, sessions=sessions, exports=exports
-        ),
-        profile_reset=True,
+    deleted = DeletedCounts(
+        attempts=attempts,
+        archived_attempts=archived,
+        sessions=sessions,
+        exports=exports,
+        live_connections=len(connection_ids),
     )
+    return ResetResponse(user_id=user_id, deleted=deleted, profile_reset=True), list(connection_ids)
+
+
+def reset_progress(user_id: int, *, engine: Engine | None = None) -> ResetResponse:
+    """reset_user, for callers that have no live connections to close (tools, tests)."""
+    return reset_user(user_id, engine=engine)[0]
 
 
 def delete_export_files_after_reset(user_id: int) -> int | None:
