@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy import exc as sa_exc
 
-from progress_common.db import database_url, describe_url, make_engine
+from progress_common.db import make_engine
+from progress_common.db_url import database_url, describe_url
 from progress_common.schema import ROLE_SESSION_DEFAULTS
 from progress_common.settings import Settings, load_settings
 

@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy import exc as sa_exc
 
 from progress_admin.database import start_embedded_postgres
-from progress_common.db import _url_from_database_url
+from progress_common.db_url import url_from_database_url
 
 LOCAL_SERVER_URL = "postgresql+pg8000://root@127.0.0.1:5432/test"
 
@@ -46,11 +46,11 @@ def server_answers(url: str) -> bool:
 def _maintenance_url(tmp_root: Path) -> tuple[str, str]:
     explicit = os.environ.get("TEST_DATABASE_URL")
     if explicit:
-        return _url_from_database_url(explicit).render_as_string(hide_password=False), "server"
+        return url_from_database_url(explicit).render_as_string(hide_password=False), "server"
     if os.environ.get("PROGRESS_TEST_EMBEDDED") != "1" and server_answers(LOCAL_SERVER_URL):
         return LOCAL_SERVER_URL, "server"
     raw = start_embedded_postgres(tmp_root / "pgdata", cleanup_mode="delete")
-    return _url_from_database_url(raw).render_as_string(hide_password=False), "embedded"
+    return url_from_database_url(raw).render_as_string(hide_password=False), "embedded"
 
 
 @contextmanager

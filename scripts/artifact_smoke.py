@@ -142,13 +142,13 @@ def migrated_database() -> Iterator[dict[str, Any]]:
 
     from progress_admin.database import migrate
     from progress_admin.scratch import scratch_database
-    from progress_common.db import _url_from_database_url
+    from progress_common.db_url import url_from_database_url
     from progress_common.settings import load_settings
 
     with scratch_database("progress_artifact") as database:
         migrate(load_settings({"DATABASE_URL": database.url}))
         sample_export(database.url)
-        url = _url_from_database_url(database.url)
+        url = url_from_database_url(database.url)
         forwarder = None
         host, port = url.host, url.port or 5432
         unix_sock = url.query.get("unix_sock")

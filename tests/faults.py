@@ -10,7 +10,7 @@ from contextlib import contextmanager, suppress
 
 from sqlalchemy import URL
 
-from progress_common.db import _url_from_database_url
+from progress_common.db_url import url_from_database_url
 
 
 @contextmanager
@@ -47,7 +47,7 @@ def silent_server() -> Iterator[int]:
 
 def _connector(database_url: str) -> Callable[[], socket.socket]:
     """How to reach the real test database (TCP, or the embedded server's Unix socket)."""
-    url: URL = _url_from_database_url(database_url)
+    url: URL = url_from_database_url(database_url)
     unix_sock = url.query.get("unix_sock")
     if isinstance(unix_sock, str):
 
@@ -85,7 +85,7 @@ class CuttingProxy:
 
     def url_for(self, database_url: str) -> str:
         """DATABASE_URL of the same database, through this proxy."""
-        url = _url_from_database_url(database_url)
+        url = url_from_database_url(database_url)
         query = {k: v for k, v in url.query.items() if k != "unix_sock"}
         return (
             url.set(drivername="postgresql", host="127.0.0.1", port=self.port, query=query)

@@ -120,7 +120,7 @@ def test_archive_refuses_values_that_make_no_sense_before_touching_the_database(
 
 
 def test_archive_bounds_are_the_settings_bounds_and_the_help_says_what_each_value_means(capsys) -> None:
-    from progress_admin.commands import setting_bounds
+    from progress_admin.command_registry import setting_bounds
     from progress_common.settings import Settings
 
     low, high = setting_bounds("archive_retention_days")
@@ -150,7 +150,7 @@ def test_archive_takes_the_smallest_retention_literally(db, capsys) -> None:
 
 
 def test_archive_takes_the_archival_functions_database_limits_from_the_template() -> None:
-    from progress_admin.commands import ARCHIVE_FUNCTION, archive_function_limits
+    from progress_admin.commands_data import ARCHIVE_FUNCTION, archive_function_limits
     from progress_admin.local.template import load_template
 
     own = load_template()["Resources"][ARCHIVE_FUNCTION]["Properties"]["Environment"]["Variables"]

@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from progress_common import db as common_db
+from progress_common import db_url
 from progress_common.settings import get_settings, load_settings
 from tests.events import ERASE_SCOPE_CLAIM, FakeLambdaContext, call, http_event, sample_path
 from tests.helpers import FAKE_AWS_CREDENTIALS
@@ -66,12 +67,12 @@ def aws_only_env(monkeypatch: pytest.MonkeyPatch, engine: Engine) -> Iterator[py
     for name, value in FAKE_AWS_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
-    common_db.forget_secrets()
+    db_url.forget_secrets()
     common_db._engine = None
     try:
         yield monkeypatch
     finally:
-        common_db.forget_secrets()
+        db_url.forget_secrets()
         common_db._engine = engine
         monkeypatch.undo()
         get_settings.cache_clear()
@@ -288,8 +289,8 @@ for name in {folders!r}:
     spec = importlib.util.spec_from_file_location(f"app_{{name}}", Path("functions") / name / "app.py")
     module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
     assert [f for f, _, _ in snapshot_restore_py.get_before_snapshot()] == [snapstart.before_snapshot], name
-from progress_common import db
-print(db._engine is None, db._secrets_provider is None, "boto3" in sys.modules, "botocore.client" in sys.modules)
+from progress_common import db, db_url
+print(db._engine is None, db_url._secrets_provider is None, "boto3" in sys.modules, "botocore.client" in sys.modules)
 """
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update({"DB_SECRET_ARN": SECRET_ARN, "POWERTOOLS_TRACE_DISABLED": "1"})

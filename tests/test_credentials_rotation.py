@@ -23,6 +23,8 @@ from sqlalchemy import Engine, make_url, text
 from sqlalchemy import exc as sa_exc
 
 from progress_common import db as common_db
+from progress_common import db_url
+from progress_common.db_url import url_from_database_url
 from progress_common.errors import DatabaseUnavailableError
 from progress_common.settings import get_settings, load_settings
 from tests.events import FakeLambdaContext, attempt_body, call, http_event, sqs_event, sqs_record
@@ -109,7 +111,7 @@ def refusing() -> Iterator[RefusingServer]:
 def secret_env(monkeypatch: pytest.MonkeyPatch, engine: Engine, test_database: Any) -> Iterator[SecretEnv]:
     """A deployed function's environment: DB_SECRET_ARN names a moto secret, no DATABASE_URL; the shared
     engine is made from the secret on first use (as in Lambda) and the test engine restored after."""
-    url = common_db._url_from_database_url(test_database.url)
+    url = url_from_database_url(test_database.url)
     if url.host is None:
         pytest.skip("the test database is reached through a Unix socket, which a secret cannot name")
     real = {
@@ -121,7 +123,7 @@ def secret_env(monkeypatch: pytest.MonkeyPatch, engine: Engine, test_database: A
     }
     for name, value in FAKE_AWS_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
-    common_db.forget_secrets()
+    db_url.forget_secrets()
     with mock_aws():
         client = boto3.client("secretsmanager")
         arn = str(client.create_secret(Name="progress/db", SecretString=json.dumps(real))["ARN"])
@@ -135,7 +137,7 @@ def secret_env(monkeypatch: pytest.MonkeyPatch, engine: Engine, test_database: A
             if common_db._engine is not None and common_db._engine is not engine:
                 common_db._engine.dispose()
             common_db._engine = engine
-            common_db.forget_secrets()
+            db_url.forget_secrets()
             monkeypatch.undo()
             get_settings.cache_clear()
 
@@ -199,7 +201,7 @@ def test_each_new_connection_takes_the_credentials_of_the_secret_as_cached_now(s
             secret_env.point_at(username=role)
             with engine.connect() as second:  # a new connection, the secret as cached: no call per connection
                 assert second.execute(text("SELECT current_user")).scalar() == secret_env.real["username"]
-                common_db.forget_secrets()  # as after the cache's 5 minutes
+                db_url.forget_secrets()  # as after the cache's 5 minutes
                 with engine.connect() as third:  # a new connection: the rotated secret's user
                     assert third.execute(text("SELECT current_user")).scalar() == role
     finally:

@@ -22,7 +22,8 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy import exc as sa_exc
 
 from progress_common import db as common_db
-from progress_common import schema
+from progress_common import db_url, schema
+from progress_common.db_url import url_from_database_url
 from progress_common.errors import ConfigurationError, DatabaseUnavailableError, SchemaOutdatedError
 from progress_common.settings import load_settings
 from tests.faults import CuttingProxy, silent_server
@@ -116,7 +117,7 @@ def _full_backlog_listener() -> Iterator[int]:
     ],
 )
 def test_database_url_forms(raw, host, port, database, query) -> None:
-    url = common_db.database_url(_settings(raw))
+    url = db_url.database_url(_settings(raw))
     assert url.drivername == "postgresql+pg8000"
     assert (url.host, url.database, dict(url.query)) == (host, database, query)
     assert port is ... or url.port == port
@@ -125,12 +126,12 @@ def test_database_url_forms(raw, host, port, database, query) -> None:
 @pytest.mark.parametrize("raw", ["mysql://app@db/progress", "sqlite:///progress.db"])
 def test_a_database_url_of_another_kind_is_refused_by_name(raw) -> None:
     with pytest.raises(ConfigurationError, match=r"^DATABASE_URL must be a postgresql:// URL$"):
-        common_db.database_url(_settings(raw))
+        db_url.database_url(_settings(raw))
 
 
 def test_the_unix_socket_form_connects(test_database) -> None:
     # The embedded test server hands out this form; against the local server, its own socket directory.
-    url = common_db._url_from_database_url(test_database.url)
+    url = url_from_database_url(test_database.url)
     raw = test_database.url
     if not url.query.get("unix_sock"):
         from pathlib import Path
@@ -487,10 +488,10 @@ def test_other_failures_while_closing_a_connection_stay_errors(
 @pytest.fixture
 def secrets() -> Iterator[object]:
     """A moto Secrets Manager; the container's client and cache are dropped before and after."""
-    common_db.forget_secrets()
+    db_url.forget_secrets()
     with mock_aws():
         yield boto3.client("secretsmanager")
-    common_db.forget_secrets()
+    db_url.forget_secrets()
 
 
 def _secret(client, value: str | bytes, name: str = "progress/db") -> str:  # type: ignore[no-untyped-def]
@@ -523,7 +524,7 @@ FULL = {"host": "db.internal", "port": 6543, "username": "app", "password": "pw"
 )
 def test_the_secret_gives_the_url(secrets, secret, env, expected) -> None:
     arn = _secret(secrets, json.dumps({k: v for k, v in secret.items() if v is not ...}))
-    url = common_db.database_url(load_settings({"DB_SECRET_ARN": arn, **env}))
+    url = db_url.database_url(load_settings({"DB_SECRET_ARN": arn, **env}))
     assert url.drivername == "postgresql+pg8000"
     assert (url.username, url.password, url.host, url.port, url.database) == expected
 
@@ -559,13 +560,13 @@ def test_a_secret_without_host_or_dbname_names_the_parameter_that_supplies_it(
     """Never the server's default database (a schema migrated into `postgres`), never a bare KeyError."""
     arn = _secret(secrets, json.dumps({k: v for k, v in secret.items() if v is not ...}))
     with pytest.raises(ConfigurationError) as info:
-        common_db.database_url(load_settings({"DB_SECRET_ARN": arn, **env}))
+        db_url.database_url(load_settings({"DB_SECRET_ARN": arn, **env}))
     assert str(info.value) == message
 
 
 def test_a_binary_secret_is_read_too(secrets) -> None:
     arn = _secret(secrets, json.dumps(FULL).encode())
-    assert common_db.database_url(load_settings({"DB_SECRET_ARN": arn})).host == "db.internal"
+    assert db_url.database_url(load_settings({"DB_SECRET_ARN": arn})).host == "db.internal"
 
 
 @pytest.mark.parametrize(
@@ -580,7 +581,7 @@ def test_a_binary_secret_is_read_too(secrets) -> None:
 def test_a_malformed_secret_names_the_problem_never_the_content(secrets, value, kind) -> None:
     arn = _secret(secrets, value)
     with pytest.raises(ConfigurationError) as info:
-        common_db.database_url(load_settings({"DB_SECRET_ARN": arn}))
+        db_url.database_url(load_settings({"DB_SECRET_ARN": arn}))
     assert str(info.value) == f"database secret is malformed ({kind})"
 
 
@@ -589,7 +590,7 @@ def test_an_unreadable_secret_is_unavailable_and_the_log_names_the_arn_only(
 ) -> None:
     arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:missing-AbCdEf"
     with pytest.raises(DatabaseUnavailableError, match=r"^the database secret could not be read$"):
-        common_db.database_url(load_settings({"DB_SECRET_ARN": arn}))
+        db_url.database_url(load_settings({"DB_SECRET_ARN": arn}))
     assert [r.getMessage() for r in caplog.records if r.name == "progress_common.db"] == [
         f"could not read the database secret {arn}"
     ]
@@ -612,15 +613,15 @@ def test_the_secret_is_read_once_per_five_minutes_and_again_after_forget(secrets
     def rotate(host: str) -> None:
         secrets.put_secret_value(SecretId=arn, SecretString=json.dumps({**FULL, "host": host}))
 
-    assert common_db.database_url(settings).host == "db.internal"
+    assert db_url.database_url(settings).host == "db.internal"
     rotate("rotated-1")
     offset[0] = dt.timedelta(seconds=290)
-    assert common_db.database_url(settings).host == "db.internal"  # cached: no call per connection
+    assert db_url.database_url(settings).host == "db.internal"  # cached: no call per connection
     offset[0] = dt.timedelta(seconds=310)
-    assert common_db.database_url(settings).host == "rotated-1"
+    assert db_url.database_url(settings).host == "rotated-1"
     rotate("rotated-2")
-    common_db.forget_secrets()  # e.g. before a snapshot
-    assert common_db.database_url(settings).host == "rotated-2"
+    db_url.forget_secrets()  # e.g. before a snapshot
+    assert db_url.database_url(settings).host == "rotated-2"
 
 
 @contextmanager
@@ -630,11 +631,11 @@ def _aws_endpoint(monkeypatch: pytest.MonkeyPatch, port: int) -> Iterator[None]:
         "AWS_ENDPOINT_URL_SECRETS_MANAGER": f"http://127.0.0.1:{port}",
     }.items():
         monkeypatch.setenv(name, value)
-    common_db.forget_secrets()
+    db_url.forget_secrets()
     try:
         yield
     finally:
-        common_db.forget_secrets()
+        db_url.forget_secrets()
 
 
 def test_a_silent_secrets_manager_is_unavailable_after_the_configured_tries(monkeypatch) -> None:
@@ -661,7 +662,7 @@ def test_a_silent_secrets_manager_is_unavailable_after_the_configured_tries(monk
     )
     try:
         with _aws_endpoint(monkeypatch, listener.getsockname()[1]):
-            error, elapsed = _failure_within(5, lambda: common_db.database_url(settings))
+            error, elapsed = _failure_within(5, lambda: db_url.database_url(settings))
             assert isinstance(error, DatabaseUnavailableError)
     finally:
         listener.close()
@@ -680,7 +681,7 @@ def test_a_black_holed_secrets_manager_is_unavailable_within_the_connect_timeout
         }
     )
     with _full_backlog_listener() as port, _aws_endpoint(monkeypatch, port):
-        error, _ = _failure_within(3, lambda: common_db.database_url(settings))
+        error, _ = _failure_within(3, lambda: db_url.database_url(settings))
         assert isinstance(error, DatabaseUnavailableError)
 
 

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from progress_common.live import bind_connection, issue_ticket
+from progress_common.live_connections import bind_connection
+from progress_common.live_tickets import issue_ticket
 from tests.events import FakeLambdaContext, call, http_event, sqs_event, sqs_record
 from tests.learner_data import AwsStandIn, seed_learner
 
@@ -169,13 +170,13 @@ def test_a_user_id_that_is_none_is_a_422(handlers, aws, db, user) -> None:
 
 
 def test_the_learners_open_live_pages_are_closed(handlers, aws, db, new_user_id, monkeypatch) -> None:
-    from progress_common import live
+    from progress_common import live_management
 
     learner, other = new_user_id(), new_user_id()
     connections = sorted(bind_connection_for(learner) for _ in range(2))
     bind_connection_for(other)
     closed: list[list[str]] = []
-    monkeypatch.setattr(live, "close_connections", lambda ids, **kw: closed.append(sorted(ids)))
+    monkeypatch.setattr(live_management, "close_connections", lambda ids, **kw: closed.append(sorted(ids)))
     status, _, body = erase(handlers, str(learner))
     assert status == 200 and body["deleted"]["live_connections"] == 2
     assert closed == [connections]

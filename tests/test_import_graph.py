@@ -116,3 +116,30 @@ def test_the_graph_sees_lazy_relative_and_from_imports_and_finds_a_cycle_through
     assert cycles(graph) == [["pkg.a", "pkg.c", "pkg.sub.b"]]
     (tmp_path / "pkg" / "c.py").write_text("name = 1\n")
     assert cycles(import_graph({tmp_path / "pkg": "pkg"})) == []
+
+
+def test_the_migration_function_ships_every_module_its_migrations_import_and_nothing_else() -> None:
+    """functions/migrate_schema/Makefile copies the migrations and SCHEMA_MODULES of progress_admin, not
+    the CLI, importer, serve or dashboard: everything the handler and the migrations import, directly or
+    through each other, is among them."""
+    import re
+
+    makefile = (ROOT / "functions" / "migrate_schema" / "Makefile").read_text()
+    shipped = set(re.search(r"^SCHEMA_MODULES := (.+)$", makefile, re.MULTILINE).group(1).split())  # type: ignore[union-attr]
+    graph = import_graph(TREES)
+    entry = {"functions.migrate_schema.app"} | {m for m in graph if m.startswith("progress_admin.migrations")}
+    reached, todo = set(), list(entry)
+    while todo:
+        module = todo.pop()
+        if module in reached:
+            continue
+        reached.add(module)
+        todo.extend(graph.get(module, ()))
+    needed = {
+        f"{m.removeprefix('progress_admin.')}.py" if m != "progress_admin" else "__init__.py"
+        for m in reached
+        if m.startswith("progress_admin") and not m.startswith("progress_admin.migrations")
+    }
+    assert needed | {"__init__.py"} == shipped
+    assert 'cp -R "$(PROJECT_ROOT)/progress_admin/migrations"' in makefile
+    assert 'cp -R "$(PROJECT_ROOT)/progress_admin" ' not in makefile

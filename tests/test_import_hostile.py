@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from progress_admin import importer
+from progress_admin import import_attempts as importer
+from progress_admin import json_files
 from progress_admin.cli import main
 from progress_admin.importer import import_directory
 
@@ -185,8 +186,8 @@ def test_chunks_commit_apart_and_a_rerun_with_other_chunks_imports_nothing(
 
 def test_a_record_longer_than_the_limit_is_reported(tmp_path, db, new_user_id, monkeypatch, capsys) -> None:
     user = new_user_id()
-    monkeypatch.setattr(importer, "MAX_RECORD_CHARS", 10_000)
-    monkeypatch.setattr(importer, "READ_CHUNK_CHARS", 1_000)
+    monkeypatch.setattr(json_files, "MAX_RECORD_CHARS", 10_000)
+    monkeypatch.setattr(json_files, "READ_CHUNK_CHARS", 1_000)
     (tmp_path / f"attempts_{user}.json").write_text(
         json.dumps([record(1), record(2, user_answer="y" * 50_000), record(3)])
     )
@@ -260,6 +261,6 @@ def test_records_cut_anywhere_by_the_read_chunks_are_read_whole(
     (tmp_path / f"attempts_{user}.json").write_text(
         json.dumps({"meta": {"v": -1.25e-2}, "attempts": records}, ensure_ascii=True)
     )
-    monkeypatch.setattr(importer, "READ_CHUNK_CHARS", chunk)
+    monkeypatch.setattr(json_files, "READ_CHUNK_CHARS", chunk)
     status, out = run(tmp_path, capsys)
     assert (status, out.splitlines()[0]) == (0, f"attempts_{user}.json: imported 2, duplicates 0, rejected 0")

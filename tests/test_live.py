@@ -21,15 +21,10 @@ from websockets.sync.client import ClientConnection, connect
 
 from progress_admin.local.gateway import make_token
 from progress_admin.local.template import load_template, sqs_consumer
-from progress_common.live import (
-    MAX_CONNECTIONS_PER_USER,
-    TICKET_TTL_SECONDS,
-    _management_client,
-    push_after_batch,
-    push_progress,
-    reset_push_state,
-    users_of_successful_records,
-)
+from progress_common.live_connections import MAX_CONNECTIONS_PER_USER
+from progress_common.live_management import _management_client, reset_push_state
+from progress_common.live_push import push_after_batch, push_progress
+from progress_common.live_tickets import TICKET_TTL_SECONDS
 from progress_common.settings import LiveSettings, get_live_settings, set_live_settings
 from tests.conftest import ROOT
 from tests.events import FakeLambdaContext, attempt_body, http_request, sqs_event, sqs_record
@@ -337,18 +332,11 @@ def test_no_endpoint_no_push_and_no_statement(count_sql, new_user_id) -> None:
     assert report.users == 0 and count_sql.count == 0
 
 
-def test_only_recorded_messages_name_the_users_to_push_to() -> None:
-    good, failed = sqs_record(attempt_body(user_id="user_5")), sqs_record(attempt_body(user_id=6))
-    broken = sqs_record("not json")
-    event = sqs_event(good, failed, broken, sqs_record(attempt_body(user_id=9)))
-    response = {"batchItemFailures": [{"itemIdentifier": failed["messageId"]}]}
-    assert users_of_successful_records(event, response) == {5, 9}
-
-
 def test_a_ticket_is_consumed_once_even_by_simultaneous_connects(db, new_user_id) -> None:
     import threading
 
-    from progress_common.live import bind_connection, issue_ticket
+    from progress_common.live_connections import bind_connection
+    from progress_common.live_tickets import issue_ticket
 
     user = new_user_id()
     ticket = issue_ticket(user).ticket

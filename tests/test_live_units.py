@@ -28,21 +28,12 @@ from sqlalchemy import Engine, create_engine, event, text
 from progress_admin.local.events import websocket_event
 from progress_admin.local.live import LOCAL_AWS_ENVIRONMENT
 from progress_common import db as common_db
-from progress_common import live
+from progress_common import live_connections, live_management, live_push, live_tickets
 from progress_common.errors import ConfigurationError
-from progress_common.live import (
-    MAX_CONNECTIONS_PER_USER,
-    TICKET_TTL_SECONDS,
-    PushReport,
-    bind_connection,
-    close_connections,
-    forget_connections,
-    issue_ticket,
-    push_after_batch,
-    push_progress,
-    reset_push_state,
-    users_of_successful_records,
-)
+from progress_common.live_connections import MAX_CONNECTIONS_PER_USER, bind_connection, forget_connections
+from progress_common.live_management import close_connections, reset_push_state
+from progress_common.live_push import PushReport, push_after_batch, push_progress
+from progress_common.live_tickets import TICKET_TTL_SECONDS, issue_ticket
 from progress_common.observability import logger as service_logger
 from progress_common.observability import metrics
 from progress_common.settings import LiveSettings, get_live_settings, get_settings, set_live_settings
@@ -230,7 +221,8 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
-    monkeypatch.setattr(live, "time", SimpleNamespace(monotonic=fake.monotonic))
+    for module in (live_management, live_push):  # the pause is kept by one, read by the other
+        monkeypatch.setattr(module, "time", SimpleNamespace(monotonic=fake.monotonic))
     return fake
 
 
@@ -243,7 +235,7 @@ def test_a_ticket_is_256_random_bits_stored_as_its_hash_and_valid_sixty_seconds(
     issued = issue_ticket(user)
     after = dt.datetime.now(dt.UTC)
     assert len(base64.urlsafe_b64decode(issued.ticket + "=")) == 32
-    assert len(issued.ticket) <= live.MAX_TICKET_LENGTH
+    assert len(issued.ticket) <= live_tickets.MAX_TICKET_LENGTH
     assert issued.url == f"{get_live_settings().live_websocket_url}?ticket={issued.ticket}"
     assert parse_qs(urlsplit(issued.url).query) == {"ticket": [issued.ticket]}
     ttl = dt.timedelta(seconds=TICKET_TTL_SECONDS)
@@ -283,7 +275,7 @@ def test_issuing_a_ticket_cleans_up_a_bounded_number_of_expired_tickets_and_stal
                 " SELECT sha256(n::text::bytea), :u, now() - interval '1 second'"
                 " FROM generate_series(1, :n) n"
             ),
-            {"u": user, "n": live.CLEANUP_BATCH + 3},
+            {"u": user, "n": live_tickets.CLEANUP_BATCH + 3},
         )
         conn.execute(
             text(
@@ -291,7 +283,11 @@ def test_issuing_a_ticket_cleans_up_a_bounded_number_of_expired_tickets_and_stal
                 " SELECT 'stale-' || n, :u, now() - make_interval(secs => :age)"
                 " FROM generate_series(1, :n) n"
             ),
-            {"u": user, "n": live.CLEANUP_BATCH + 2, "age": live.CONNECTION_MAX_AGE_SECONDS + 5},
+            {
+                "u": user,
+                "n": live_tickets.CLEANUP_BATCH + 2,
+                "age": live_tickets.CONNECTION_MAX_AGE_SECONDS + 5,
+            },
         )
     add_connections(db, user, ["recent"])
     with db.connect() as conn:  # within the 2 hours: kept
@@ -300,7 +296,7 @@ def test_issuing_a_ticket_cleans_up_a_bounded_number_of_expired_tickets_and_stal
                 "UPDATE live_connections SET connected_at = now() - make_interval(secs => :age)"
                 " WHERE connection_id = 'recent'"
             ),
-            {"age": live.CONNECTION_MAX_AGE_SECONDS - 60},
+            {"age": live_tickets.CONNECTION_MAX_AGE_SECONDS - 60},
         )
     issue_ticket(user)
     with db.connect() as conn:
@@ -406,7 +402,7 @@ def test_connect_refuses_an_expired_or_unknown_ticket(db, new_user_id, on_connec
     with db.connect() as conn:
         conn.execute(text("UPDATE live_tickets SET expires_at = now() - interval '1 millisecond'"))
     assert on_connect(connect_event("late=", ticket)) == INVALID_TICKET
-    assert on_connect(connect_event("unknown=", "u" * live.MAX_TICKET_LENGTH)) == INVALID_TICKET
+    assert on_connect(connect_event("unknown=", "u" * live_tickets.MAX_TICKET_LENGTH)) == INVALID_TICKET
     assert connections(db, user) == []
     fresh = issue_ticket(user).ticket  # expired tickets stay refused, a fresh one works
     assert on_connect(connect_event("fresh=", fresh)) == {"statusCode": 200}
@@ -420,7 +416,7 @@ def test_connect_without_a_usable_ticket_is_refused_before_the_database(
         connect_event("c1="),
         connect_event("c2=", other="x"),
         connect_event("c3=", ""),
-        connect_event("c4=", "t" * (live.MAX_TICKET_LENGTH + 1)),
+        connect_event("c4=", "t" * (live_tickets.MAX_TICKET_LENGTH + 1)),
         {**connect_event("c5="), "queryStringParameters": ["ticket", "abc"]},
         {**connect_event("c6="), "queryStringParameters": {"ticket": 12345}},
     ]
@@ -448,8 +444,8 @@ def test_connect_and_disconnect_refuse_events_without_a_connection_id(
     for event_ in broken:
         assert on_connect(event_) == NOT_A_CONNECT
         assert on_disconnect(event_) == NOT_A_DISCONNECT
-    assert live.handle_connect(["not", "an", "event"]) == NOT_A_CONNECT  # type: ignore[arg-type]
-    assert live.handle_disconnect("not an event") == NOT_A_DISCONNECT  # type: ignore[arg-type]
+    assert live_connections.handle_connect(["not", "an", "event"]) == NOT_A_CONNECT  # type: ignore[arg-type]
+    assert live_connections.handle_disconnect("not an event") == NOT_A_DISCONNECT  # type: ignore[arg-type]
     warnings = [json.loads(line) for line in captured_logs().splitlines() if line.startswith("{")]
     assert [w["message"] for w in warnings if "connection id" in w["message"]] == [
         "rejected a $connect event without a connection id",
@@ -574,26 +570,30 @@ def test_without_a_management_endpoint_eviction_only_forgets(
 # --- which users a batch pushes to --------------------------------------------------------------------------
 
 
-def test_only_the_recorded_messages_of_a_batch_name_users_to_push_to() -> None:
-    good = sqs_record(attempt_body(user_id="user_5"))
-    numeric = sqs_record(attempt_body(user_id=9))
-    failed = sqs_record(attempt_body(user_id=6))
-    odd = [
+def test_the_batch_processor_names_the_learners_whose_messages_it_recorded(db, new_user_id) -> None:
+    """Written and duplicate messages name their learner for the push; rejected or failed ones do not, and
+    nothing reads the bodies a second time: the users come from the processor that wrote them."""
+    from aws_lambda_powertools.utilities.batch import process_partial_response
+
+    from progress_common.ingest import new_processor
+
+    written, again, taken, owner = (new_user_id() for _ in range(4))
+    first = attempt_body(user_id=again)
+    session = new_user_id()
+    processor = new_processor()
+    setup = sqs_event(sqs_record(first), sqs_record(attempt_body(user_id=owner, session_id=session)))
+    process_partial_response(setup, processor.record_attempt, processor, FakeLambdaContext())
+    assert processor.recorded_users == {again, owner}
+    event_ = sqs_event(
+        sqs_record(attempt_body(user_id=f"user_{written}")),
+        sqs_record(first),  # a duplicate: recorded before, still the learner's
+        sqs_record(attempt_body(user_id=taken, session_id=session)),  # another learner's session
         sqs_record("not json"),
-        sqs_record(json.dumps({"exercise_id": 3})),  # no user_id
-        sqs_record(json.dumps(["user_7"])),  # not an object
-        sqs_record(attempt_body(user_id="nobody")),  # not a user id
-        sqs_record(attempt_body(user_id=None)),
-        {k: v for k, v in sqs_record(attempt_body(user_id=8)).items() if k != "body"},
-    ]
-    event_ = sqs_event(good, failed, *odd, "not a record", numeric)
-    response = {"batchItemFailures": [{"itemIdentifier": failed["messageId"]}]}
-    assert users_of_successful_records(event_, response) == {5, 9}
-    assert users_of_successful_records(event_, {"batchItemFailures": []}) == {5, 6, 9}
-    assert users_of_successful_records(event_, {"batchItemFailures": None}) == {5, 6, 9}
-    assert users_of_successful_records(event_, {}) == {5, 6, 9}
-    assert users_of_successful_records({"Records": None}, {}) == set()
-    assert users_of_successful_records({}, {}) == set()
+        sqs_record(attempt_body(user_id="nobody")),
+    )
+    response = process_partial_response(event_, processor.record_attempt, processor, FakeLambdaContext())
+    assert len(response["batchItemFailures"]) == 3
+    assert processor.recorded_users == {written, again}  # this batch's only
 
 
 # --- the push after a batch -----------------------------------------------------------------------------
@@ -655,7 +655,7 @@ def test_a_batch_of_users_nobody_watches_pushes_nothing_and_reports_nothing(
     db, new_user_id, management, info_logs, capsys
 ) -> None:
     user = new_user_id()
-    report = push_after_batch(sqs_event(sqs_record(attempt_body(user_id=user))), {"batchItemFailures": []})
+    report = push_after_batch({user})
     assert report.as_dict() == {**PushReport().as_dict(), "seconds": report.as_dict()["seconds"]}
     assert management.calls() == []
     assert logged(info_logs(), "live push") == []
@@ -669,7 +669,7 @@ def test_gone_connections_are_forgotten_and_refusals_count_as_failed(
     user = new_user_id()
     add_connections(db, user, ["ok=", "gone=", "forbidden=", "error="])
     management.answers.update({"gone=": "gone", "forbidden=": "forbidden", "error=": "error"})
-    report = push_after_batch(sqs_event(sqs_record(attempt_body(user_id=user))), {"batchItemFailures": []})
+    report = push_after_batch({user})
     assert (report.sent, report.gone, report.failed, report.skipped, report.users) == (1, 1, 2, 0, 1)
     assert report.outcomes == {"ok=": "sent", "gone=": "gone", "forbidden=": "failed", "error=": "failed"}
     assert connections(db, user) == ["ok=", "forbidden=", "error="]
@@ -726,9 +726,9 @@ def test_a_push_that_fails_reports_it_and_never_raises(db, new_user_id, manageme
     ] == ["OperationalError", "ValueError"]
     assert management.calls() == []
     # the consumer's own step cannot fail the batch either
-    assert push_after_batch(None, {}) == PushReport(failed=1)  # type: ignore[arg-type]
+    assert push_after_batch(None) == PushReport(failed=1)  # type: ignore[arg-type]
     last = json.loads(captured_logs().splitlines()[-1])
-    assert (last["message"], last["error_type"]) == ("live push failed", "AttributeError")
+    assert (last["message"], last["error_type"]) == ("live push failed", "TypeError")
 
 
 def test_a_silent_endpoint_costs_the_budget_then_pauses_pushing_for_thirty_seconds(
@@ -738,24 +738,24 @@ def test_a_silent_endpoint_costs_the_budget_then_pauses_pushing_for_thirty_secon
     add_connections(db, user, ["a=", "b="])
     add_connections(db, second, [f"s{n}=" for n in range(MAX_CONNECTIONS_PER_USER)])
     add_connections(db, third, ["t1=", "t2=", "t3="])
-    live._management_client(silent_endpoint)  # built once per container, not charged to the budget
+    live_management._management_client(silent_endpoint)  # built once per container, not charged to the budget
     with live_settings(live_management_endpoint=silent_endpoint):
         started = time.monotonic()
         report = push_progress([user, second, third], budget_seconds=0.2)
         assert time.monotonic() - started < 0.45  # the budget, not the 0.5 s read timeout
     # calls on the wire without an answer, and calls still queued: skipped (not known to have failed)
     assert (report.sent, report.failed, report.skipped, report.users) == (0, 0, 10, 3)
-    assert sorted(report.outcomes.values()) == ["skipped"] * 2 + ["timeout"] * live.PUSH_WORKERS
+    assert sorted(report.outcomes.values()) == ["skipped"] * 2 + ["timeout"] * live_management.PUSH_WORKERS
     assert connections(db, user) == ["a=", "b="]  # kept
     # paused: even with a reachable endpoint, no call for 30 s, every connection skipped
-    clock.offset = live.UNREACHABLE_PAUSE_SECONDS - 0.5
+    clock.offset = live_management.UNREACHABLE_PAUSE_SECONDS - 0.5
     report = push_progress([user])
     assert (report.sent, report.skipped, report.users) == (0, 2, 1) and management.calls() == []
     user_2 = new_user_id()
     add_connections(db, user_2, ["evicted=", *[f"x{n}=" for n in range(MAX_CONNECTIONS_PER_USER)]])
     close_connections(["evicted="])
     assert management.calls() == []
-    clock.offset = live.UNREACHABLE_PAUSE_SECONDS + 0.5
+    clock.offset = live_management.UNREACHABLE_PAUSE_SECONDS + 0.5
     assert push_progress([user]).sent == 2
     close_connections(["evicted="])
     assert management.calls("DELETE") == ["evicted="]
@@ -793,8 +793,8 @@ def test_an_answer_after_the_budget_is_skipped_without_pausing(db, new_user_id, 
 def test_a_call_without_an_answer_within_the_read_timeout_has_failed(db, new_user_id, management) -> None:
     user = new_user_id()
     add_connections(db, user, ["slow=", "quick="])
-    management.answers["slow="] = live.MANAGEMENT_TIMEOUT_SECONDS + 0.25
-    report = push_progress([user], budget_seconds=live.MANAGEMENT_TIMEOUT_SECONDS + 0.5)
+    management.answers["slow="] = live_management.MANAGEMENT_TIMEOUT_SECONDS + 0.25
+    report = push_progress([user], budget_seconds=live_management.MANAGEMENT_TIMEOUT_SECONDS + 0.5)
     assert report.outcomes == {"slow=": "unreachable", "quick=": "sent"}
     assert (report.sent, report.failed, report.skipped) == (1, 1, 0)
 
@@ -826,11 +826,8 @@ def test_the_push_stays_out_of_the_last_second_of_the_invocation(
     user = new_user_id()
     add_connections(db, user, ["slow="])
     management.answers["slow="] = 0.45  # within the read timeout, beyond the budget
-    event_ = sqs_event(sqs_record(attempt_body(user_id=user)))
     with live_settings(live_push_budget_seconds=0.25):
-        report = push_after_batch(
-            event_, {"batchItemFailures": []}, None if remaining_ms is None else lambda: remaining_ms
-        )
+        report = push_after_batch({user}, None if remaining_ms is None else lambda: remaining_ms)
     assert report.outcomes == ({"slow=": outcome} if outcome else {}) and report.skipped == 1
     assert management.calls() == (["slow="] if called else [])
 
@@ -839,13 +836,12 @@ def test_a_budget_longer_than_the_answer_gets_it(db, new_user_id, management) ->
     user = new_user_id()
     add_connections(db, user, ["slow="])
     management.answers["slow="] = 0.3
-    event_ = sqs_event(sqs_record(attempt_body(user_id=user)))
     with live_settings(live_push_budget_seconds=0.45):
-        assert push_after_batch(event_, {}, lambda: 30_000).sent == 1
-        assert push_after_batch(event_, {}, lambda: 1_450).sent == 1
+        assert push_after_batch({user}, lambda: 30_000).sent == 1
+        assert push_after_batch({user}, lambda: 1_450).sent == 1
     with live_settings(live_push_budget_seconds=0.1):
         assert push_progress([user], budget_seconds=0.45).sent == 1  # an explicit budget wins
-        assert push_after_batch(event_, {}, lambda: 30_000).skipped == 1
+        assert push_after_batch({user}, lambda: 30_000).skipped == 1
 
 
 # --- one call's outcome, and calls in parallel within a deadline --------------------------------------------
@@ -885,8 +881,8 @@ def client_error(response: dict[str, Any]) -> ClientError:
 
 def test_a_call_posts_the_message_or_closes_the_connection() -> None:
     client = FakeManagementClient()
-    assert live._post(client, "c1=", b'{"type":"progress"}') == "sent"
-    assert live._post(client, "c2=", None) == "sent"
+    assert live_management._post(client, "c1=", b'{"type":"progress"}') == "sent"
+    assert live_management._post(client, "c2=", None) == "sent"
     assert client.calls == [("post", "c1=", b'{"type":"progress"}'), ("delete", "c2=", None)]
 
 
@@ -925,12 +921,12 @@ def test_a_call_posts_the_message_or_closes_the_connection() -> None:
     ],
 )
 def test_a_calls_outcome_in_one_word(error: BaseException, outcome: str) -> None:
-    assert live._post(FakeManagementClient(raising(error)), "c=", b"{}") == outcome
-    assert live._post(FakeManagementClient(raising(error)), "c=", None) == outcome
+    assert live_management._post(FakeManagementClient(raising(error)), "c=", b"{}") == outcome
+    assert live_management._post(FakeManagementClient(raising(error)), "c=", None) == outcome
 
 
 def test_calls_run_in_parallel_eight_at_a_time() -> None:
-    together = threading.Barrier(live.PUSH_WORKERS, timeout=1.0)
+    together = threading.Barrier(live_management.PUSH_WORKERS, timeout=1.0)
 
     def meet(connection_id: str) -> None:
         try:
@@ -938,8 +934,8 @@ def test_calls_run_in_parallel_eight_at_a_time() -> None:
         except threading.BrokenBarrierError:
             raise EndpointConnectionError(endpoint_url="fewer calls at once than expected") from None
 
-    jobs = [(f"c{n}=", b"{}") for n in range(live.PUSH_WORKERS)]
-    assert live._post_all(FakeManagementClient(meet), jobs, time.monotonic() + 2.0) == {
+    jobs = [(f"c{n}=", b"{}") for n in range(live_management.PUSH_WORKERS)]
+    assert live_management._post_all(FakeManagementClient(meet), jobs, time.monotonic() + 2.0) == {
         cid: "sent" for cid, _ in jobs
     }
 
@@ -955,10 +951,12 @@ def test_calls_run_in_parallel_eight_at_a_time() -> None:
         with lock:
             active -= 1
 
-    jobs = [(f"c{n}=", b"{}") for n in range(live.PUSH_WORKERS * 2 + 1)]
-    assert set(live._post_all(FakeManagementClient(count), jobs, time.monotonic() + 2.0).values()) == {"sent"}
-    assert 1 <= most <= live.PUSH_WORKERS
-    assert live._post_all(FakeManagementClient(), [("only=", None)], time.monotonic() + 1.0) == {
+    jobs = [(f"c{n}=", b"{}") for n in range(live_management.PUSH_WORKERS * 2 + 1)]
+    assert set(
+        live_management._post_all(FakeManagementClient(count), jobs, time.monotonic() + 2.0).values()
+    ) == {"sent"}
+    assert 1 <= most <= live_management.PUSH_WORKERS
+    assert live_management._post_all(FakeManagementClient(), [("only=", None)], time.monotonic() + 1.0) == {
         "only=": "sent"
     }
 
@@ -966,20 +964,24 @@ def test_calls_run_in_parallel_eight_at_a_time() -> None:
 def test_at_the_deadline_calls_on_the_wire_time_out_and_queued_ones_never_start() -> None:
     release = threading.Event()
     client = FakeManagementClient(lambda connection_id: release.wait(2.0) and None)
-    jobs = [(f"c{n}=", b"{}") for n in range(live.PUSH_WORKERS + 2)]
+    jobs = [(f"c{n}=", b"{}") for n in range(live_management.PUSH_WORKERS + 2)]
     started = time.monotonic()
     try:
-        outcomes = live._post_all(client, jobs, started + 0.15)
+        outcomes = live_management._post_all(client, jobs, started + 0.15)
         returned = time.monotonic() - started
     finally:
         release.set()
     assert 0.1 <= returned < 0.6  # the deadline, not the calls
     assert outcomes == {
-        **{f"c{n}=": "timeout" for n in range(live.PUSH_WORKERS)},
-        **{f"c{n}=": "skipped" for n in range(live.PUSH_WORKERS, live.PUSH_WORKERS + 2)},
+        **{f"c{n}=": "timeout" for n in range(live_management.PUSH_WORKERS)},
+        **{
+            f"c{n}=": "skipped" for n in range(live_management.PUSH_WORKERS, live_management.PUSH_WORKERS + 2)
+        },
     }
     time.sleep(0.1)  # the hung calls are answered now; the queued ones were cancelled, never made
-    assert sorted(cid for _, cid, _ in client.calls) == sorted(f"c{n}=" for n in range(live.PUSH_WORKERS))
+    assert sorted(cid for _, cid, _ in client.calls) == sorted(
+        f"c{n}=" for n in range(live_management.PUSH_WORKERS)
+    )
 
 
 def test_closing_evicted_connections_with_a_broken_endpoint_logs_and_moves_on(
@@ -1095,7 +1097,7 @@ def test_an_endpoint_that_does_not_accept_the_connection_fails_within_the_connec
         user = new_user_id()
         add_connections(db, user, ["a="])
         with live_settings(live_management_endpoint=f"http://127.0.0.1:{port}/live"):
-            report = push_progress([user], budget_seconds=live.MANAGEMENT_TIMEOUT_SECONDS + 0.4)
+            report = push_progress([user], budget_seconds=live_management.MANAGEMENT_TIMEOUT_SECONDS + 0.4)
     finally:
         for filler in fillers:
             filler.close()
@@ -1128,7 +1130,6 @@ def test_a_database_lost_after_the_calls_still_reports_what_the_calls_did(
 def test_the_push_log_gives_its_duration_in_milliseconds(db, new_user_id, management, info_logs) -> None:
     user = new_user_id()
     add_connections(db, user, ["a="])
-    event_ = sqs_event(sqs_record(attempt_body(user_id=user)))
-    reports = [push_after_batch(event_, {"batchItemFailures": []}) for _ in range(4)]
+    reports = [push_after_batch({user}) for _ in range(4)]
     assert [r["seconds"] for r in logged(info_logs(), "live push")] == [round(r.seconds, 3) for r in reports]
     assert all(r.sent == 1 for r in reports)

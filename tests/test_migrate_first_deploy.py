@@ -17,8 +17,8 @@ from sqlalchemy import create_engine, text
 
 from progress_admin.database import migrate
 from progress_admin.scratch import ScratchDatabase, scratch_database
-from progress_common import db as common_db
-from progress_common.db import _url_from_database_url
+from progress_common import db_url
+from progress_common.db_url import url_from_database_url
 from progress_common.settings import get_settings, load_settings
 from tests.events import FakeLambdaContext
 from tests.faults import untrusted_tls_server
@@ -48,11 +48,11 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]
     for name, value in FAKE_AWS_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
-    common_db.forget_secrets()
+    db_url.forget_secrets()
     yield monkeypatch
     monkeypatch.undo()
     get_settings.cache_clear()
-    common_db.forget_secrets()
+    db_url.forget_secrets()
 
 
 def _invoke(load_function: Any, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
@@ -78,7 +78,7 @@ def test_a_secret_without_host_or_dbname_fails_naming_the_parameter(
 ) -> None:
     """An RDS-managed master secret holds username and password only: FAILED naming what to set, never
     a KeyError, never a schema created in the server's default database."""
-    url = _url_from_database_url(empty_database.url)
+    url = url_from_database_url(empty_database.url)
     secret = {
         "host": url.host,
         "port": url.port,
@@ -106,7 +106,7 @@ def test_a_secret_without_host_or_dbname_fails_naming_the_parameter(
 def test_the_same_secret_with_the_parameters_that_supply_what_it_lacks_migrates(
     load_function, cloudformation, empty_database, environment
 ) -> None:
-    url = _url_from_database_url(empty_database.url)
+    url = url_from_database_url(empty_database.url)
     with mock_aws():
         secret = json.dumps({"username": url.username, "password": "", "port": url.port})
         arn = boto3.client("secretsmanager").create_secret(Name="progress/db", SecretString=secret)["ARN"]
@@ -229,8 +229,8 @@ def test_changed_session_defaults_end_the_idle_sessions_that_predate_them(empty_
     the migration changes them it ends the role's idle sessions opened before, so none serves a request
     without them. When nothing changed, a redeploy ends nothing."""
     settings = load_settings({"DATABASE_URL": empty_database.url})
-    name = _url_from_database_url(empty_database.url).database
-    engine = create_engine(_url_from_database_url(empty_database.url), pool_size=1)
+    name = url_from_database_url(empty_database.url).database
+    engine = create_engine(url_from_database_url(empty_database.url), pool_size=1)
     with engine.connect() as conn:
         conn.execute(text("ALTER ROLE CURRENT_USER IN DATABASE " + name + " SET statement_timeout = '9s'"))
         conn.commit()

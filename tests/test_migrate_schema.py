@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 from progress_admin.database import alembic_config, migrate
 from progress_admin.scratch import ScratchDatabase, scratch_database
 from progress_common import schema
-from progress_common.db import _url_from_database_url
+from progress_common.db_url import url_from_database_url
 from progress_common.settings import get_settings, load_settings
 from tests.events import FakeLambdaContext
 
@@ -90,7 +90,7 @@ def event(request_type: str, url: str, revision: str = HEAD, **extra: Any) -> di
 
 
 def query(database: ScratchDatabase, sql: str) -> Any:
-    engine = create_engine(_url_from_database_url(database.url))
+    engine = create_engine(url_from_database_url(database.url))
     try:
         with engine.connect() as conn:
             return conn.execute(text(sql)).all()
@@ -134,7 +134,7 @@ def test_create_migrates_an_empty_database_and_sets_the_role_defaults(
 
 def test_update_from_an_older_revision_keeps_the_data(load_function, cloudformation, database) -> None:
     migrate(load_settings(), "0002")
-    engine = create_engine(_url_from_database_url(database.url))
+    engine = create_engine(url_from_database_url(database.url))
     with engine.begin() as conn:
         conn.execute(
             text(
@@ -178,7 +178,7 @@ def test_a_failing_migration_answers_failed_and_changes_nothing(
     load_function, cloudformation, database
 ) -> None:
     # Something in the way of the first migration: it fails half-way, and all of it rolls back.
-    engine = create_engine(_url_from_database_url(database.url))
+    engine = create_engine(url_from_database_url(database.url))
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE sessions (id integer)"))
     engine.dispose()
@@ -220,7 +220,7 @@ def test_a_migration_that_would_outlast_the_function_answers_failed_in_time(
     # Another session holds the migration lock: the migration cannot finish before the function's
     # timeout. The answer must arrive while the function still runs, and the run be repeatable.
     module = load_function("migrate_schema")
-    blocker = create_engine(_url_from_database_url(database.url))
+    blocker = create_engine(url_from_database_url(database.url))
     conn = blocker.connect()
     conn.execute(text("SELECT pg_advisory_lock(7240001)"))
     try:

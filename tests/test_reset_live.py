@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from progress_admin.local.gateway import make_token
-from progress_common.live import RESET_MESSAGE, reset_push_state
+from progress_common.live_management import RESET_MESSAGE, reset_push_state
 from tests.events import attempt_body, http_request
 
 

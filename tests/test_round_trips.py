@@ -15,6 +15,7 @@ from sqlalchemy import exc as sa_exc
 
 from bench.wire import RoundTripProxy
 from progress_common import db as common_db
+from progress_common.db_url import url_from_database_url
 from progress_common.settings import load_settings
 from tests.conftest import insert_attempts_sql
 from tests.events import call, http_event
@@ -30,7 +31,7 @@ ROUTES = {
 def proxy(test_database, db: Engine) -> Iterator[RoundTripProxy]:
     """A counting proxy in front of the test database; the functions' engine goes through it for the test,
     built as in Lambda: one connection, the schema revision checked on each new connection."""
-    url = common_db._url_from_database_url(test_database.url)
+    url = url_from_database_url(test_database.url)
     with RoundTripProxy.for_url(url) as wire:
         settings = load_settings({"DATABASE_URL": wire.url(url).render_as_string(hide_password=False)})
         common_db.set_engine(common_db.make_engine(settings, pool_size=1, check_schema=True))

@@ -9,6 +9,8 @@ from moto import mock_aws
 from sqlalchemy import text
 
 from progress_common import db as common_db
+from progress_common import db_url
+from progress_common.db_url import url_from_database_url
 from progress_common.errors import ConfigurationError
 from progress_common.settings import load_settings
 
@@ -31,7 +33,7 @@ def test_settings_defaults() -> None:
 
 
 def test_database_url_becomes_pg8000_and_unix_socket() -> None:
-    url = common_db.database_url(
+    url = db_url.database_url(
         load_settings({"DATABASE_URL": "postgresql://postgres:@/postgres?host=/tmp/pg"})
     )
     assert url.drivername == "postgresql+pg8000"
@@ -40,14 +42,14 @@ def test_database_url_becomes_pg8000_and_unix_socket() -> None:
 
 def test_non_postgres_url_is_refused() -> None:
     with pytest.raises(ConfigurationError):
-        common_db.database_url(load_settings({"DATABASE_URL": "sqlite:///x.db"}))
+        db_url.database_url(load_settings({"DATABASE_URL": "sqlite:///x.db"}))
 
 
 @mock_aws
 def test_engine_from_secrets_manager_connects_and_never_shows_password(
     test_database, caplog: pytest.LogCaptureFixture
 ) -> None:
-    real = common_db._url_from_database_url(test_database.url)
+    real = url_from_database_url(test_database.url)
     password = "s3cr3t-Pa55word-never-logged"
     client = boto3.client("secretsmanager")
     arn = client.create_secret(
@@ -63,9 +65,9 @@ def test_engine_from_secrets_manager_connects_and_never_shows_password(
         ),
     )["ARN"]
     settings = load_settings({"DB_SECRET_ARN": arn})
-    url = common_db.database_url(settings)
+    url = db_url.database_url(settings)
     assert url.password == password
-    assert password not in str(url) and password not in common_db.describe_url(url)
+    assert password not in str(url) and password not in db_url.describe_url(url)
     # Our loggers and SQLAlchemy's at DEBUG (botocore's own DEBUG wire log is out of our hands: keep it off).
     caplog.set_level(logging.DEBUG, logger="progress_common")
     caplog.set_level(logging.DEBUG, logger="sqlalchemy")
@@ -90,7 +92,7 @@ def test_malformed_secret_is_reported_without_its_content() -> None:
     client = boto3.client("secretsmanager")
     arn = client.create_secret(Name="progress/bad", SecretString=json.dumps({"password": "hunter2"}))["ARN"]
     with pytest.raises(ConfigurationError) as info:
-        common_db.database_url(load_settings({"DB_SECRET_ARN": arn}))
+        db_url.database_url(load_settings({"DB_SECRET_ARN": arn}))
     assert "hunter2" not in str(info.value)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, text
 from progress_admin.local.template import http_routes, load_template
 from progress_common import db as common_db
 from progress_common.archive import archive_old_attempts
+from progress_common.db_url import url_from_database_url
 from progress_common.errors import DatabaseUnavailableError
 from progress_common.settings import get_settings, load_settings
 from tests.conftest import TABLES, insert_attempts_sql
@@ -72,7 +73,7 @@ def faulty(request, db, test_database) -> Iterator[Callable[[], None]]:
                 conn.execute(text(f"DROP ROLE {role}"))
 
         cleanup.append(drop_role)
-        url = common_db._url_from_database_url(test_database.url).set(username=role, password=None)
+        url = url_from_database_url(test_database.url).set(username=role, password=None)
         engine = _engine_for(url.render_as_string(hide_password=False))
     else:  # statement_timeout: every table locked by another transaction, a short statement timeout
         locker = common_db.make_engine(get_settings(), autocommit=False)

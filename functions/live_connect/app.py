@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from progress_common.live import handle_connect
+from progress_common.live_connections import handle_connect
 from progress_common.observability import logger, metrics, tracer
 from progress_common.settings import get_settings
 

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from progress_common.ingest import count_failed_batch, new_processor
-from progress_common.live import push_after_batch
+from progress_common.live_push import push_after_batch
 from progress_common.observability import logger, metrics, tracer
 from progress_common.settings import get_live_settings, get_settings
 
@@ -27,7 +27,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         )
     )
     count_failed_batch(event, response)
-    # After the batch has committed: fresh progress to the affected users' open WebSocket connections.
-    # Best effort and bounded (LIVE_PUSH_BUDGET_SECONDS); it never changes or fails the response.
-    push_after_batch(event, response, context.get_remaining_time_in_millis)
+    # After the batch has committed: fresh progress to the open WebSocket connections of the learners
+    # whose messages were recorded. Best effort and bounded (LIVE_PUSH_BUDGET_SECONDS); it never changes
+    # or fails the response.
+    push_after_batch(processor.recorded_users, context.get_remaining_time_in_millis)
     return response

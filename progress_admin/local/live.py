@@ -66,7 +66,7 @@ class LiveLoop:
 
     def _configure(self, *, live: bool) -> None:
         """Point the layer's live settings at this loop (or back at the environment)."""
-        from progress_common.live import reset_push_state
+        from progress_common.live_management import reset_push_state
         from progress_common.settings import LiveSettings, get_live_settings, set_live_settings
 
         reset_push_state()

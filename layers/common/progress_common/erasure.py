@@ -50,7 +50,7 @@ def erase_user(
     if (
         connection_ids
     ):  # best effort; without LIVE_MANAGEMENT_ENDPOINT (progress-admin erase) nothing to close
-        from progress_common.live import close_connections
+        from progress_common.live_management import close_connections
 
         close_connections(list(connection_ids))
     files = delete_export_files(user_id, store if store is not None else export_store())

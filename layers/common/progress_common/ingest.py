@@ -55,10 +55,13 @@ class AttemptBatchProcessor(BatchProcessor):
         self.invalid: dict[str, InvalidMessageError] = {}
         # message id -> the timezone it named that the database does not know (written without it)
         self.timezone_not_applied: dict[str, str | None] = {}
+        # the learners whose messages of this batch were recorded (written or duplicate): who to push to
+        self.recorded_users: set[int] = set()
 
     def _prepare(self) -> None:
         super()._prepare()
         self.prepared, self.invalid, self.timezone_not_applied = {}, {}, {}
+        self.recorded_users = set()
         valid: list[tuple[str, AttemptMessage]] = []
         for raw in self.records:
             record = SQSRecord(raw)
@@ -110,11 +113,16 @@ class AttemptBatchProcessor(BatchProcessor):
         if record.message_id in self.invalid:
             raise self.invalid[record.message_id]
         prepared = self.prepared.get(record.message_id)
-        if prepared is None:
-            return record_attempt(record)  # not in the batch _prepare saw (called outside one): alone
+        if prepared is None:  # not in the batch _prepare saw (called outside one): alone
+            attempt = parse_message(record)
+            outcome = _write_one(record, attempt)
+            self.recorded_users.add(attempt.user_id)
+            return outcome
         attempt, outcome = prepared
         if outcome == ONE_AT_A_TIME:
-            return _write_one(record, attempt)
+            outcome = _write_one(record, attempt)
+            self.recorded_users.add(attempt.user_id)
+            return outcome
         if outcome == "session_of_another_user":
             outcome = SessionOwnershipError("the attempt names a session that belongs to another user")
         if isinstance(outcome, ProgressError):
@@ -122,6 +130,7 @@ class AttemptBatchProcessor(BatchProcessor):
             raise outcome
         if record.message_id in self.timezone_not_applied:
             _timezone_not_applied(record, attempt, outcome)
+        self.recorded_users.add(attempt.user_id)
         return _counted(record, outcome)
 
 

@@ -12,7 +12,8 @@ from pydantic import Field
 
 from progress_common.cursor import MAX_CURSOR_LENGTH
 from progress_common.http import current_user_id, responses_for
-from progress_common.live import close_after_reset, issue_ticket
+from progress_common.live_management import close_after_reset
+from progress_common.live_tickets import issue_ticket
 from progress_common.models import (
     PLAIN_DIGITS,
     LiveTicketResponse,

@@ -13,7 +13,7 @@ import random
 
 from snapshot_restore_py import register_after_restore, register_before_snapshot
 
-from progress_common import db
+from progress_common import db, db_url
 
 _registered = False
 
@@ -22,7 +22,7 @@ def before_snapshot() -> None:
     """Close and forget the engine (pooled connections and the credentials in its URL) and the cached
     secret; the first request after a restore builds them afresh."""
     db.dispose_engine()
-    db.forget_secrets()
+    db_url.forget_secrets()
 
 
 def after_restore() -> None:
