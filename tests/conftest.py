@@ -274,3 +274,13 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 # the dashboard's browser tests (tests/test_dashboard_*.py) share these fixtures
 from tests.browser import browser, demo_learner, site  # noqa: E402, F401
+
+
+@pytest.fixture
+def cloudformation() -> Iterator[Any]:
+    """A loopback stand-in of CloudFormation's pre-signed response URL; records the answers PUT to it."""
+    from tests.migrations import CloudFormationStandIn
+
+    stand_in = CloudFormationStandIn()
+    yield stand_in
+    stand_in.close()

@@ -14,8 +14,9 @@ from progress_common.db_url import url_from_database_url
 
 
 @contextmanager
-def silent_server() -> Iterator[int]:
-    """A port that accepts connections and never says a word (a hung server, a black-holed proxy)."""
+def _listener(on_accept: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A loopback port whose connections are handed to on_accept, one at a time, on a thread of its own;
+    yields the port, and closes the listener and every connection it accepted afterwards."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
@@ -32,6 +33,7 @@ def silent_server() -> Iterator[int]:
             except OSError:
                 return
             accepted.append(conn)
+            on_accept(conn)
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
@@ -43,6 +45,13 @@ def silent_server() -> Iterator[int]:
         listener.close()
         for conn in accepted:
             conn.close()
+
+
+@contextmanager
+def silent_server() -> Iterator[int]:
+    """A port that accepts connections and never says a word (a hung server, a black-holed proxy)."""
+    with _listener(lambda conn: None) as port:
+        yield port
 
 
 def _connector(database_url: str) -> Callable[[], socket.socket]:
@@ -147,31 +156,13 @@ def untrusted_tls_server(tmp_dir: str) -> Iterator[int]:
     )  # fmt: skip
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    listener.settimeout(0.1)
-    stop = threading.Event()
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn, suppress(OSError, ssl.SSLError):
-                conn.settimeout(5)
-                conn.recv(8)  # SSLRequest: length 8, code 80877103
-                conn.sendall(b"S")
-                context.wrap_socket(conn, server_side=True).close()  # the client refuses the certificate
+    def refuse_the_check(conn: socket.socket) -> None:
+        with suppress(OSError, ssl.SSLError):
+            conn.settimeout(5)
+            conn.recv(8)  # SSLRequest: length 8, code 80877103
+            conn.sendall(b"S")
+            context.wrap_socket(conn, server_side=True).close()  # the client refuses the certificate
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(5)
-        listener.close()
+    with _listener(refuse_the_check) as port:
+        yield port

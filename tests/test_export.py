@@ -435,3 +435,45 @@ def test_the_manifest_kinds_are_the_tables_of_the_learners_data(db, new_user_id)
             text("SELECT lines FROM progress_export_page_v1(:u, 0, NULL, NULL, 10)"), {"u": learner}
         ).scalars()
     assert set(json.loads(line)["counts"]) == set(KIND_TABLES)
+
+
+def test_files_a_reset_cannot_delete_are_logged_and_counted_and_the_reset_stands(
+    monkeypatch, capsys, captured_logs
+) -> None:
+    """After its commit a reset deletes the learner's export files; a store out of reach changes nothing of
+    its answer: one warning naming the error type, one ExportFilesLeft (an alarm watches it), None back."""
+    import progress_common.export_store as store_module
+    from progress_common.errors import ExportUnavailableError
+    from progress_common.observability import metrics
+    from progress_common.writes import delete_export_files_after_reset
+
+    deleted_for: list[int] = []
+
+    class Store:
+        def __init__(self, broken: bool) -> None:
+            self.broken = broken
+
+        def delete_user_objects(self, user_id: int) -> int:
+            deleted_for.append(user_id)
+            if self.broken:
+                raise ExportUnavailableError("the bucket is out of reach")
+            return 3
+
+    monkeypatch.setattr(store_module, "export_store", lambda: Store(broken=False))
+    assert delete_export_files_after_reset(7) == 3
+    monkeypatch.setattr(store_module, "export_store", lambda: Store(broken=True))
+    assert delete_export_files_after_reset(8) is None
+    assert deleted_for == [7, 8]
+    (warning,) = [json.loads(line) for line in captured_logs().splitlines() if "export files left" in line]
+    assert (warning["level"], warning["message"], warning["error_type"]) == (
+        "WARNING",
+        "export files left after a reset",
+        "ExportUnavailableError",
+    )
+    metrics.flush_metrics()
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if '"ExportFilesLeft"' in line]
+    document = json.loads(line)
+    (definition,) = [
+        d for d in document["_aws"]["CloudWatchMetrics"][0]["Metrics"] if d["Name"] == "ExportFilesLeft"
+    ]
+    assert definition["Unit"] == "Count" and document["ExportFilesLeft"] == [1.0]

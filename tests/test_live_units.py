@@ -567,6 +567,43 @@ def test_without_a_management_endpoint_eviction_only_forgets(
     assert "LiveConnectionsEvicted" not in emitted(capsys)
 
 
+def test_after_a_reset_each_page_is_told_why_then_closed_and_counted(management, capsys) -> None:
+    from progress_common.live_management import RESET_MESSAGE, close_after_reset
+
+    close_after_reset(["a=", "b=", "gone="])
+    management_requests = list(management.requests)
+    # every page hears the reason before any is closed: one round of POSTs, then one of DELETEs
+    assert [m for m, _, _ in management_requests] == ["POST"] * 3 + ["DELETE"] * 3
+    assert management.bodies() == {cid: RESET_MESSAGE for cid in ("a=", "b=", "gone=")}
+    assert json.loads(RESET_MESSAGE) == {"type": "reset", "reason": "progress_reset"}
+    assert sorted(management.calls("DELETE")) == ["a=", "b=", "gone="]
+    values = emitted(capsys, flush=True)
+    assert values.get("LiveConnectionsClosedByReset") == [3]
+    assert "LiveConnectionsEvicted" not in values
+
+
+def test_a_reset_with_nothing_open_or_no_endpoint_calls_nobody(management, capsys) -> None:
+    from progress_common.live_management import close_after_reset
+
+    close_after_reset([])
+    with live_settings(live_management_endpoint=None):
+        close_after_reset(["a="])
+    assert management.calls() == []
+    metrics.add_metric(name="Marker", unit="Count", value=1)  # so that there is something to flush
+    assert "LiveConnectionsClosedByReset" not in emitted(capsys, flush=True)
+
+
+def test_telling_and_closing_share_one_budget(management) -> None:
+    from progress_common.live_management import close_connections
+
+    management.answers.update({"slow=": 0.4})
+    started = time.monotonic()
+    close_connections(["slow="], budget_seconds=0.3, farewell=b"{}")
+    # the farewell took the whole budget: the close was not even tried
+    assert time.monotonic() - started < 0.3 + 0.2
+    assert management.calls("DELETE") == []
+
+
 # --- which users a batch pushes to --------------------------------------------------------------------------
 
 

@@ -23,16 +23,9 @@ from progress_common.settings import get_settings, load_settings
 from tests.events import FakeLambdaContext
 from tests.faults import untrusted_tls_server
 from tests.helpers import FAKE_AWS_CREDENTIALS
-from tests.test_migrate_schema import CloudFormationStandIn, event, query, revision_of
+from tests.test_migrate_schema import event, query, revision_of
 
 DEADLINE_SECONDS = 60  # "fails within a minute"
-
-
-@pytest.fixture
-def cloudformation() -> Iterator[CloudFormationStandIn]:
-    stand_in = CloudFormationStandIn()
-    yield stand_in
-    stand_in.close()
 
 
 @pytest.fixture

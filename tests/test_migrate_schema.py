@@ -4,10 +4,8 @@ a loopback HTTP server that stands in for the pre-signed S3 URL."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,47 +22,6 @@ from tests.events import FakeLambdaContext
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-
-class CloudFormationStandIn:
-    """Records the answers PUT to the "pre-signed URL"."""
-
-    def __init__(self) -> None:
-        answers: list[dict[str, Any]] = []
-        self.answers = answers
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_PUT(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                answers.append(
-                    {
-                        "path": self.path,
-                        "content_type": self.headers.get("Content-Type"),
-                        "at": time.monotonic(),
-                        "body": json.loads(body),
-                    }
-                )
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/stack-response?X-Amz-Signature=abc"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def cloudformation() -> Iterator[CloudFormationStandIn]:
-    stand_in = CloudFormationStandIn()
-    yield stand_in
-    stand_in.close()
 
 
 @pytest.fixture
