@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_optional_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Commands that live in their own modules register here (serve, archive, import-json, demo-data, ...)."""
-    from progress_admin import commands_data, commands_local  # noqa: F401 - importing them registers them
+    from progress_admin import commands_data, commands_local, commands_signals  # noqa: F401 - registers them
     from progress_admin.command_registry import REGISTRY
 
     for name, (help_text, configure, run) in REGISTRY.items():

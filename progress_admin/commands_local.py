@@ -98,6 +98,7 @@ def _serve(args: argparse.Namespace) -> int:
             log=lambda line: print(line, file=sys.stderr),
             parameter_overrides=overrides,
             dashboard_api_origins=args.dashboard_api_origin,
+            sweep_every=60.0,
         )
     except ValueError as exc:
         print(f"progress-admin serve: {exc}", file=sys.stderr)

@@ -189,8 +189,8 @@ def sample_export(database_url: str) -> None:
 
 
 def export_resources(template: dict[str, Any], endpoint: str) -> dict[str, str]:
-    """The export bucket (named as the stand-in names resolve it) and queue in the moto server; the
-    variables whose value only the server knows (the queue's URL)."""
+    """The export bucket (named as the stand-in names resolve it) and queue, and the attempts queue, in the
+    moto server; the variables whose value only the server knows (the queues' URLs)."""
     import boto3
 
     credentials = {"region_name": REGION, "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -198,8 +198,11 @@ def export_resources(template: dict[str, Any], endpoint: str) -> dict[str, str]:
     boto3.client("s3", endpoint_url=endpoint, **credentials).create_bucket(
         Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
     )
-    queue = boto3.client("sqs", endpoint_url=endpoint, **credentials).create_queue(QueueName="exportqueue")
-    return {"EXPORT_QUEUE_URL": queue["QueueUrl"]}
+    sqs = boto3.client("sqs", endpoint_url=endpoint, **credentials)
+    queue = sqs.create_queue(QueueName="exportqueue")
+    # the attempts queue the sweep reads (its depth; its age metric from the moto server's CloudWatch)
+    attempts = sqs.create_queue(QueueName="attemptsqueue")
+    return {"EXPORT_QUEUE_URL": queue["QueueUrl"], "ATTEMPTS_QUEUE_URL": attempts["QueueUrl"]}
 
 
 @contextmanager
@@ -416,7 +419,8 @@ def lambda_environment(
             "AWS_SESSION_TOKEN": "testing",
             "AWS_ENDPOINT_URL_SECRETS_MANAGER": endpoint,
             "AWS_ENDPOINT_URL_S3": endpoint,  # the export bucket
-            "AWS_ENDPOINT_URL_SQS": endpoint,  # the export queue
+            "AWS_ENDPOINT_URL_SQS": endpoint,  # the export queue, the attempts queue's depth
+            "AWS_ENDPOINT_URL_CLOUDWATCH": endpoint,  # the attempts queue's age metric (the sweep)
             "AWS_LAMBDA_FUNCTION_NAME": name,
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
             "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",

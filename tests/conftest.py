@@ -33,6 +33,8 @@ os.environ.setdefault("LIVE_WEBSOCKET_URL", "wss://abc1234567.execute-api.eu-wes
 # server; nothing reaches these names)
 os.environ.setdefault("EXPORT_BUCKET", "progress-exports-unreachable")
 os.environ.setdefault("EXPORT_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/123456789012/progress-exports")
+# The sweep's watermark: the local one (nothing waits in a queue) unless a test gives it a moto queue
+os.environ.setdefault("INGEST_WATERMARK_SOURCE", "local")
 os.environ.pop("DB_SECRET_ARN", None)
 
 import pytest
@@ -57,7 +59,10 @@ TABLES = (
     "live_connections",
     "attempts_quarantine",
     "exports",
+    "ingest_holds",
 )
+# tables of the service's own state, no learner's: emptied after each test too
+SERVICE_TABLES = ("ingest_incidents", "ingest_watermark")
 
 
 @pytest.fixture(scope="session")
@@ -96,7 +101,7 @@ def db(engine: Engine) -> Iterator[Engine]:
     """The engine, with every table emptied after the test."""
     yield engine
     with engine.connect() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES + SERVICE_TABLES)} RESTART IDENTITY CASCADE"))
 
 
 class StatementCounter:

@@ -27,6 +27,7 @@ KIND_TABLES = {
     "covered_day": "user_covered_days",
     "daily_total": "user_daily_stats",
     "exercise_total": "user_exercise_stats",
+    "held_message": "ingest_holds",
 }
 
 
@@ -88,6 +89,24 @@ def seed_learner(
                 "id": 9_000_000_000 + user_id % 1_000_000_000,
                 "u": user_id,
                 "answer": f"{answer} {user_id} quarantined",
+            },
+        )
+        # a message of theirs on its way to the DLQ: the consumer held their days (holds.py)
+        conn.execute(
+            text("SELECT progress_hold_attempts_v1(CAST(:holds AS jsonb))"),
+            {
+                "holds": json.dumps(
+                    [
+                        {
+                            "attempt_uid": str(uuid.uuid4()),
+                            "user_id": user_id,
+                            "held_from": (now - dt.timedelta(hours=1)).isoformat(),
+                            "message_id": f"msg-{user_id}",
+                            "receive_count": 3,
+                            "reason": "receive 3 failed: database_unavailable",
+                        }
+                    ]
+                )
             },
         )
 

@@ -78,6 +78,8 @@ def test_empty_user_gets_zeros_and_defaults(api, new_user_id) -> None:
         "practiced_today": False,
         "streak_expires_at": None,
         "timezone": "UTC",
+        "streak_status": None,  # no history
+        "data_complete_through": None,  # no sweep has established the watermark yet
         "recent_attempts": [],
         "next_cursor": None,
     }

@@ -160,9 +160,10 @@ def test_every_route_exists(page: Path) -> None:
 
 @pytest.mark.parametrize("page", PAGES, ids=IDS)
 def test_every_environment_variable_exists(page: Path) -> None:
-    from progress_common.settings import ExportSettings, LiveSettings, Settings
+    from progress_common.settings import ExportSettings, IngestSettings, LiveSettings, Settings
 
-    settings = {f.upper() for model in (Settings, LiveSettings, ExportSettings) for f in model.model_fields}
+    models = (Settings, LiveSettings, ExportSettings, IngestSettings)
+    settings = {f.upper() for model in models for f in model.model_fields}
     source = _source_text()
     for name in set(re.findall(r"`([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)(?:=[^`]*)?`", _built_part(page))):
         # a setting is read by pydantic under its lower-case field name

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, text
 import progress_admin.backfill as backfill
 from progress_admin.database import migrate
 from progress_admin.scratch import scratch_database
+from progress_common import queries
 from progress_common.db import make_engine
 from progress_common.queries import get_progress, get_statistics
 from progress_common.settings import Settings, load_settings
@@ -124,8 +125,22 @@ def differences(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]
     }
 
 
+# GET /progress's ingest status (0013) reads tables an older schema lacks: before the upgrade it reads as
+# unknown, and the figures compared are the ones the old releases had.
+INGEST_STATUS = "progress_ingest_status_v1(CAST({user_id} AS bigint), CAST({now} AS timestamptz))"
+UNKNOWN_STATUS = "json_build_object('data_complete_through', NULL, 'streak_status', NULL)"
+NEW_FIELDS = ("streak_status", "data_complete_through")
+
+
 def figures(engine: Engine, user: int) -> dict[str, Any]:
-    progress = get_progress(user, limit=100, engine=engine).model_dump()
+    with engine.connect() as conn:
+        has_status = conn.execute(text("SELECT to_regclass('ingest_watermark') IS NOT NULL")).scalar_one()
+    with pytest.MonkeyPatch.context() as patch:
+        if not has_status:
+            patch.setattr(
+                queries, "PROGRESS_SQL", queries.PROGRESS_SQL.replace(INGEST_STATUS, UNKNOWN_STATUS)
+            )
+        progress = get_progress(user, limit=100, engine=engine).model_dump(exclude=set(NEW_FIELDS))
     statistics = get_statistics(user, days=366, engine=engine).model_dump()
     return {"progress": progress, "statistics": statistics}
 

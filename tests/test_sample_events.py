@@ -41,6 +41,8 @@ def test_sample_events_run(load_function, db, aws) -> None:
     stats = run("get_statistics")
     assert stats["statusCode"] == 200 and json.loads(stats["body"])["sessions"]["total"] == 1
     assert run("archive_attempts")["moved"] == 0
+    swept = run("sweep")  # the local watermark (conftest): the sweep's own instant
+    assert swept["watermark"] == swept["now"] and swept["open_incident"] is None
     started = run("request_export")
     assert started["statusCode"] == 202 and len(aws.receive()) == 1
     # the export the worker's and the status's sample events name (as the artifact smoke inserts it)

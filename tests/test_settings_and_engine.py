@@ -145,7 +145,7 @@ def test_the_configuration_table_lists_every_setting_with_its_default() -> None:
     import re
     from pathlib import Path
 
-    from progress_common.settings import ExportSettings, LiveSettings, Settings
+    from progress_common.settings import ExportSettings, IngestSettings, LiveSettings, Settings
 
     deploy = (Path(__file__).resolve().parent.parent / "docs" / "deploy.md").read_text()
     section = deploy.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
@@ -155,7 +155,12 @@ def test_the_configuration_table_lists_every_setting_with_its_default() -> None:
         defaults = [d.strip().strip("`") for d in row[1].split(",")]
         assert len(defaults) == len(names), row
         documented.update(zip(names, defaults, strict=True))
-    fields = {**Settings.model_fields, **LiveSettings.model_fields, **ExportSettings.model_fields}
+    fields = {
+        **Settings.model_fields,
+        **LiveSettings.model_fields,
+        **ExportSettings.model_fields,
+        **IngestSettings.model_fields,
+    }
     assert set(documented) == {name.upper() for name in fields}
     for name, field in fields.items():
         default = field.default

@@ -43,6 +43,7 @@ def test_every_function_has_its_handler_file_and_build_makefile() -> None:
         "GetExportFunction",
         "EraseUserFunction",
         "MigrateSchemaFunction",
+        "SweepFunction",
     }
     for name, resource in FUNCTIONS.items():
         props = resource["Properties"]
@@ -108,6 +109,7 @@ def test_no_function_has_a_wider_policy_than_it_needs() -> None:
         "ExportWorkerFunction": [*secret_only, "Statement", "SQSPollerPolicy"],  # writes files; the queue
         "GetExportFunction": [*secret_only, "Statement"],  # reads files (the links it signs)
         "EraseUserFunction": [*secret_only, "Statement"],  # deletes files, closes live connections
+        "SweepFunction": [*secret_only, "Statement"],  # the attempts queue's depth and age metric
     }
     for name, resource in FUNCTIONS.items():
         props = resource["Properties"]
@@ -144,8 +146,16 @@ def test_no_function_has_a_wider_policy_than_it_needs() -> None:
     stage = TEMPLATE["Resources"]["LiveStage"]["Properties"]["StageName"]
     connect_env = FUNCTIONS["LiveConnectFunction"]["Properties"]["Environment"]["Variables"]
     assert connect_env["LIVE_MANAGEMENT_ENDPOINT"]["Fn::Sub"].endswith(f"/{stage}")
-    policies = [r["Properties"].get("Policies") for r in FUNCTIONS.values()]
+    policies = [
+        r["Properties"].get("Policies") for r in FUNCTIONS.values() if r is not FUNCTIONS["SweepFunction"]
+    ]
     assert "*" not in str(policies).replace("/@connections/*", "").replace("users/*", "")
+    sweep = FUNCTIONS["SweepFunction"]["Properties"]["Policies"][2]["Statement"]
+    assert [(s["Action"], s["Resource"]) for s in sweep] == [
+        ("sqs:GetQueueAttributes", {"Fn::GetAtt": ["AttemptsQueue", "Arn"]}),
+        # CloudWatch's metric reads have no resource-level permissions: the one "*" of the stack
+        ("cloudwatch:GetMetricData", "*"),
+    ]
 
 
 def test_queue_visibility_is_six_times_the_consumer_timeout_and_failures_are_reported() -> None:
@@ -557,6 +567,10 @@ def test_no_role_grants_a_wildcard_resource_beyond_what_aws_requires(kms_key: st
     assert len(documents) >= len(FUNCTIONS) + 1  # the scheduler's role too
     for document in documents:
         for statement in _statements(document):
+            if statement.get("Sid") == "ReadTheAttemptsQueueAgeMetric":
+                # cloudwatch:GetMetricData takes no resource (IAM's service authorization reference)
+                assert statement["Action"] == "cloudwatch:GetMetricData" and statement["Resource"] == "*"
+                continue
             for resource in _listed(statement["Resource"]):
                 # the wildcards: any connection of the live stage, any export file (connection ids and
                 # export ids are not known ahead)
@@ -569,7 +583,8 @@ def test_no_role_grants_a_wildcard_resource_beyond_what_aws_requires(kms_key: st
     assert others.pop("ApiGatewayLogsRole")["ManagedPolicyArns"] == [
         {"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"}
     ]
-    assert [role.get("ManagedPolicyArns") for role in others.values()] == [None]  # the scheduler's
+    # the schedulers' (archival, sweep)
+    assert [role.get("ManagedPolicyArns") for role in others.values()] == [None, None]
 
 
 def test_a_customer_managed_key_of_the_secret_is_decryptable_by_every_reader_of_the_secret() -> None:
@@ -728,3 +743,42 @@ def test_erasure_has_its_own_scope_on_the_route_and_in_the_function() -> None:
     for metric in ("ExportsFailed", "ExportUnavailable", "ExportFilesLeft"):
         assert _alarm_on(metric)["Threshold"] == 1
         assert f'name="{metric}"' in "".join(p.read_text() for p in LAYER.glob("*.py")), metric
+
+
+# ---- issue 23: settled days ---------------------------------------------------------------------------
+
+
+def test_the_sweep_runs_every_minute_reads_the_attempts_queue_and_has_its_alarms() -> None:
+    from progress_common.settings import IngestSettings
+
+    sweep = FUNCTIONS["SweepFunction"]["Properties"]
+    schedule = sweep["Events"]["EveryMinute"]
+    assert schedule["Type"] == "ScheduleV2"
+    assert schedule["Properties"]["ScheduleExpression"] == "rate(1 minute)"
+    # a stale sweep is not retried: the next minute's is the retry
+    assert schedule["Properties"]["RetryPolicy"]["MaximumRetryAttempts"] == 0
+    assert sweep["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
+    assert sweep["Timeout"] < 60
+    env = sweep["Environment"]["Variables"]
+    assert env["ATTEMPTS_QUEUE_URL"] == {"Ref": "AttemptsQueue"}
+    assert env["INGEST_MAX_DELAY_SECONDS"] == {"Ref": "IngestMaxDelaySeconds"}
+    delay = TEMPLATE["Parameters"]["IngestMaxDelaySeconds"]
+    field = IngestSettings.model_fields["ingest_max_delay_seconds"]
+    assert (delay["MinValue"], delay["MaxValue"], delay["Default"]) == (0, 900, field.default)
+    # the sweep reaches CloudWatch from the private subnets
+    endpoint = RESOURCES["MonitoringEndpoint"]
+    assert endpoint["Condition"] == "CreateMonitoringInterfaceEndpoint"
+    assert endpoint["Properties"]["ServiceName"] == {"Fn::Sub": "com.amazonaws.${AWS::Region}.monitoring"}
+    assert endpoint["Properties"]["PrivateDnsEnabled"] is True
+    layer_source = "".join(p.read_text() for p in LAYER.glob("*.py"))
+    for metric in ("IngestIncidentOpen", "AttemptHoldsNotRecorded"):
+        assert _alarm_on(metric)["Threshold"] == 1
+        assert f'name="{metric}"' in layer_source, metric
+    assert _alarm_on("IngestIncidentOpen")["Statistic"] == "Maximum"
+    errors = [
+        r["Properties"]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        and r["Properties"].get("Dimensions") == [{"Name": "FunctionName", "Value": {"Ref": "SweepFunction"}}]
+    ]
+    assert [a["MetricName"] for a in errors] == ["Errors"]

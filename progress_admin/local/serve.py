@@ -13,6 +13,7 @@ from progress_admin.local.gateway import HttpApi
 from progress_admin.local.live import LiveLoop
 from progress_admin.local.server import LocalServer
 from progress_admin.local.static import dashboard_csp, origin_of
+from progress_admin.local.sweep import SweepLoop, has_sweep
 from progress_admin.local.template import load_template, websocket_routes
 
 
@@ -33,10 +34,12 @@ def create_server(
     parameter_overrides: Mapping[str, str] | None = None,
     exports_dir: Path | None = None,
     dashboard_api_origins: Iterable[str] = (),
+    sweep_every: float | None = None,
 ) -> LocalServer:
     """exports_dir: the folder that stands in for the export bucket (default `.local/exports`).
     dashboard_api_origins: origins the dashboard may call besides this server's own (a deployed stage's
-    HTTP API and its WebSocket API)."""
+    HTTP API and its WebSocket API). sweep_every: run the template's SweepFunction every that many seconds
+    (60: at the start of each minute, as `progress-admin serve` does); None: never (tests)."""
     if not is_loopback(host):
         raise ValueError(
             f"serve listens on loopback only (it does not verify tokens); {host!r} is not loopback"
@@ -67,6 +70,8 @@ def create_server(
             log,
             api.overrides,
         )
+    if sweep_every is not None and has_sweep(template):
+        server.sweep = SweepLoop(root, template, log, api.overrides, interval=sweep_every)
     ws_port = server.live.ws_port if server.live is not None else None
     own = own_origins(host, server.server_address[1], ws_port)
     server.dashboard_csp = dashboard_csp([*own, *(origin_of(o) for o in dashboard_api_origins)])
@@ -94,6 +99,7 @@ BANNER = """\
  attempts: POST {url}/local/attempts (a JSON list of message bodies, one SQS batch)
  Exports: POST {url}/progress/export; files in .local/exports, download links
  on {url}/local/exports/... (signed, 15 minutes); the worker runs in this process
+ The minute sweep (SweepFunction) runs at the start of every minute
  A token for user_7 and its dashboard URL: progress-admin token --user user_7
 ==============================================================================
 """

@@ -31,6 +31,7 @@ from progress_admin.local.gateway import (
 )
 from progress_admin.local.live import LiveLoop
 from progress_admin.local.static import dashboard_csp, dashboard_reply, docs_reply, serves_docs
+from progress_admin.local.sweep import SweepLoop
 from progress_admin.local.web import C_PARSER, BadHttpMessage, LineTooLong, web
 
 # aiohttp's limits on a request's head, as serve configures them: the request line (its default; 414
@@ -124,6 +125,7 @@ class LocalServer:
         self.executor = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="lambda")
         self.live: LiveLoop | None = None
         self.exports: ExportLoop | None = None
+        self.sweep: SweepLoop | None = None
         # what the dashboard may talk to besides its own origin (set by create_server)
         self.dashboard_csp = dashboard_csp(())
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -152,6 +154,8 @@ class LocalServer:
         runners = [web.ServerRunner(_Server(self.handle, self.log, **limits), shutdown_timeout=2)]
         await runners[0].setup()
         await web.SockSite(runners[0], self.http_socket).start()
+        if self.sweep is not None:
+            self.sweep.start()
         if self.live is not None:
             runners.append(web.ServerRunner(_Server(self.live.websockets.handle, self.log, **limits)))
             await runners[1].setup()
@@ -178,6 +182,8 @@ class LocalServer:
             self.live.close()
         if self.exports is not None:
             self.exports.close()
+        if self.sweep is not None:
+            self.sweep.close()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:

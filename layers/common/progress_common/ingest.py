@@ -11,6 +11,7 @@ caused it fails alone. Logs name the message id and what was wrong, never the an
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any, Literal, TypeAlias
 
@@ -24,6 +25,7 @@ from progress_common.errors import (
     ProgressError,
     SessionOwnershipError,
 )
+from progress_common.holds import FailedAttempt
 from progress_common.models import AttemptMessage
 from progress_common.observability import logger, metrics
 from progress_common.writes import (
@@ -57,11 +59,14 @@ class AttemptBatchProcessor(BatchProcessor):
         self.timezone_not_applied: dict[str, str | None] = {}
         # the learners whose messages of this batch were recorded (written or duplicate): who to push to
         self.recorded_users: set[int] = set()
+        # the valid messages of this batch that failed: the consumer holds their learners' days (holds.py)
+        self.failed_attempts: list[FailedAttempt] = []
 
     def _prepare(self) -> None:
         super()._prepare()
         self.prepared, self.invalid, self.timezone_not_applied = {}, {}, {}
         self.recorded_users = set()
+        self.failed_attempts = []
         valid: list[tuple[str, AttemptMessage]] = []
         for raw in self.records:
             record = SQSRecord(raw)
@@ -115,23 +120,41 @@ class AttemptBatchProcessor(BatchProcessor):
         prepared = self.prepared.get(record.message_id)
         if prepared is None:  # not in the batch _prepare saw (called outside one): alone
             attempt = parse_message(record)
-            outcome = _write_one(record, attempt)
-            self.recorded_users.add(attempt.user_id)
-            return outcome
+            return self._alone(record, attempt)
         attempt, outcome = prepared
         if outcome == ONE_AT_A_TIME:
-            outcome = _write_one(record, attempt)
-            self.recorded_users.add(attempt.user_id)
-            return outcome
+            return self._alone(record, attempt)
         if outcome == "session_of_another_user":
             outcome = SessionOwnershipError("the attempt names a session that belongs to another user")
         if isinstance(outcome, ProgressError):
             _failed(logger.warning, "could not record an attempt", record, attempt, error=outcome.code)
+            self._note_failure(record, attempt, outcome.code)
             raise outcome
         if record.message_id in self.timezone_not_applied:
             _timezone_not_applied(record, attempt, outcome)
         self.recorded_users.add(attempt.user_id)
         return _counted(record, outcome)
+
+    def _alone(self, record: SQSRecord, attempt: AttemptMessage) -> str:
+        try:
+            outcome = _write_one(record, attempt)
+        except Exception as exc:
+            self._note_failure(record, attempt, getattr(exc, "code", type(exc).__name__))
+            raise
+        self.recorded_users.add(attempt.user_id)
+        return outcome
+
+    def _note_failure(self, record: SQSRecord, attempt: AttemptMessage, error: str) -> None:
+        sent = record.attributes.sent_timestamp
+        self.failed_attempts.append(
+            FailedAttempt(
+                message_id=record.message_id,
+                attempt=attempt,
+                receive_count=int(record.attributes.approximate_receive_count or 1),
+                sent_at=dt.datetime.fromtimestamp(int(sent) / 1000, dt.UTC) if sent else None,
+                error=error,
+            )
+        )
 
 
 def new_processor() -> AttemptBatchProcessor:

@@ -144,6 +144,17 @@ STREAK_EXPIRES_AT = (
 )
 
 
+STREAK_STATUS = (
+    "null without history; active: current_streak >= 1; pending: current_streak is 0 but the day that ended the"
+    " last run is not settled yet (a message for it may still be on its way: no streak_lost for it); broken"
+)
+DATA_COMPLETE_THROUGH = (
+    "every attempt message the queue accepted before this instant is counted (the ingest watermark, held back"
+    " while a message of this learner is on its way to the dead-letter queue); null until first known. A day is"
+    " settled once this passes its end by 60 minutes"
+)
+
+
 class ProgressResponse(BaseModel):
     user_id: int
     total_attempts: int
@@ -155,6 +166,8 @@ class ProgressResponse(BaseModel):
     practiced_today: bool = Field(description=PRACTICED_TODAY)
     streak_expires_at: Timestamp | None = Field(description=STREAK_EXPIRES_AT)
     timezone: str
+    streak_status: Literal["active", "pending", "broken"] | None = Field(description=STREAK_STATUS)
+    data_complete_through: Timestamp | None = Field(description=DATA_COMPLETE_THROUGH)
     recent_attempts: list[RecentAttempt]
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
 
@@ -316,7 +329,7 @@ class ExportMessage(BaseModel):
 
 
 class ErasedCounts(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a table progress_erase_user_v1 empties must be named here
+    model_config = ConfigDict(extra="forbid")  # a table progress_erase_user_v2 empties must be named here
 
     profile: int
     attempts: int
@@ -328,6 +341,7 @@ class ErasedCounts(BaseModel):
     exercise_totals: int
     live_tickets: int
     live_connections: int
+    held_messages: int = Field(description="holds of the learner's messages on their way to the DLQ")
     exports: int
     export_files: int
 

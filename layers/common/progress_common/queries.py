@@ -32,10 +32,12 @@ from progress_common.sqltext import UnrenderableValueError, render_sql
 # bounds and defaults, and these functions' defaults.
 PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 20, 100
 DAILY_SERIES_DAYS_DEFAULT, DAILY_SERIES_DAYS_MAX = 30, 366
+# GET /progress also says how complete the data behind it is (progress_ingest_status_v1: the learner's
+# ingest watermark and streak_status), in the same statement.
 PROGRESS_SQL = (
     "SELECT progress_read_progress_v2(CAST({user_id} AS bigint), CAST({now} AS timestamptz),"
     " coalesce(CAST({cursor_at} AS timestamptz), 'infinity'), CAST({cursor_id} AS bigint),"
-    " CAST({fetch} AS integer))"
+    " CAST({fetch} AS integer)), progress_ingest_status_v1(CAST({user_id} AS bigint), CAST({now} AS timestamptz))"
 )
 STATISTICS_SQL = (
     "SELECT progress_read_statistics_v2(CAST({user_id} AS bigint), CAST({now} AS timestamptz),"
@@ -61,9 +63,12 @@ def _date(value: str | None) -> dt.date | None:
 
 
 def _read(engine: Engine, user_id: int, sql: str) -> dict[str, Any]:
-    """Run a read function; return its document with the fields both GETs share already worked out."""
-    ((document,),) = run_idempotent(sql, engine=engine)
+    """Run a read function; return its document with the fields both GETs share already worked out (and,
+    when the statement has a second column, the ingest status under "ingest")."""
+    ((document, *more),) = run_idempotent(sql, engine=engine)
     row: dict[str, Any] = json.loads(document)
+    if more:
+        row["ingest"] = more[0] if isinstance(more[0], dict) else json.loads(more[0])
     streak = row["streak"]
     expires = streak["streak_expires_at"]
     row["common"] = {
@@ -112,9 +117,13 @@ def get_progress(
     if len(recent) > limit:
         recent = recent[:limit]
         next_cursor = encode_cursor(recent[-1]["created_at"], recent[-1]["id"])
+    ingest = row["ingest"]
+    complete = ingest["data_complete_through"]
     return ProgressResponse.model_validate(
         {
             **row["common"],
+            "streak_status": ingest["streak_status"],
+            "data_complete_through": _in_zone(complete, row["common"]["timezone"]) if complete else None,
             "recent_attempts": recent,
             "next_cursor": next_cursor,
         }

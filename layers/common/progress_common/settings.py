@@ -180,3 +180,62 @@ def set_export_settings(settings: ExportSettings | None) -> None:
     global _export_override
     _export_override = settings
     _export_from_environment.cache_clear()
+
+
+class IngestSettings(BaseModel):
+    """The sweep's view of the attempts queue (docs/signals.md, "Settled days"), from the environment; set
+    only in the sweep function (template.yaml), and by `progress-admin serve` and `sweep` locally."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    # "sqs": the watermark comes from what SQS and CloudWatch say of ATTEMPTS_QUEUE_URL (AWS). "local": the
+    # local queue of `serve` writes each batch before it answers, so nothing is ever waiting: the watermark is
+    # the sweep's instant.
+    ingest_watermark_source: Literal["sqs", "local"] = "sqs"
+    attempts_queue_url: str | None = Field(default=None, pattern=r"^https?://[^?#\s]+/[^/?#\s]+$")
+    # the longest DelaySeconds a producer may give a message (SQS allows 900): whether
+    # ApproximateAgeOfOldestMessage counts a delayed message is not documented, so the watermark stays this
+    # far behind what the metric proves. 0 only when no producer ever delays a message.
+    ingest_max_delay_seconds: int = Field(default=900, ge=0, le=900)
+
+    @model_validator(mode="after")
+    def _a_queue_to_watch(self) -> IngestSettings:
+        if self.ingest_watermark_source == "sqs" and self.attempts_queue_url is None:
+            raise ValueError("ATTEMPTS_QUEUE_URL is required when INGEST_WATERMARK_SOURCE is sqs")
+        return self
+
+    @property
+    def attempts_queue_name(self) -> str | None:
+        """The queue's name (the last segment of its URL): the QueueName dimension of its SQS metrics."""
+        return self.attempts_queue_url.rsplit("/", 1)[1] if self.attempts_queue_url else None
+
+
+_ingest_override: IngestSettings | None = None
+
+
+@lru_cache(maxsize=1)
+def _ingest_from_environment() -> IngestSettings:
+    env = os.environ
+    values = {
+        name.lower(): value for name, value in env.items() if name.lower() in IngestSettings.model_fields
+    }
+    try:
+        return IngestSettings.model_validate({name: value for name, value in values.items() if value != ""})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']).upper() or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid environment: {problems}") from None
+
+
+def get_ingest_settings() -> IngestSettings:
+    """The container's ingest settings, read once (or what set_ingest_settings() put in place)."""
+    return _ingest_override if _ingest_override is not None else _ingest_from_environment()
+
+
+def set_ingest_settings(settings: IngestSettings | None) -> None:
+    """Replace the ingest settings in this process (serve, sweep, tests); None: the environment (read again)."""
+    global _ingest_override
+    _ingest_override = settings
+    _ingest_from_environment.cache_clear()
