@@ -596,11 +596,12 @@ def test_a_reset_with_nothing_open_or_no_endpoint_calls_nobody(management, capsy
 def test_telling_and_closing_share_one_budget(management) -> None:
     from progress_common.live_management import close_connections
 
-    management.answers.update({"slow=": 0.4})
+    # the stand-in answers after 2 s; a budget of 0.3 s must not wait for it (a wide margin: shared machines)
+    management.answers.update({"slow=": 2.0})
     started = time.monotonic()
     close_connections(["slow="], budget_seconds=0.3, farewell=b"{}")
     # the farewell took the whole budget: the close was not even tried
-    assert time.monotonic() - started < 0.3 + 0.2
+    assert time.monotonic() - started < 1.5
     assert management.calls("DELETE") == []
 
 
