@@ -239,3 +239,58 @@ def set_ingest_settings(settings: IngestSettings | None) -> None:
     global _ingest_override
     _ingest_override = settings
     _ingest_from_environment.cache_clear()
+
+
+class StreakSettings(BaseModel):
+    """The deployment's streak limits (docs/design.md "Keeping a streak"; docs/streaks.md says where they live).
+
+    Every migration run stores them in `streak_config`, where the write path's trigger and the reads find
+    them; the grant route checks GRANT_SCOPE. FREEZE_STARTER=0 FREEZE_EARN_EVERY=0: no freezes at all."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    freeze_max_held: int = Field(default=2, ge=0, le=10)
+    freeze_starter: int = Field(default=2, ge=0, le=10)
+    freeze_earn_every: int = Field(default=7, ge=0, le=365)
+    repair_window_days: int = Field(default=2, ge=0, le=30)
+    repair_max_gap_days: int = Field(default=3, ge=0, le=30)
+    repair_every_days: int = Field(default=30, ge=0, le=3650)
+    repair_attempts: int = Field(default=10, ge=1, le=500)
+    daily_goal: int = Field(default=10, ge=1, le=500)
+    grant_scope: str = Field(default="progress/grant", min_length=1, max_length=200, pattern=r"^\S+$")
+
+    def config_row(self) -> dict[str, int]:
+        """What streak_config holds (everything but the scope, which only the grant route needs)."""
+        return self.model_dump(exclude={"grant_scope"})
+
+
+_streak_override: StreakSettings | None = None
+
+
+@lru_cache(maxsize=1)
+def _streak_from_environment() -> StreakSettings:
+    values = {
+        name.lower(): value
+        for name, value in os.environ.items()
+        if name.lower() in StreakSettings.model_fields and value != ""
+    }
+    try:
+        return StreakSettings.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']).upper() or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid environment: {problems}") from None
+
+
+def get_streak_settings() -> StreakSettings:
+    """The container's streak settings, read once (or what set_streak_settings() put in place)."""
+    return _streak_override if _streak_override is not None else _streak_from_environment()
+
+
+def set_streak_settings(settings: StreakSettings | None) -> None:
+    """Replace the streak settings in this process (tests, local tools); None: the environment (read again)."""
+    global _streak_override
+    _streak_override = settings
+    _streak_from_environment.cache_clear()
