@@ -16,7 +16,7 @@ from sqlalchemy import exc as sa_exc
 from progress_common.db import make_engine
 from progress_common.db_url import database_url, describe_url
 from progress_common.schema import ROLE_SESSION_DEFAULTS
-from progress_common.settings import Settings, load_settings
+from progress_common.settings import Settings, get_streak_settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +166,27 @@ def apply_role_defaults(conn: Connection) -> int:
     return ended
 
 
+def configure_streaks(conn: Connection) -> bool:
+    """Store the deployment's streak limits (StreakSettings, from the environment) in streak_config, where
+    the write path's trigger and the reads find them (docs/streaks.md). Returns whether they changed. A
+    database before 0014 has no such table: nothing to do."""
+    if conn.execute(text("SELECT to_regclass('streak_config') IS NULL")).scalar_one():
+        return False
+    limits = get_streak_settings().config_row()
+    columns = ", ".join(limits)
+    values = ", ".join(f":{name}" for name in limits)
+    changed = conn.execute(
+        text(
+            f"UPDATE streak_config SET ({columns}, configured_at) = ({values}, now())"
+            f" WHERE ({columns}) IS DISTINCT FROM ({values})"
+        ),
+        limits,
+    ).rowcount
+    if changed:
+        log.info("streak limits set: %s", limits)
+    return bool(changed)
+
+
 def migrate(
     settings: Settings,
     revision: str = "head",
@@ -210,6 +231,8 @@ def migrate(
             try:
                 config.attributes["connection"] = conn
                 command.upgrade(config, revision)
+                conn.commit()
+                configure_streaks(conn)
                 conn.commit()
                 apply_role_defaults(conn)
                 current: str | None = MigrationContext.configure(conn).get_current_revision()

@@ -36,6 +36,10 @@ os.environ.setdefault("EXPORT_QUEUE_URL", "https://sqs.eu-west-1.amazonaws.com/1
 # The sweep's watermark: the local one (nothing waits in a queue) unless a test gives it a moto queue
 os.environ.setdefault("INGEST_WATERMARK_SOURCE", "local")
 os.environ.pop("DB_SECRET_ARN", None)
+# The tests written before freezes existed check today's behaviour, which FREEZE_STARTER=0 and
+# FREEZE_EARN_EVERY=0 promise; tests of "Keeping a streak" set the limits they need (fixture streak_limits).
+os.environ.setdefault("FREEZE_STARTER", "0")
+os.environ.setdefault("FREEZE_EARN_EVERY", "0")
 
 import pytest
 from sqlalchemy import Engine, event, text
@@ -55,6 +59,10 @@ TABLES = (
     "user_daily_stats",
     "user_exercise_stats",
     "user_covered_days",
+    "user_settings",
+    "freeze_grants",
+    "streak_repairs",
+    "user_frozen_days",
     "live_tickets",
     "live_connections",
     "attempts_quarantine",
@@ -102,6 +110,30 @@ def db(engine: Engine) -> Iterator[Engine]:
     yield engine
     with engine.connect() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(TABLES + SERVICE_TABLES)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def streak_limits(db: Engine) -> Iterator[Callable[..., None]]:
+    """Set streak_config for one test: the deployment defaults (StreakSettings()) with the given changes,
+    rules_start included (None: no limit); put back as the migration left it afterwards."""
+    from progress_common.settings import StreakSettings
+
+    with db.connect() as conn:
+        before = conn.execute(text("SELECT * FROM streak_config")).mappings().one()
+
+    def apply(rules_start: Any = None, **changes: int) -> None:
+        values = {**StreakSettings().config_row(), **changes}
+        values["rules_start"] = rules_start or "-infinity"
+        with db.begin() as conn:
+            conn.execute(
+                text(f"UPDATE streak_config SET {', '.join(f'{k} = :{k}' for k in values)}"), values
+            )
+
+    yield apply
+    with db.begin() as conn:
+        conn.execute(
+            text(f"UPDATE streak_config SET {', '.join(f'{k} = :{k}' for k in before)}"), dict(before)
+        )
 
 
 class StatementCounter:

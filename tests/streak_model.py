@@ -58,15 +58,28 @@ def streak_figures(
 
 
 def daily_series(
-    counts: dict[dt.date, tuple[int, int]], covered: Iterable[dt.date], today: dt.date, length: int
+    counts: dict[dt.date, tuple[int, int]],
+    covered: Iterable[dt.date],
+    today: dt.date,
+    length: int,
+    daily_goal: int = 10,
 ) -> list[dict[str, Any]]:
-    """The statistics `daily` list: `length` days ending today, oldest first, zeros included."""
+    """The statistics `daily` list: `length` days ending today, oldest first, zeros included (no rest days,
+    freezes or repairs: the kinds are practice, covered or none; the goal `daily_goal` attempts)."""
     covered = set(covered)
     series = []
     for back in range(length - 1, -1, -1):
         day = today - back * ONE_DAY
         attempts, correct = counts.get(day, (0, 0))
+        kind = "practice" if day in counts else "covered" if day in covered else None
         series.append(
-            {"date": day.isoformat(), "attempts": attempts, "correct": correct, "covered": day in covered}
+            {
+                "date": day.isoformat(),
+                "attempts": attempts,
+                "correct": correct,
+                "covered": day in covered,
+                "kind": kind,
+                "goal_met": attempts >= daily_goal,
+            }
         )
     return series

@@ -501,7 +501,14 @@ def test_statistics_figures(api, db, new_user_id) -> None:
     assert [d["date"] for d in stats["daily"]] == [
         (today - dt.timedelta(days=9 - i)).isoformat() for i in range(10)
     ]
-    assert stats["daily"][-1] == {"date": today.isoformat(), "attempts": 3, "correct": 2, "covered": False}
+    assert stats["daily"][-1] == {
+        "date": today.isoformat(),
+        "attempts": 3,
+        "correct": 2,
+        "covered": False,
+        "kind": "practice",
+        "goal_met": False,
+    }
     assert stats["daily"][0]["attempts"] == 0  # zero days filled
     assert sum(d["attempts"] for d in stats["daily"]) == 15
 

@@ -155,7 +155,62 @@ DATA_COMPLETE_THROUGH = (
 )
 
 
-class ProgressResponse(BaseModel):
+# ISO weekday numbers (1 = Monday) as the API names them
+WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WeekdayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DayKind = Literal["practice", "covered", "rest", "frozen", "repaired"]
+
+
+class RepairOffer(BaseModel):
+    gap_from: dt.date = Field(description="the first missed day of the latest break")
+    gap_to: dt.date = Field(description="its last day (yesterday while the learner has not come back)")
+    deadline: Timestamp = Field(description="the repair is possible until this instant")
+    attempts_required: int
+    attempts_done: int = Field(description="attempts recorded since the start of `gap_from`")
+    available: bool = Field(description="POST /progress/streak/repair would repair the gap now")
+
+
+class DailyGoal(BaseModel):
+    unit: Literal["attempts", "correct"]
+    target: int
+    done: int
+    met: bool
+    met_at: Timestamp | None = Field(description="when the attempt that reached the target was made")
+
+
+class TodayFigures(BaseModel):
+    date: dt.date = Field(description="the learner's local day (day start applied)")
+    attempts: int
+    correct: int
+    goal: DailyGoal
+
+
+class WeekFigures(BaseModel):
+    start: dt.date
+    end: dt.date
+    target_days: int = Field(description="the weekly goal less the week's covered days")
+    practised_days: int
+    days_left: int = Field(description="the week's days after today, and today while it is not practised")
+    required_left: int
+    at_risk: bool = Field(description="required_left > 0 and required_left >= days_left")
+    met: bool
+
+
+class StreakKeeping(BaseModel):
+    """What keeps a streak (docs/design.md "Keeping a streak"): both GETs and the live push carry it."""
+
+    current_streak_perfect: bool = Field(description="no frozen or repaired day in the current run")
+    freezes_held: int
+    freezes_max: int
+    next_freeze_in: int | None = Field(description="practice days until the next earned freeze; null when off or full")
+    rest_weekdays: list[WeekdayName]
+    repair: RepairOffer | None = Field(description="the latest break while it can be repaired, else null")
+    today: TodayFigures
+    week: WeekFigures | None = Field(description="null without a weekly goal")
+    weekly_streak: int = Field(description="consecutive met weeks ending this week if met, else last week")
+
+
+class ProgressResponse(StreakKeeping):
     user_id: int
     total_attempts: int
     correct_attempts: int
@@ -193,9 +248,11 @@ class DailyCount(BaseModel):
     covered: bool = Field(
         description="an operator covered this day: it keeps a streak unbroken without counting"
     )
+    kind: DayKind | None = Field(description="practice > covered > rest > frozen > repaired; null: none")
+    goal_met: bool = Field(description="the daily goal in force that day was met")
 
 
-class StatisticsResponse(BaseModel):
+class StatisticsResponse(StreakKeeping):
     user_id: int
     total_attempts: int
     correct_attempts: int

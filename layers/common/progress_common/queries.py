@@ -19,7 +19,7 @@ from progress_common.cursor import decode_cursor, encode_cursor
 from progress_common.db import get_engine, run_idempotent
 from progress_common.errors import InvalidCursorError
 from progress_common.identity import BIGINT_MAX
-from progress_common.models import ProgressResponse, StatisticsResponse
+from progress_common.models import WEEKDAY_NAMES, ProgressResponse, StatisticsResponse
 from progress_common.sqltext import UnrenderableValueError, render_sql
 
 # One short statement each, its values written into the text (sqltext): a simple Query, one round trip.
@@ -27,20 +27,20 @@ from progress_common.sqltext import UnrenderableValueError, render_sql
 # of every parameterized statement in Python, so a long statement text costs more than the query.
 # Without a cursor (NULL) the page starts after every attempt.
 # Each takes "now" from the layer's clock; the streak rules themselves (runs, today, expiry) live in the
-# database only (progress_streak_runs, progress_streak_at).
+# database only (progress_streak_walk, progress_streak_now; docs/streaks.md).
 # GET /progress's page size and GET /progress/statistics's daily series (DESIGN, HTTP API): the routes'
 # bounds and defaults, and these functions' defaults.
 PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 20, 100
 DAILY_SERIES_DAYS_DEFAULT, DAILY_SERIES_DAYS_MAX = 30, 366
-# GET /progress also says how complete the data behind it is (progress_ingest_status_v1: the learner's
-# ingest watermark and streak_status), in the same statement.
+# Both read functions carry the streak of progress_streak_now: freezes, repair, goals, and (GET /progress)
+# how complete the data behind it is (streak_status, data_complete_through).
 PROGRESS_SQL = (
-    "SELECT progress_read_progress_v2(CAST({user_id} AS bigint), CAST({now} AS timestamptz),"
+    "SELECT progress_read_progress_v3(CAST({user_id} AS bigint), CAST({now} AS timestamptz),"
     " coalesce(CAST({cursor_at} AS timestamptz), 'infinity'), CAST({cursor_id} AS bigint),"
-    " CAST({fetch} AS integer)), progress_ingest_status_v1(CAST({user_id} AS bigint), CAST({now} AS timestamptz))"
+    " CAST({fetch} AS integer))"
 )
 STATISTICS_SQL = (
-    "SELECT progress_read_statistics_v2(CAST({user_id} AS bigint), CAST({now} AS timestamptz),"
+    "SELECT progress_read_statistics_v3(CAST({user_id} AS bigint), CAST({now} AS timestamptz),"
     " CAST({days} AS integer))"
 )
 
@@ -65,12 +65,13 @@ def _date(value: str | None) -> dt.date | None:
 def _read(engine: Engine, user_id: int, sql: str) -> dict[str, Any]:
     """Run a read function; return its document with the fields both GETs share already worked out (and,
     when the statement has a second column, the ingest status under "ingest")."""
-    ((document, *more),) = run_idempotent(sql, engine=engine)
+    ((document,),) = run_idempotent(sql, engine=engine)
     row: dict[str, Any] = json.loads(document)
-    if more:
-        row["ingest"] = more[0] if isinstance(more[0], dict) else json.loads(more[0])
     streak = row["streak"]
     expires = streak["streak_expires_at"]
+    zone = streak["timezone"]
+    repair = streak["repair"]
+    goal = streak["day"]["goal"]
     row["common"] = {
         "user_id": user_id,
         "total_attempts": row["total_attempts"],
@@ -81,7 +82,19 @@ def _read(engine: Engine, user_id: int, sql: str) -> dict[str, Any]:
         "last_practice_date": _date(streak["last_practice_date"]),
         "practiced_today": streak["practiced_today"],
         "streak_expires_at": _in_zone(expires, streak["timezone"]) if expires else None,
-        "timezone": streak["timezone"],
+        "timezone": zone,
+        "current_streak_perfect": streak["current_streak_perfect"],
+        "freezes_held": streak["freezes_held"],
+        "freezes_max": streak["freezes_max"],
+        "next_freeze_in": streak["next_freeze_in"],
+        "rest_weekdays": [WEEKDAY_NAMES[day - 1] for day in sorted(streak["rest_weekdays"])],
+        "repair": repair and {**repair, "deadline": _in_zone(repair["deadline"], zone)},
+        "today": {
+            **streak["day"],
+            "goal": {**goal, "met_at": _in_zone(goal["met_at"], zone) if goal["met_at"] else None},
+        },
+        "week": streak["week"],
+        "weekly_streak": streak["weekly_streak"],
     }
     return row
 
@@ -117,12 +130,12 @@ def get_progress(
     if len(recent) > limit:
         recent = recent[:limit]
         next_cursor = encode_cursor(recent[-1]["created_at"], recent[-1]["id"])
-    ingest = row["ingest"]
-    complete = ingest["data_complete_through"]
+    streak = row["streak"]
+    complete = streak["data_complete_through"]
     return ProgressResponse.model_validate(
         {
             **row["common"],
-            "streak_status": ingest["streak_status"],
+            "streak_status": streak["streak_status"],
             "data_complete_through": _in_zone(complete, row["common"]["timezone"]) if complete else None,
             "recent_attempts": recent,
             "next_cursor": next_cursor,
@@ -138,7 +151,8 @@ def get_statistics(
     row = _read(engine, user_id, render_sql(STATISTICS_SQL, user_id=user_id, now=clock.utc_now(), days=days))
     by_exercise = [{**e, "accuracy": round(e["correct"] / e["attempts"], 6)} for e in row["by_exercise"]]
     daily = [
-        {"date": d, "attempts": a, "correct": c, "covered": covered} for d, a, c, covered in row["daily"]
+        {"date": d, "attempts": a, "correct": c, "covered": covered, "kind": kind, "goal_met": goal_met}
+        for d, a, c, covered, kind, goal_met in row["daily"]
     ]
     sessions = row["session_count"]
     return StatisticsResponse.model_validate(

@@ -107,7 +107,16 @@ ALTER TABLE user_profiles
     ADD COLUMN IF NOT EXISTS break_run integer;
 """
 
-NEW_FUNCTIONS: tuple[str, ...] = ()
+NEW_FUNCTIONS = (
+    "progress_read_progress_v3(bigint, timestamptz, timestamptz, bigint, integer)",
+    "progress_read_statistics_v3(bigint, timestamptz, integer)",
+    "progress_streak_now(user_profiles, timestamptz)",
+    "progress_streak_walk(bigint, date)",
+    "progress_streak_gap_day(date, date, date[], integer[], text[])",
+    "progress_rest_day(date, date[], integer[])",
+    "progress_streak_add_freezes(text[], text, integer, integer)",
+    "progress_weekday_mask(smallint[])",
+)
 
 
 def upgrade() -> None:
@@ -116,6 +125,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # the refresh of 0005 first: it no longer calls the walk dropped below
+    apply_snapshot(op, "0005", only={"progress_refresh_day_summary"})
     for signature in NEW_FUNCTIONS:
         op.execute(f"DROP FUNCTION IF EXISTS {signature}")
     op.execute(

@@ -1,19 +1,35 @@
--- Recompute the day-derived profile fields of one user: O(practice days), not O(attempts).
--- Called when a user gains a practice day or a covered day (or a legacy longest streak).
+-- Recompute the day-derived profile fields of one user: O(history days), not O(attempts). Called when a
+-- user's days change: a new practice day, a covered day, a legacy longest streak, a freeze grant, a repair,
+-- a settings change. The streak walk's state at the last history day is kept on the profile (the read
+-- continues it to today), and the days it found frozen in user_frozen_days.
 CREATE OR REPLACE FUNCTION progress_refresh_day_summary(p_user_id bigint) RETURNS void
 LANGUAGE plpgsql AS $fn$
+DECLARE
+    w record;
 BEGIN
+    SELECT * INTO w FROM progress_streak_walk(p_user_id, 'infinity');
     UPDATE user_profiles p
        SET practice_days = d.practice_days,
            first_practice_date = d.first_day,
            last_practice_date = d.last_day,
-           streak_run_end = r.run_end,
-           current_streak = r.run_length,
-           longest_streak = GREATEST(r.longest, p.legacy_longest_streak),
+           streak_run_end = w.last_day,
+           current_streak = w.run_length,
+           longest_streak = GREATEST(w.longest, p.legacy_longest_streak),
+           freezes = w.freezes,
+           run_perfect = w.run_perfect,
+           starter_given = w.starter_given,
+           break_from = w.break_from,
+           break_to = w.break_to,
+           break_run = w.break_run,
            updated_at = now()
       FROM (SELECT count(*)::int AS practice_days, min(day) AS first_day, max(day) AS last_day
-              FROM user_daily_stats WHERE user_id = p_user_id) d,
-           progress_streak_runs(p_user_id, 'infinity') r
+              FROM user_daily_stats WHERE user_id = p_user_id) d
      WHERE p.user_id = p_user_id;
+    DELETE FROM user_frozen_days f
+     WHERE f.user_id = p_user_id AND f.day <> ALL (w.frozen_days);
+    INSERT INTO user_frozen_days (user_id, day, source)
+    SELECT p_user_id, f.day, f.source FROM unnest(w.frozen_days, w.frozen_sources) AS f(day, source)
+    ON CONFLICT (user_id, day) DO UPDATE SET source = EXCLUDED.source
+     WHERE user_frozen_days.source IS DISTINCT FROM EXCLUDED.source;
 END
 $fn$;

@@ -1,0 +1,28 @@
+-- GET /progress at the instant p_now: totals, the streak figures (with freezes, repair, goals and the
+-- ingest status: progress_streak_now), one keyset page of attempts. v3: progress_streak_now replaces
+-- progress_streak_at and progress_ingest_status_v1.
+CREATE OR REPLACE FUNCTION progress_read_progress_v3(
+    p_user_id bigint, p_now timestamptz, p_cursor_at timestamptz, p_cursor_id bigint, p_fetch integer
+) RETURNS text
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+    p user_profiles;
+BEGIN
+    SELECT * INTO p FROM user_profiles WHERE user_id = p_user_id;
+    p.user_id := p_user_id;
+    RETURN json_build_object(
+        'total_attempts', coalesce(p.total_attempts, 0),
+        'correct_attempts', coalesce(p.correct_attempts, 0),
+        'streak', progress_streak_now(p, p_now),
+        'recent', (
+            SELECT coalesce(json_agg(r), '[]')
+              FROM (SELECT a.id, a.exercise_id, a.is_correct, a.user_answer, a.created_at, a.session_id
+                      FROM attempts a
+                     WHERE a.user_id = p_user_id
+                       AND (a.created_at, a.id) < (p_cursor_at, p_cursor_id)
+                     ORDER BY a.created_at DESC, a.id DESC
+                     LIMIT p_fetch) r
+        )
+    )::text;
+END
+$fn$;

@@ -1,0 +1,256 @@
+-- The streak figures of one profile at the instant p_now, for every read (docs/design.md "Streaks" and
+-- "Keeping a streak"; docs/streaks.md step 4): the walk's checkpoint kept on the profile (the state at the
+-- learner's last history day) continued over the days since, which have no history, to today. Never
+-- writes. p is NULL-filled for a user without a profile. Also the repair offer, today's goal, the week,
+-- the weekly streak, and the ingest status (streak_status, data_complete_through; docs/signals.md).
+CREATE OR REPLACE FUNCTION progress_streak_now(p user_profiles, p_now timestamptz) RETURNS json
+LANGUAGE plpgsql STABLE AS $fn$
+DECLARE
+    cfg streak_config;
+    zone text := coalesce(p.timezone, 'UTC');
+    local_now timestamp := p_now AT TIME ZONE zone;
+    rest_from date[];
+    rest_masks integer[];
+    v user_settings;
+    today date;
+    w record;
+    last_day date := p.streak_run_end;
+    run_length integer := coalesce(p.current_streak, 0);
+    run_perfect boolean := coalesce(p.run_perfect, true);
+    freezes text[] := coalesce(p.freezes, '{}');
+    break_from date := p.break_from;
+    break_to date := p.break_to;
+    practised_today boolean;
+    grant_days date[];
+    grant_added integer[];
+    next_grant integer := 1;
+    gap_day date;
+    step text;
+    pending_days date[] := '{}';
+    pending_sources text[] := '{}';
+    broke_from date;
+    current_streak integer := 0;
+    expires timestamptz;
+    future_day date;
+    future_freezes integer;
+    day_start integer;
+    gap_from date;
+    gap_to date;
+    deadline timestamptz;
+    repair json;
+    repaired_recently boolean;
+    attempts_done integer;
+    today_attempts integer := 0;
+    today_correct integer := 0;
+    goal_unit text;
+    goal_target integer;
+    goal_done integer;
+    met_at timestamptz;
+    week_start_day date;
+    week_goal integer;
+    week json;
+    week_target integer;
+    week_practised integer;
+    week_covered integer;
+    days_left integer;
+    required_left integer;
+    weekly_streak integer := 0;
+    scan_week date;
+    complete timestamptz;
+    ended_day date;
+    status text;
+BEGIN
+    SELECT * INTO cfg FROM streak_config;
+    SELECT coalesce(array_agg(s.effective_from ORDER BY s.effective_from), '{}'),
+           coalesce(array_agg(progress_weekday_mask(s.rest_weekdays) ORDER BY s.effective_from), '{}')
+      INTO rest_from, rest_masks
+      FROM user_settings s WHERE s.user_id = p.user_id;
+    -- today: the local date, less the day start of the settings in force on it
+    SELECT * INTO v FROM user_settings s
+     WHERE s.user_id = p.user_id AND s.effective_from <= local_now::date
+     ORDER BY s.effective_from DESC LIMIT 1;
+    today := (local_now - make_interval(mins => coalesce(v.day_start_minutes, 0)))::date;
+    IF v.effective_from > today THEN
+        SELECT * INTO v FROM user_settings s
+         WHERE s.user_id = p.user_id AND s.effective_from <= today
+         ORDER BY s.effective_from DESC LIMIT 1;
+    END IF;
+
+    IF last_day > today THEN
+        -- history after today (the timezone moved west, a day covered ahead): walk up to today instead
+        SELECT * INTO w FROM progress_streak_walk(p.user_id, today);
+        last_day := w.last_day; run_length := w.run_length; run_perfect := w.run_perfect;
+        freezes := w.freezes; break_from := w.break_from; break_to := w.break_to;
+        practised_today := EXISTS (SELECT 1 FROM user_daily_stats d WHERE d.user_id = p.user_id AND d.day = today);
+    ELSE
+        practised_today := p.last_practice_date IS NOT DISTINCT FROM today;
+    END IF;
+
+    -- the days since the last history day, up to yesterday: a gap with no next history day (yet)
+    SELECT coalesce(array_agg(g.local_day ORDER BY g.local_day, g.id), '{}'),
+           coalesce(array_agg(g.added ORDER BY g.local_day, g.id), '{}')
+      INTO grant_days, grant_added
+      FROM freeze_grants g
+     WHERE g.user_id = p.user_id AND g.local_day > coalesce(last_day, '-infinity') AND g.local_day <= today;
+    IF run_length > 0 THEN
+        gap_day := last_day + 1;
+        WHILE gap_day < today LOOP
+            WHILE next_grant <= cardinality(grant_days) AND grant_days[next_grant] <= gap_day LOOP
+                freezes := progress_streak_add_freezes(freezes, 'granted', grant_added[next_grant], cfg.freeze_max_held);
+                next_grant := next_grant + 1;
+            END LOOP;
+            step := progress_streak_gap_day(gap_day, cfg.rules_start, rest_from, rest_masks, freezes);
+            IF step = 'frozen' THEN
+                pending_days := pending_days || gap_day;
+                pending_sources := pending_sources || freezes[1];
+                freezes := freezes[2:];
+            ELSIF step = 'missed' THEN
+                broke_from := coalesce(pending_days[1], gap_day);
+                freezes := (pending_sources || freezes)[1:cfg.freeze_max_held];
+                pending_days := '{}'; pending_sources := '{}';
+                run_length := 0;
+                EXIT;
+            END IF;
+            gap_day := gap_day + 1;
+        END LOOP;
+    END IF;
+    WHILE next_grant <= cardinality(grant_days) LOOP
+        freezes := progress_streak_add_freezes(freezes, 'granted', grant_added[next_grant], cfg.freeze_max_held);
+        next_grant := next_grant + 1;
+    END LOOP;
+    current_streak := run_length;
+
+    -- when it would really drop to 0: the rest days of the settings then and the freezes held bridge the days
+    -- without practice ahead; it drops when the first day that neither bridges ends
+    day_start := coalesce((SELECT s.day_start_minutes FROM user_settings s WHERE s.user_id = p.user_id
+                            ORDER BY s.effective_from DESC LIMIT 1), 0);
+    IF current_streak > 0 THEN
+        future_day := CASE WHEN last_day >= today THEN today + 1 ELSE today END;
+        future_freezes := cardinality(freezes);
+        FOR i IN 1..400 LOOP
+            IF future_day >= cfg.rules_start AND progress_rest_day(future_day, rest_from, rest_masks) THEN
+                NULL;
+            ELSIF future_day >= cfg.rules_start AND future_freezes > 0 THEN
+                future_freezes := future_freezes - 1;
+            ELSE
+                EXIT;
+            END IF;
+            future_day := future_day + 1;
+        END LOOP;
+        expires := ((future_day + 1)::timestamp + make_interval(mins => day_start)) AT TIME ZONE zone;
+    END IF;
+
+    -- repair: the latest break, while it is short enough and its window open
+    IF broke_from IS NOT NULL THEN
+        gap_from := broke_from; gap_to := today - 1;
+    ELSIF break_from IS NOT NULL THEN
+        gap_from := break_from; gap_to := break_to;
+    END IF;
+    IF gap_from IS NOT NULL AND gap_from >= cfg.rules_start AND gap_to - gap_from < cfg.repair_max_gap_days THEN
+        deadline := ((gap_to + cfg.repair_window_days + 1)::timestamp
+                     + make_interval(mins => coalesce(v.day_start_minutes, 0))) AT TIME ZONE zone;
+        IF p_now < deadline THEN
+            attempts_done := coalesce((SELECT sum(d.attempts) FROM user_daily_stats d
+                                        WHERE d.user_id = p.user_id AND d.day BETWEEN gap_from AND today), 0);
+            repaired_recently := EXISTS (
+                SELECT 1 FROM streak_repairs r
+                 WHERE r.user_id = p.user_id AND r.created_at > p_now - make_interval(days => cfg.repair_every_days));
+            repair := json_build_object(
+                'gap_from', gap_from, 'gap_to', gap_to, 'deadline', deadline,
+                'attempts_required', cfg.repair_attempts, 'attempts_done', attempts_done,
+                'available', attempts_done >= cfg.repair_attempts AND NOT repaired_recently,
+                'unavailable_because', CASE
+                    WHEN repaired_recently THEN 'repaired_recently'
+                    WHEN attempts_done < cfg.repair_attempts THEN 'not_enough_attempts' END);
+        END IF;
+    END IF;
+
+    -- today's goal, from the settings in force today
+    SELECT d.attempts, d.correct INTO today_attempts, today_correct
+      FROM user_daily_stats d WHERE d.user_id = p.user_id AND d.day = today;
+    today_attempts := coalesce(today_attempts, 0);
+    today_correct := coalesce(today_correct, 0);
+    goal_unit := coalesce(v.daily_goal_unit, 'attempts');
+    goal_target := coalesce(v.daily_goal_target, cfg.daily_goal);
+    goal_done := CASE WHEN goal_unit = 'correct' THEN today_correct ELSE today_attempts END;
+    IF goal_done >= goal_target THEN
+        -- the attempt that reached the target (an attempt's local day is fixed at write, never before its
+        -- instant's UTC date minus two days)
+        SELECT a.created_at INTO met_at FROM attempts a
+         WHERE a.user_id = p.user_id AND a.local_day = today
+           AND a.created_at >= (today - 2)::timestamp AT TIME ZONE 'UTC'
+           AND (goal_unit = 'attempts' OR a.is_correct)
+         ORDER BY a.created_at, a.id OFFSET goal_target - 1 LIMIT 1;
+    END IF;
+
+    -- the week: its goal is the one in force on its last day lived (this week: today); covered days lower it
+    week_start_day := today - ((extract(isodow FROM today)::integer - coalesce(v.week_start, 1) + 7) % 7);
+    week_goal := v.weekly_goal_days;
+    IF week_goal IS NOT NULL THEN
+        SELECT count(*) INTO week_practised FROM user_daily_stats d
+         WHERE d.user_id = p.user_id AND d.day BETWEEN week_start_day AND week_start_day + 6;
+        SELECT count(*) INTO week_covered FROM user_covered_days c
+         WHERE c.user_id = p.user_id AND c.day BETWEEN week_start_day AND week_start_day + 6;
+        week_target := greatest(week_goal - week_covered, 0);
+        days_left := (week_start_day + 6 - today) + CASE WHEN practised_today THEN 0 ELSE 1 END;
+        required_left := greatest(week_target - week_practised, 0);
+        week := json_build_object(
+            'start', week_start_day, 'end', week_start_day + 6, 'target_days', week_target,
+            'practised_days', week_practised, 'days_left', days_left, 'required_left', required_left,
+            'at_risk', required_left > 0 AND required_left >= days_left, 'met', week_practised >= week_target);
+    END IF;
+    -- consecutive met weeks, from this week if met, else from last week
+    scan_week := CASE WHEN (week ->> 'met')::boolean THEN week_start_day ELSE week_start_day - 7 END;
+    FOR i IN 1..1000 LOOP
+        SELECT s.weekly_goal_days INTO week_goal FROM user_settings s
+         WHERE s.user_id = p.user_id AND s.effective_from <= least(scan_week + 6, today)
+         ORDER BY s.effective_from DESC LIMIT 1;
+        EXIT WHEN week_goal IS NULL;
+        SELECT count(*) INTO week_practised FROM user_daily_stats d
+         WHERE d.user_id = p.user_id AND d.day BETWEEN scan_week AND scan_week + 6;
+        SELECT count(*) INTO week_covered FROM user_covered_days c
+         WHERE c.user_id = p.user_id AND c.day BETWEEN scan_week AND scan_week + 6;
+        EXIT WHEN week_practised < greatest(week_goal - week_covered, 0);
+        weekly_streak := weekly_streak + 1;
+        scan_week := scan_week - 7;
+    END LOOP;
+
+    -- settled days (docs/signals.md): pending while the day that ended the last run is not settled
+    complete := progress_complete_through(p.user_id);
+    IF coalesce(p.practice_days, 0) > 0 THEN
+        IF current_streak > 0 THEN
+            status := 'active';
+        ELSE
+            ended_day := coalesce(broke_from, break_from, last_day + 1);
+            status := CASE WHEN progress_day_settled(ended_day, zone, complete) THEN 'broken' ELSE 'pending' END;
+        END IF;
+    END IF;
+
+    RETURN json_build_object(
+        'timezone', zone,
+        'today', today,
+        'current_streak', current_streak,
+        'longest_streak', coalesce(p.longest_streak, 0),
+        'last_practice_date', p.last_practice_date,
+        'practiced_today', practised_today,
+        'streak_expires_at', expires,
+        'current_streak_perfect', current_streak > 0 AND run_perfect AND cardinality(pending_days) = 0,
+        'freezes_held', cardinality(freezes),
+        'freezes_max', cfg.freeze_max_held,
+        'next_freeze_in', CASE WHEN cfg.freeze_earn_every > 0 AND cardinality(freezes) < cfg.freeze_max_held
+                               THEN cfg.freeze_earn_every - current_streak % cfg.freeze_earn_every END,
+        'rest_weekdays', coalesce(v.rest_weekdays, '{}'),
+        'day_start_minutes', coalesce(v.day_start_minutes, 0),
+        'frozen_since', pending_days,
+        'repair', repair,
+        'day', json_build_object(
+            'date', today, 'attempts', today_attempts, 'correct', today_correct,
+            'goal', json_build_object('unit', goal_unit, 'target', goal_target, 'done', goal_done,
+                                      'met', goal_done >= goal_target, 'met_at', met_at)),
+        'week', week,
+        'weekly_streak', weekly_streak,
+        'streak_status', status,
+        'data_complete_through', complete
+    );
+END
+$fn$;
