@@ -125,9 +125,7 @@ def streak_limits(db: Engine) -> Iterator[Callable[..., None]]:
         values = {**StreakSettings().config_row(), **changes}
         values["rules_start"] = rules_start or "-infinity"
         with db.begin() as conn:
-            conn.execute(
-                text(f"UPDATE streak_config SET {', '.join(f'{k} = :{k}' for k in values)}"), values
-            )
+            conn.execute(text(f"UPDATE streak_config SET {', '.join(f'{k} = :{k}' for k in values)}"), values)
 
     yield apply
     with db.begin() as conn:

@@ -20,7 +20,7 @@ from progress_admin.scratch import scratch_database
 from progress_common import queries
 from progress_common.db import make_engine
 from progress_common.queries import get_progress, get_statistics
-from progress_common.settings import Settings, load_settings
+from progress_common.settings import Settings, StreakSettings, load_settings, set_streak_settings
 from progress_common.writes import reset_progress
 from tests.helpers import assert_aggregates_match_rows
 from tests.test_sql_source import drift
@@ -125,23 +125,63 @@ def differences(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]
     }
 
 
-# GET /progress's ingest status (0013) reads tables an older schema lacks: before the upgrade it reads as
-# unknown, and the figures compared are the ones the old releases had.
-INGEST_STATUS = "progress_ingest_status_v1(CAST({user_id} AS bigint), CAST({now} AS timestamptz))"
-UNKNOWN_STATUS = "json_build_object('data_complete_through', NULL, 'streak_status', NULL)"
-NEW_FIELDS = ("streak_status", "data_complete_through")
+# The reads of a schema before 0013 (progress_read_*_v2, no ingest status): their documents
+# are given the fields of the releases since as empty values, so the same code builds the answers, and the
+# figures compared are the ones the old releases had.
+OLD_STATUS = "jsonb_build_object('data_complete_through', NULL, 'streak_status', NULL)"
+NO_KEEPING = json.dumps(
+    {
+        "current_streak_perfect": False,
+        "freezes_held": 0,
+        "freezes_max": 0,
+        "next_freeze_in": None,
+        "rest_weekdays": [],
+        "repair": None,
+        "day": {
+            "date": "2000-01-01",
+            "attempts": 0,
+            "correct": 0,
+            "goal": {"unit": "attempts", "target": 1, "done": 0, "met": False, "met_at": None},
+        },
+        "week": None,
+        "weekly_streak": 0,
+    }
+)
+TEMPLATE_NO_KEEPING = NO_KEEPING.replace("{", "{{").replace("}", "}}")  # a literal in a str.format template
+OLD_PROGRESS_SQL = (
+    "SELECT jsonb_set(r, ARRAY['streak'], (r -> 'streak') || "
+    + OLD_STATUS
+    + " || '"
+    + TEMPLATE_NO_KEEPING
+    + "')::text"
+    " FROM (SELECT progress_read_progress_v2(CAST({user_id} AS bigint), CAST({now} AS timestamptz),"
+    " coalesce(CAST({cursor_at} AS timestamptz), 'infinity'), CAST({cursor_id} AS bigint),"
+    " CAST({fetch} AS integer))::jsonb AS r) old"
+)
+OLD_STATISTICS_SQL = (
+    "SELECT jsonb_set(jsonb_set(r, ARRAY['streak'], (r -> 'streak') || '"
+    + TEMPLATE_NO_KEEPING
+    + "'), ARRAY['daily'],"
+    " (SELECT jsonb_agg(d || '[null, false]'::jsonb ORDER BY n) FROM jsonb_array_elements(r -> 'daily')"
+    " WITH ORDINALITY AS e(d, n)))::text"
+    " FROM (SELECT progress_read_statistics_v2(CAST({user_id} AS bigint), CAST({now} AS timestamptz),"
+    " CAST({days} AS integer))::jsonb AS r) old"
+)
+# what the releases since added: not compared
+NEW_FIELDS = ("streak_status", "data_complete_through", *json.loads(NO_KEEPING), "today")
 
 
 def figures(engine: Engine, user: int) -> dict[str, Any]:
     with engine.connect() as conn:
-        has_status = conn.execute(text("SELECT to_regclass('ingest_watermark') IS NOT NULL")).scalar_one()
+        old_schema = conn.execute(text("SELECT to_regclass('ingest_watermark') IS NULL")).scalar_one()
     with pytest.MonkeyPatch.context() as patch:
-        if not has_status:
-            patch.setattr(
-                queries, "PROGRESS_SQL", queries.PROGRESS_SQL.replace(INGEST_STATUS, UNKNOWN_STATUS)
-            )
+        if old_schema:
+            patch.setattr(queries, "PROGRESS_SQL", OLD_PROGRESS_SQL)
+            patch.setattr(queries, "STATISTICS_SQL", OLD_STATISTICS_SQL)
         progress = get_progress(user, limit=100, engine=engine).model_dump(exclude=set(NEW_FIELDS))
-    statistics = get_statistics(user, days=366, engine=engine).model_dump()
+        statistics = get_statistics(user, days=366, engine=engine).model_dump(
+            exclude={**dict.fromkeys(NEW_FIELDS, True), "daily": {"__all__": {"kind", "goal_met"}}}
+        )
     return {"progress": progress, "statistics": statistics}
 
 
@@ -149,11 +189,32 @@ def test_upgrade_keeps_every_figure_and_repairs_shared_sessions(old_database) ->
     settings, engine = old_database
     users = [random.randrange(1, 2**40) for _ in range(8)]
     owner, intruder = fill_like_the_old_releases(engine, users, seed=11)
+    # a learner whose yesterday was missed before the upgrade, and one who practised today and yesterday:
+    # no freeze saves the first, and the second's expiry stays (the starter freezes come after the upgrade)
+    missed_yesterday, practised_today = users[0] + 1, users[0] + 2
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO attempts (user_id, exercise_id, is_correct, created_at) VALUES"
+                " (:a, 1, true, now() - interval '3 days'), (:a, 1, true, now() - interval '2 days'),"
+                " (:b, 1, true, now() - interval '1 day'), (:b, 1, true, now())"
+            ),
+            {"a": missed_yesterday, "b": practised_today},
+        )
+    users += [missed_yesterday, practised_today]
     assert migrate(settings, BEFORE_THIS_CHANGE) == BEFORE_THIS_CHANGE
     before = {user: figures(engine, user) for user in users}
+    assert before[missed_yesterday]["progress"]["current_streak"] == 0
+    assert before[practised_today]["progress"]["current_streak"] == 2
     assert before[owner]["statistics"]["sessions"]["average_exercises"] is not None
 
-    migrate(settings)
+    # with the deployment's default streak limits (2 starter freezes, earning every 7th day): the rules
+    # start at the upgrade, no past figure changes
+    set_streak_settings(StreakSettings())
+    try:
+        migrate(settings)
+    finally:
+        set_streak_settings(None)
 
     after = {user: figures(engine, user) for user in users}
     shared = owner * 10 + 99

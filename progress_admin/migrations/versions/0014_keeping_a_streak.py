@@ -6,6 +6,9 @@
 - `user_settings`: one row per settings version of a learner (effective from a local day on).
 - `freeze_grants` and `streak_repairs`: rows, never counters, so every figure can be recounted from history.
 - `user_frozen_days`: the days the walk found frozen (derived, kept by the write path like the day rows).
+- Day start: an attempt's practice day is its local date less the learner's day start
+  (progress_local_day), in progress_record_attempts_v2 and the trigger for plain inserts: replaced in
+  place, its answer unchanged, so the code of both releases writes the same days during a deploy.
 - The profile keeps the walk's checkpoint at the learner's last history day: the freezes held then (their
   sources, oldest first), whether the run is perfect, whether the starter freezes were given, the latest
   break (for repair).
@@ -116,6 +119,7 @@ NEW_FUNCTIONS = (
     "progress_rest_day(date, date[], integer[])",
     "progress_streak_add_freezes(text[], text, integer, integer)",
     "progress_weekday_mask(smallint[])",
+    "progress_local_day(bigint, timestamptz, text)",
 )
 
 
@@ -125,8 +129,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # the refresh of 0005 first: it no longer calls the walk dropped below
+    # the definitions before 0014 first: they no longer call the functions dropped below
     apply_snapshot(op, "0005", only={"progress_refresh_day_summary"})
+    apply_snapshot(op, "0006", only={"progress_record_attempts_v2", "progress_attempt_local_day"})
     for signature in NEW_FUNCTIONS:
         op.execute(f"DROP FUNCTION IF EXISTS {signature}")
     op.execute(

@@ -67,7 +67,7 @@ BEGIN
     WITH pending AS (
         SELECT i.* FROM unnest(items) i WHERE i.outcome IS NULL
     ), dated AS (
-        SELECT d.*, (d.created_at AT TIME ZONE coalesce(d.timezone, (
+        SELECT d.*, progress_local_day(d.user_id, d.created_at, coalesce(d.timezone, (
                    SELECT z.timezone
                      FROM (SELECT p.timezone, p.timezone_set_at AS named_at, -1 AS ord
                              FROM user_profiles p WHERE p.user_id = d.user_id
@@ -76,7 +76,7 @@ BEGIN
                              FROM pending e
                             WHERE e.user_id = d.user_id AND e.ord < d.ord AND e.timezone IS NOT NULL) z
                     ORDER BY z.named_at DESC NULLS LAST, z.ord
-                    LIMIT 1), 'UTC'))::date AS local_day
+                    LIMIT 1), 'UTC')) AS local_day
           FROM pending d
     ), inserted AS (
         INSERT INTO attempts AS a (attempt_uid, user_id, exercise_id, is_correct, user_answer, created_at,

@@ -14,7 +14,7 @@ DECLARE
     v user_settings;
     today date;
     w record;
-    last_day date := p.streak_run_end;
+    last_day date := coalesce(p.streak_run_end, p.last_practice_date);  -- NULL in profiles before 0005's runs
     run_length integer := coalesce(p.current_streak, 0);
     run_perfect boolean := coalesce(p.run_perfect, true);
     freezes text[] := coalesce(p.freezes, '{}');
@@ -184,7 +184,7 @@ BEGIN
     END IF;
 
     -- the week: its goal is the one in force on its last day lived (this week: today); covered days lower it
-    week_start_day := today - ((extract(isodow FROM today)::integer - coalesce(v.week_start, 1) + 7) % 7);
+    week_start_day := today - mod(extract(isodow FROM today)::integer - coalesce(v.week_start, 1) + 7, 7);
     week_goal := v.weekly_goal_days;
     IF week_goal IS NOT NULL THEN
         SELECT count(*) INTO week_practised FROM user_daily_stats d
@@ -238,7 +238,7 @@ BEGIN
         'freezes_held', cardinality(freezes),
         'freezes_max', cfg.freeze_max_held,
         'next_freeze_in', CASE WHEN cfg.freeze_earn_every > 0 AND cardinality(freezes) < cfg.freeze_max_held
-                               THEN cfg.freeze_earn_every - current_streak % cfg.freeze_earn_every END,
+                               THEN cfg.freeze_earn_every - mod(current_streak, cfg.freeze_earn_every) END,
         'rest_weekdays', coalesce(v.rest_weekdays, '{}'),
         'day_start_minutes', coalesce(v.day_start_minutes, 0),
         'frozen_since', pending_days,

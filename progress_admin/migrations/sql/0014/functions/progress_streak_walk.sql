@@ -97,12 +97,14 @@ BEGIN
             END IF;
             run_length := run_length + 1;
             longest := greatest(longest, run_length);
-            IF h.day >= cfg.rules_start THEN
+            -- after the day the rules start (for a database upgraded with attempts, its upgrade day: a
+            -- practice day of it may predate the upgrade, and its figures stay as they were)
+            IF h.day > cfg.rules_start THEN
                 IF NOT starter_given THEN
                     freezes := progress_streak_add_freezes(freezes, 'starter', cfg.freeze_starter, cfg.freeze_max_held);
                     starter_given := true;
                 END IF;
-                IF cfg.freeze_earn_every > 0 AND run_length % cfg.freeze_earn_every = 0 THEN
+                IF cfg.freeze_earn_every > 0 AND mod(run_length, cfg.freeze_earn_every) = 0 THEN
                     freezes := progress_streak_add_freezes(freezes, 'earned', 1, cfg.freeze_max_held);
                 END IF;
             END IF;
