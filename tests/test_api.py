@@ -82,7 +82,32 @@ def test_empty_user_gets_zeros_and_defaults(api, new_user_id) -> None:
         "data_complete_through": None,  # no sweep has established the watermark yet
         "recent_attempts": [],
         "next_cursor": None,
+        # keeping a streak: nothing held before the first attempt, the default goal, no week
+        "current_streak_perfect": False,
+        "freezes_held": 0,
+        "freezes_max": body["freezes_max"],
+        "next_freeze_in": body["freezes_max"] and body["next_freeze_in"],
+        "rest_weekdays": [],
+        "repair": None,
+        "today": {
+            "date": body["today"]["date"],
+            "attempts": 0,
+            "correct": 0,
+            "goal": {
+                "unit": "attempts",
+                "target": body["today"]["goal"]["target"],
+                "done": 0,
+                "met": False,
+                "met_at": None,
+            },
+        },
+        "week": None,
+        "weekly_streak": 0,
     }
+    # "today" of a learner in UTC (read a moment ago)
+    assert abs(dt.date.fromisoformat(body["today"]["date"]) - dt.datetime.now(UTC).date()) <= dt.timedelta(
+        days=1
+    )
     status, _, stats = api("GET", "/progress/statistics", user=str(user), query={"days": "7"})
     assert status == 200
     assert stats["accuracy"] is None and stats["total_attempts"] == 0 and stats["practice_days"] == 0
