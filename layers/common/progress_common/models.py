@@ -202,7 +202,9 @@ class StreakKeeping(BaseModel):
     current_streak_perfect: bool = Field(description="no frozen or repaired day in the current run")
     freezes_held: int
     freezes_max: int
-    next_freeze_in: int | None = Field(description="practice days until the next earned freeze; null when off or full")
+    next_freeze_in: int | None = Field(
+        description="practice days until the next earned freeze; null when off or full"
+    )
     rest_weekdays: list[WeekdayName]
     repair: RepairOffer | None = Field(description="the latest break while it can be repaired, else null")
     today: TodayFigures

@@ -139,4 +139,6 @@ def downgrade() -> None:
         " DROP COLUMN IF EXISTS starter_given, DROP COLUMN IF EXISTS break_from, DROP COLUMN IF EXISTS break_to,"
         " DROP COLUMN IF EXISTS break_run"
     )
-    op.execute("DROP TABLE IF EXISTS user_frozen_days, streak_repairs, freeze_grants, user_settings, streak_config")
+    op.execute(
+        "DROP TABLE IF EXISTS user_frozen_days, streak_repairs, freeze_grants, user_settings, streak_config"
+    )
