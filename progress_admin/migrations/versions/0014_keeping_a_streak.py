@@ -9,6 +9,8 @@
 - Day start: an attempt's practice day is its local date less the learner's day start
   (progress_local_day), in progress_record_attempts_v2 and the trigger for plain inserts: replaced in
   place, its answer unchanged, so the code of both releases writes the same days during a deploy.
+- The profile's flags has_settings and has_grants (kept by a trigger on those tables): the reads query
+  them only for learners who have such rows.
 - The profile keeps the walk's checkpoint at the learner's last history day: the freezes held then (their
   sources, oldest first), whether the run is perfect, whether the starter freezes were given, the latest
   break (for repair).
@@ -101,25 +103,33 @@ CREATE TABLE IF NOT EXISTS user_frozen_days (
     PRIMARY KEY (user_id, day)
 );
 
+-- the refresh takes the first day that changed (an overload beside the old one would make calls ambiguous)
+DROP FUNCTION IF EXISTS progress_refresh_day_summary(bigint);
+
 ALTER TABLE user_profiles
     ADD COLUMN IF NOT EXISTS freezes text[] NOT NULL DEFAULT '{}',
     ADD COLUMN IF NOT EXISTS run_perfect boolean NOT NULL DEFAULT true,
     ADD COLUMN IF NOT EXISTS starter_given boolean NOT NULL DEFAULT false,
     ADD COLUMN IF NOT EXISTS break_from date,
     ADD COLUMN IF NOT EXISTS break_to date,
-    ADD COLUMN IF NOT EXISTS break_run integer;
+    ADD COLUMN IF NOT EXISTS break_run integer,
+    ADD COLUMN IF NOT EXISTS has_settings boolean NOT NULL DEFAULT false,
+    ADD COLUMN IF NOT EXISTS has_grants boolean NOT NULL DEFAULT false;
 """
 
 NEW_FUNCTIONS = (
     "progress_read_progress_v3(bigint, timestamptz, timestamptz, bigint, integer)",
     "progress_read_statistics_v3(bigint, timestamptz, integer)",
     "progress_streak_now(user_profiles, timestamptz)",
-    "progress_streak_walk(bigint, date)",
+    "progress_streak_walk(bigint, date, user_profiles)",
+    "progress_refresh_day_summary(bigint, date)",
     "progress_streak_gap_day(date, date, date[], integer[], text[])",
     "progress_rest_day(date, date[], integer[])",
     "progress_streak_add_freezes(text[], text, integer, integer)",
     "progress_weekday_mask(smallint[])",
     "progress_local_day(bigint, timestamptz, text)",
+    "progress_settings_on(user_settings[], date)",
+    "progress_keeping_rows_added()",
 )
 
 
@@ -129,15 +139,21 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # the definitions before 0014 first: they no longer call the functions dropped below
-    apply_snapshot(op, "0005", only={"progress_refresh_day_summary"})
-    apply_snapshot(op, "0006", only={"progress_record_attempts_v2", "progress_attempt_local_day"})
+    op.execute("DROP TRIGGER IF EXISTS user_settings_flag_profile ON user_settings")
+    op.execute("DROP TRIGGER IF EXISTS freeze_grants_flag_profile ON freeze_grants")
     for signature in NEW_FUNCTIONS:
         op.execute(f"DROP FUNCTION IF EXISTS {signature}")
+    # the definitions before 0014 (they call nothing dropped above)
+    apply_snapshot(op, "0005", only={"progress_refresh_day_summary"})
+    apply_snapshot(
+        op,
+        "0006",
+        only={"progress_record_attempts_v2", "progress_attempt_local_day", "progress_attempts_inserted"},
+    )
     op.execute(
         "ALTER TABLE user_profiles DROP COLUMN IF EXISTS freezes, DROP COLUMN IF EXISTS run_perfect,"
         " DROP COLUMN IF EXISTS starter_given, DROP COLUMN IF EXISTS break_from, DROP COLUMN IF EXISTS break_to,"
-        " DROP COLUMN IF EXISTS break_run"
+        " DROP COLUMN IF EXISTS break_run, DROP COLUMN IF EXISTS has_settings, DROP COLUMN IF EXISTS has_grants"
     )
     op.execute(
         "DROP TABLE IF EXISTS user_frozen_days, streak_repairs, freeze_grants, user_settings, streak_config"

@@ -3,7 +3,7 @@ CREATE OR REPLACE FUNCTION progress_attempts_inserted() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 DECLARE
     users_with_new_days bigint[];
-    uid bigint;
+    first_new_days date[];
 BEGIN
     -- Profiles first, in user_id order: this row lock is what serializes one user's writers.
     INSERT INTO user_profiles (user_id)
@@ -44,9 +44,11 @@ BEGIN
         ON CONFLICT (user_id, day) DO UPDATE
            SET attempts = s.attempts + EXCLUDED.attempts,
                correct = s.correct + EXCLUDED.correct
-        RETURNING s.user_id, (xmax = 0) AS inserted
+        RETURNING s.user_id, s.day, (xmax = 0) AS inserted
     )
-    SELECT array_agg(DISTINCT user_id) INTO users_with_new_days FROM upserted WHERE inserted;
+    SELECT array_agg(n.user_id ORDER BY n.user_id), array_agg(n.first_new_day ORDER BY n.user_id)
+      INTO users_with_new_days, first_new_days
+      FROM (SELECT user_id, min(day) AS first_new_day FROM upserted WHERE inserted GROUP BY user_id) n;
 
     INSERT INTO user_exercise_stats AS s (user_id, exercise_id, attempts, correct, last_attempt_at)
     SELECT user_id, exercise_id, count(*)::int, (count(*) FILTER (WHERE is_correct))::int, max(created_at)
@@ -81,8 +83,9 @@ BEGIN
      WHERE p.user_id = t.user_id;
 
     IF users_with_new_days IS NOT NULL THEN
-        FOREACH uid IN ARRAY users_with_new_days LOOP
-            PERFORM progress_refresh_day_summary(uid);
+        -- from each user's first new day: usually after the walk's checkpoint, so only the new days are walked
+        FOR i IN 1..cardinality(users_with_new_days) LOOP
+            PERFORM progress_refresh_day_summary(users_with_new_days[i], first_new_days[i]);
         END LOOP;
     END IF;
     RETURN NULL;

@@ -10,12 +10,27 @@ DECLARE
     streak json;
     today date;
     cfg streak_config;
+    versions user_settings[];
+    frozen_since date[];
+    repaired date[];
 BEGIN
     SELECT * INTO p FROM user_profiles WHERE user_id = p_user_id;
     p.user_id := p_user_id;
     SELECT * INTO cfg FROM streak_config;
     streak := progress_streak_now(p, p_now);
     today := (streak ->> 'today')::date;
+    -- what each day of the series needs, read once: the settings versions, the days frozen since the
+    -- last history day (the read's, not stored), the repaired days
+    IF p.has_settings THEN
+        SELECT coalesce(array_agg(s ORDER BY s.effective_from), '{}') INTO versions
+          FROM user_settings s WHERE s.user_id = p_user_id;
+    ELSE
+        versions := '{}';
+    END IF;
+    frozen_since := ARRAY(SELECT json_array_elements_text(streak -> 'frozen_since'))::date[];
+    repaired := ARRAY(SELECT r.day::date
+                        FROM streak_repairs sr, generate_series(sr.gap_from, sr.gap_to, interval '1 day') AS r(day)
+                       WHERE sr.user_id = p_user_id AND sr.gap_to > today - p_days);
     RETURN json_build_object(
         'total_attempts', coalesce(p.total_attempts, 0),
         'correct_attempts', coalesce(p.correct_attempts, 0),
@@ -40,13 +55,9 @@ BEGIN
                        CASE WHEN d.day IS NOT NULL THEN 'practice'
                             WHEN c.day IS NOT NULL THEN 'covered'
                             WHEN series.day >= cfg.rules_start
-                                 AND extract(isodow FROM series.day)::smallint = ANY (coalesce(v.rest_weekdays, '{}'))
-                                 THEN 'rest'
-                            WHEN f.day IS NOT NULL OR series.day = ANY (
-                                     ARRAY(SELECT json_array_elements_text(streak -> 'frozen_since'))::date[])
-                                 THEN 'frozen'
-                            WHEN EXISTS (SELECT 1 FROM streak_repairs r WHERE r.user_id = p_user_id
-                                            AND series.day BETWEEN r.gap_from AND r.gap_to) THEN 'repaired'
+                                 AND extract(isodow FROM series.day)::smallint = ANY (v.rest_weekdays) THEN 'rest'
+                            WHEN f.day IS NOT NULL OR series.day = ANY (frozen_since) THEN 'frozen'
+                            WHEN series.day = ANY (repaired) THEN 'repaired'
                        END,
                        CASE WHEN coalesce(v.daily_goal_unit, 'attempts') = 'correct'
                             THEN coalesce(d.correct, 0) ELSE coalesce(d.attempts, 0) END
@@ -56,10 +67,8 @@ BEGIN
               LEFT JOIN user_daily_stats d ON d.user_id = p_user_id AND d.day = series.day
               LEFT JOIN user_covered_days c ON c.user_id = p_user_id AND c.day = series.day
               LEFT JOIN user_frozen_days f ON f.user_id = p_user_id AND f.day = series.day
-              LEFT JOIN LATERAL (
-                  SELECT s.rest_weekdays, s.daily_goal_unit, s.daily_goal_target FROM user_settings s
-                   WHERE s.user_id = p_user_id AND s.effective_from <= series.day
-                   ORDER BY s.effective_from DESC LIMIT 1) v ON true
+              LEFT JOIN LATERAL (SELECT x.* FROM unnest(versions) x WHERE x.effective_from <= series.day
+                                  ORDER BY x.effective_from DESC LIMIT 1) v ON true
         )
     )::text;
 END

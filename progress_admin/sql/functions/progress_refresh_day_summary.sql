@@ -1,13 +1,20 @@
--- Recompute the day-derived profile fields of one user: O(history days), not O(attempts). Called when a
--- user's days change: a new practice day, a covered day, a legacy longest streak, a freeze grant, a repair,
--- a settings change. The streak walk's state at the last history day is kept on the profile (the read
--- continues it to today), and the days it found frozen in user_frozen_days.
-CREATE OR REPLACE FUNCTION progress_refresh_day_summary(p_user_id bigint) RETURNS void
+-- Recompute the day-derived profile fields of one user. Called when a user's days change: a new practice
+-- day, a covered day, a legacy longest streak, a freeze grant, a repair, a settings change. The streak
+-- walk's state at the last history day is kept on the profile (the read continues it to today), and the
+-- days it found frozen in user_frozen_days. p_changed_from: the earliest day that changed; when it comes
+-- after the profile's checkpoint (the usual case: today's first attempt) the walk continues from there,
+-- O(new days); else it walks the whole history again, O(history days), never O(attempts).
+CREATE OR REPLACE FUNCTION progress_refresh_day_summary(p_user_id bigint, p_changed_from date DEFAULT '-infinity')
+RETURNS void
 LANGUAGE plpgsql AS $fn$
 DECLARE
+    checkpoint user_profiles;
     w record;
+    resumed boolean;
 BEGIN
-    SELECT * INTO w FROM progress_streak_walk(p_user_id, 'infinity');
+    SELECT * INTO checkpoint FROM user_profiles WHERE user_id = p_user_id;
+    resumed := checkpoint.streak_run_end IS NOT NULL AND p_changed_from > checkpoint.streak_run_end;
+    SELECT * INTO w FROM progress_streak_walk(p_user_id, 'infinity', CASE WHEN resumed THEN checkpoint END);
     UPDATE user_profiles p
        SET practice_days = d.practice_days,
            first_practice_date = d.first_day,
@@ -25,8 +32,10 @@ BEGIN
       FROM (SELECT count(*)::int AS practice_days, min(day) AS first_day, max(day) AS last_day
               FROM user_daily_stats WHERE user_id = p_user_id) d
      WHERE p.user_id = p_user_id;
-    DELETE FROM user_frozen_days f
-     WHERE f.user_id = p_user_id AND f.day <> ALL (w.frozen_days);
+    IF NOT resumed THEN
+        DELETE FROM user_frozen_days f
+         WHERE f.user_id = p_user_id AND f.day <> ALL (w.frozen_days);
+    END IF;
     INSERT INTO user_frozen_days (user_id, day, source)
     SELECT p_user_id, f.day, f.source FROM unnest(w.frozen_days, w.frozen_sources) AS f(day, source)
     ON CONFLICT (user_id, day) DO UPDATE SET source = EXCLUDED.source

@@ -5,11 +5,15 @@
 CREATE OR REPLACE FUNCTION progress_streak_gap_day(
     p_day date, p_rules_start date, p_rest_from date[], p_rest_masks integer[], p_freezes text[]
 ) RETURNS text
-LANGUAGE sql IMMUTABLE AS $fn$
-    SELECT CASE
-        WHEN p_day < p_rules_start THEN 'missed'
-        WHEN progress_rest_day(p_day, p_rest_from, p_rest_masks) THEN 'rest'
-        WHEN cardinality(p_freezes) > 0 THEN 'frozen'
-        ELSE 'missed'
-    END
+LANGUAGE plpgsql IMMUTABLE AS $fn$
+BEGIN
+    IF p_day < p_rules_start THEN
+        RETURN 'missed';
+    ELSIF progress_rest_day(p_day, p_rest_from, p_rest_masks) THEN
+        RETURN 'rest';
+    ELSIF cardinality(p_freezes) > 0 THEN
+        RETURN 'frozen';
+    END IF;
+    RETURN 'missed';
+END
 $fn$;

@@ -12,6 +12,8 @@ DECLARE
     rest_from date[];
     rest_masks integer[];
     v user_settings;
+    versions user_settings[];
+    weekly_goals boolean := false;
     today date;
     w record;
     last_day date := coalesce(p.streak_run_end, p.last_practice_date);  -- NULL in profiles before 0005's runs
@@ -61,37 +63,49 @@ DECLARE
     status text;
 BEGIN
     SELECT * INTO cfg FROM streak_config;
-    SELECT coalesce(array_agg(s.effective_from ORDER BY s.effective_from), '{}'),
-           coalesce(array_agg(progress_weekday_mask(s.rest_weekdays) ORDER BY s.effective_from), '{}')
-      INTO rest_from, rest_masks
-      FROM user_settings s WHERE s.user_id = p.user_id;
+    -- the learner's settings versions, oldest first, and the grants after the checkpoint: queried only for
+    -- learners who have any (the profile's flags, kept by a trigger on those tables)
+    IF p.has_settings THEN
+        SELECT coalesce(array_agg(s.effective_from ORDER BY s.effective_from), '{}'),
+               coalesce(array_agg(progress_weekday_mask(s.rest_weekdays) ORDER BY s.effective_from), '{}'),
+               coalesce(array_agg(s ORDER BY s.effective_from), '{}')
+          INTO rest_from, rest_masks, versions
+          FROM user_settings s WHERE s.user_id = p.user_id;
+    ELSE
+        rest_from := '{}'; rest_masks := '{}'; versions := '{}';
+    END IF;
+    IF p.has_grants THEN
+        SELECT coalesce(array_agg(g.local_day ORDER BY g.local_day, g.id), '{}'),
+               coalesce(array_agg(g.added ORDER BY g.local_day, g.id), '{}')
+          INTO grant_days, grant_added
+          FROM freeze_grants g
+         WHERE g.user_id = p.user_id AND g.local_day > coalesce(last_day, '-infinity');
+    ELSE
+        grant_days := '{}'; grant_added := '{}';
+    END IF;
     -- today: the local date, less the day start of the settings in force on it
-    SELECT * INTO v FROM user_settings s
-     WHERE s.user_id = p.user_id AND s.effective_from <= local_now::date
-     ORDER BY s.effective_from DESC LIMIT 1;
+    v := progress_settings_on(versions, local_now::date);
     today := (local_now - make_interval(mins => coalesce(v.day_start_minutes, 0)))::date;
     IF v.effective_from > today THEN
-        SELECT * INTO v FROM user_settings s
-         WHERE s.user_id = p.user_id AND s.effective_from <= today
-         ORDER BY s.effective_from DESC LIMIT 1;
+        v := progress_settings_on(versions, today);
     END IF;
 
     IF last_day > today THEN
         -- history after today (the timezone moved west, a day covered ahead): walk up to today instead
-        SELECT * INTO w FROM progress_streak_walk(p.user_id, today);
+        SELECT * INTO w FROM progress_streak_walk(p.user_id, today, NULL);
         last_day := w.last_day; run_length := w.run_length; run_perfect := w.run_perfect;
         freezes := w.freezes; break_from := w.break_from; break_to := w.break_to;
+        SELECT coalesce(array_agg(g.local_day ORDER BY g.local_day, g.id), '{}'),
+               coalesce(array_agg(g.added ORDER BY g.local_day, g.id), '{}')
+          INTO grant_days, grant_added
+          FROM freeze_grants g
+         WHERE g.user_id = p.user_id AND g.local_day > coalesce(last_day, '-infinity');
         practised_today := EXISTS (SELECT 1 FROM user_daily_stats d WHERE d.user_id = p.user_id AND d.day = today);
     ELSE
         practised_today := p.last_practice_date IS NOT DISTINCT FROM today;
     END IF;
 
     -- the days since the last history day, up to yesterday: a gap with no next history day (yet)
-    SELECT coalesce(array_agg(g.local_day ORDER BY g.local_day, g.id), '{}'),
-           coalesce(array_agg(g.added ORDER BY g.local_day, g.id), '{}')
-      INTO grant_days, grant_added
-      FROM freeze_grants g
-     WHERE g.user_id = p.user_id AND g.local_day > coalesce(last_day, '-infinity') AND g.local_day <= today;
     IF run_length > 0 THEN
         gap_day := last_day + 1;
         WHILE gap_day < today LOOP
@@ -114,7 +128,7 @@ BEGIN
             gap_day := gap_day + 1;
         END LOOP;
     END IF;
-    WHILE next_grant <= cardinality(grant_days) LOOP
+    WHILE next_grant <= cardinality(grant_days) AND grant_days[next_grant] <= today LOOP
         freezes := progress_streak_add_freezes(freezes, 'granted', grant_added[next_grant], cfg.freeze_max_held);
         next_grant := next_grant + 1;
     END LOOP;
@@ -122,8 +136,7 @@ BEGIN
 
     -- when it would really drop to 0: the rest days of the settings then and the freezes held bridge the days
     -- without practice ahead; it drops when the first day that neither bridges ends
-    day_start := coalesce((SELECT s.day_start_minutes FROM user_settings s WHERE s.user_id = p.user_id
-                            ORDER BY s.effective_from DESC LIMIT 1), 0);
+    day_start := coalesce((versions[cardinality(versions)]).day_start_minutes, 0);
     IF current_streak > 0 THEN
         future_day := CASE WHEN last_day >= today THEN today + 1 ELSE today END;
         future_freezes := cardinality(freezes);
@@ -166,8 +179,10 @@ BEGIN
     END IF;
 
     -- today's goal, from the settings in force today
-    SELECT d.attempts, d.correct INTO today_attempts, today_correct
-      FROM user_daily_stats d WHERE d.user_id = p.user_id AND d.day = today;
+    IF practised_today THEN
+        SELECT d.attempts, d.correct INTO today_attempts, today_correct
+          FROM user_daily_stats d WHERE d.user_id = p.user_id AND d.day = today;
+    END IF;
     today_attempts := coalesce(today_attempts, 0);
     today_correct := coalesce(today_correct, 0);
     goal_unit := coalesce(v.daily_goal_unit, 'attempts');
@@ -199,12 +214,14 @@ BEGIN
             'practised_days', week_practised, 'days_left', days_left, 'required_left', required_left,
             'at_risk', required_left > 0 AND required_left >= days_left, 'met', week_practised >= week_target);
     END IF;
-    -- consecutive met weeks, from this week if met, else from last week
+    -- consecutive met weeks, from this week if met, else from last week (only a learner who ever set a
+    -- weekly goal has any)
+    FOR i IN 1..cardinality(versions) LOOP
+        weekly_goals := weekly_goals OR (versions[i]).weekly_goal_days IS NOT NULL;
+    END LOOP;
     scan_week := CASE WHEN (week ->> 'met')::boolean THEN week_start_day ELSE week_start_day - 7 END;
-    FOR i IN 1..1000 LOOP
-        SELECT s.weekly_goal_days INTO week_goal FROM user_settings s
-         WHERE s.user_id = p.user_id AND s.effective_from <= least(scan_week + 6, today)
-         ORDER BY s.effective_from DESC LIMIT 1;
+    FOR i IN 1..CASE WHEN weekly_goals THEN 1000 ELSE 0 END LOOP
+        week_goal := (progress_settings_on(versions, least(scan_week + 6, today))).weekly_goal_days;
         EXIT WHEN week_goal IS NULL;
         SELECT count(*) INTO week_practised FROM user_daily_stats d
          WHERE d.user_id = p.user_id AND d.day BETWEEN scan_week AND scan_week + 6;

@@ -3,8 +3,11 @@
 -- repaired) in order, with the calendar days between them, and returns the state at the last one.
 -- The write path keeps its result on the profile (progress_refresh_day_summary); progress_streak_now
 -- continues it to today with progress_streak_gap_day, the same step for a day without history.
+-- p_resume: a profile whose checkpoint (the state at its streak_run_end) the walk continues from, over the
+-- history days after it only (the write path, when the days that changed all come after it); its
+-- frozen_days are then only the new ones. NULL: from the first day.
 CREATE OR REPLACE FUNCTION progress_streak_walk(
-    p_user_id bigint, p_through date,
+    p_user_id bigint, p_through date, p_resume user_profiles,
     OUT last_day date, OUT run_length integer, OUT run_perfect boolean, OUT longest integer,
     OUT freezes text[], OUT starter_given boolean,
     OUT break_from date, OUT break_to date, OUT break_run integer,
@@ -25,12 +28,20 @@ DECLARE
     rest_masks integer[];
 BEGIN
     SELECT * INTO cfg FROM streak_config;
-    run_length := 0; run_perfect := true; longest := 0; freezes := '{}'; starter_given := false;
     frozen_days := '{}'; frozen_sources := '{}';
+    IF p_resume.streak_run_end IS NULL THEN
+        run_length := 0; run_perfect := true; longest := 0; freezes := '{}'; starter_given := false;
+    ELSE
+        last_day := p_resume.streak_run_end; run_length := p_resume.current_streak;
+        run_perfect := p_resume.run_perfect; longest := p_resume.longest_streak; freezes := p_resume.freezes;
+        starter_given := p_resume.starter_given; break_from := p_resume.break_from;
+        break_to := p_resume.break_to; break_run := p_resume.break_run;
+    END IF;
     SELECT coalesce(array_agg(g.local_day ORDER BY g.local_day, g.id), '{}'),
            coalesce(array_agg(g.added ORDER BY g.local_day, g.id), '{}')
       INTO grant_days, grant_added
-      FROM freeze_grants g WHERE g.user_id = p_user_id AND g.local_day <= p_through;
+      FROM freeze_grants g
+     WHERE g.user_id = p_user_id AND g.local_day <= p_through AND g.local_day > coalesce(last_day, '-infinity');
     SELECT coalesce(array_agg(s.effective_from ORDER BY s.effective_from), '{}'),
            coalesce(array_agg(progress_weekday_mask(s.rest_weekdays) ORDER BY s.effective_from), '{}')
       INTO rest_from, rest_masks
@@ -39,14 +50,15 @@ BEGIN
     FOR h IN
         SELECT k.day, bool_or(k.kind = 'practice') AS practised, bool_or(k.kind = 'repaired') AS repaired
           FROM (SELECT d.day, 'practice' AS kind FROM user_daily_stats d
-                 WHERE d.user_id = p_user_id AND d.day <= p_through
+                 WHERE d.user_id = p_user_id AND d.day <= p_through AND d.day > coalesce(last_day, '-infinity')
                 UNION ALL
                 SELECT c.day, 'covered' FROM user_covered_days c
-                 WHERE c.user_id = p_user_id AND c.day <= p_through
+                 WHERE c.user_id = p_user_id AND c.day <= p_through AND c.day > coalesce(last_day, '-infinity')
                 UNION ALL
                 SELECT r.day::date, 'repaired'
                   FROM streak_repairs sr, generate_series(sr.gap_from, sr.gap_to, interval '1 day') AS r(day)
-                 WHERE sr.user_id = p_user_id AND r.day <= p_through) k
+                 WHERE sr.user_id = p_user_id AND sr.gap_to > coalesce(last_day, '-infinity')
+                   AND r.day <= p_through AND r.day > coalesce(last_day, '-infinity')) k
          GROUP BY k.day
          ORDER BY k.day
     LOOP
