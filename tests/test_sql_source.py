@@ -81,8 +81,8 @@ def test_drift_is_detected(transaction: Connection) -> None:
     # a hot fix applied by hand, not in the source: the comparison must name it
     transaction.execute(
         text(
-            "CREATE OR REPLACE FUNCTION progress_refresh_day_summary(p_user_id bigint, p_changed_from date)"
-            " RETURNS void LANGUAGE plpgsql AS $fn$ BEGIN END $fn$"
+            "CREATE OR REPLACE FUNCTION progress_refresh_day_summary(p_user_id bigint,"
+            " p_changed_from date DEFAULT '-infinity') RETURNS void LANGUAGE plpgsql AS $fn$ BEGIN END $fn$"
         )
     )
     transaction.execute(
