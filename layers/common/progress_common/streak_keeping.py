@@ -19,11 +19,9 @@ from progress_common import clock
 from progress_common.db import get_engine, run_idempotent, unavailable_as_typed_error
 from progress_common.errors import FreezesFullError, RepairUnavailableError
 from progress_common.identity import parse_user_id
+from progress_common.models import WEEKDAY_NAMES, WeekdayName
 from progress_common.sqltext import JsonDocument, render_sql
 
-# ISO weekday numbers (Monday = 1), as user_settings stores them.
-WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 GoalUnit = Literal["attempts", "correct"]
 REST_WEEKDAYS_MAX = 2
 DAY_START_MINUTES_MAX = 360
@@ -42,7 +40,7 @@ REPAIR_SQL = "SELECT progress_streak_repair_v1(CAST({user_id} AS bigint), CAST({
 # ---- settings ------------------------------------------------------------------------------------------
 
 
-class DailyGoal(BaseModel):
+class DailyGoalSetting(BaseModel):
     """A daily goal: `target` attempts, or `target` correct attempts, a day."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -57,7 +55,7 @@ class SettingsChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    rest_weekdays: list[Weekday] = Field(
+    rest_weekdays: list[WeekdayName] = Field(
         default_factory=list,
         max_length=REST_WEEKDAYS_MAX,
         description="at most 2 weekdays, no duplicates: an unpractised one keeps the streak unbroken ([] none)",
@@ -69,13 +67,13 @@ class SettingsChange(BaseModel):
         description="minutes after local midnight at which the learner's day starts (an attempt before it"
         " counts for the previous date)",
     )
-    daily_goal: DailyGoal | None = Field(
+    daily_goal: DailyGoalSetting | None = Field(
         default=None, description="null: the deployment's default (DAILY_GOAL attempts)"
     )
     weekly_goal_days: StrictInt | None = Field(
         default=None, ge=1, le=7, description="practice days a week; null: no weekly goal"
     )
-    week_start: Weekday = Field(default="mon", description="the first day of the learner's weeks")
+    week_start: WeekdayName = Field(default="mon", description="the first day of the learner's weeks")
 
     @field_validator("rest_weekdays")
     @classmethod
@@ -88,26 +86,28 @@ class SettingsChange(BaseModel):
         """The fields the request gave, as progress_settings_put_v1 takes them (weekdays as ISO numbers)."""
         given = self.model_dump(include=self.model_fields_set)
         if "rest_weekdays" in given:
-            given["rest_weekdays"] = sorted(WEEKDAYS.index(day) + 1 for day in given["rest_weekdays"])
+            given["rest_weekdays"] = sorted(WEEKDAY_NAMES.index(day) + 1 for day in given["rest_weekdays"])
         if "week_start" in given:
-            given["week_start"] = WEEKDAYS.index(given["week_start"]) + 1
+            given["week_start"] = WEEKDAY_NAMES.index(given["week_start"]) + 1
         return given
 
 
 class DailyGoalInForce(BaseModel):
+    """The daily goal a settings version sets (the deployment's default when the learner chose none)."""
+
     unit: GoalUnit
     target: int
 
 
 class SettingsResponse(BaseModel):
-    rest_weekdays: list[Weekday] = Field(description="in week order, Monday first")
+    rest_weekdays: list[WeekdayName] = Field(description="in week order, Monday first")
     day_start_minutes: int
     daily_goal: DailyGoalInForce = Field(description="the learner's goal, or the deployment's default")
     daily_goal_default: bool = Field(
         description="true: the learner chose no goal, the deployment's default applies (and follows it)"
     )
     weekly_goal_days: int | None
-    week_start: Weekday
+    week_start: WeekdayName
     effective_from: dt.date | None = Field(
         description="the learner's local day from which these settings apply (a change applies from the next"
         " local day; the days before keep the settings they were lived under); null: the defaults, never changed"

@@ -1,8 +1,9 @@
 -- POST /progress/freezes (the app's backend), one statement. p_grant: {"key", "count"} (validated by the
 -- layer). Idempotent by (learner, key): a key seen before answers what its first grant answered, and changes
 -- nothing. Otherwise adds min(count, freezes_max - freezes_held) freezes, the figures of progress_streak_now
--- at p_now, as a grant row of the learner's local today (the walk counts it from that day on), then walks
--- again. When none fits: {"error": "freezes_full"} and nothing is recorded (a later retry of the key may fit).
+-- at p_now, as a grant row of the learner's local today (progress_streak_now's; the walk counts it from that
+-- day on), then walks again. When none fits: {"error": "freezes_full"} and nothing is recorded (a later retry
+-- of the key may fit).
 CREATE OR REPLACE FUNCTION progress_freezes_grant_v1(p_user_id bigint, p_now timestamptz, p_grant jsonb)
 RETURNS json
 LANGUAGE plpgsql AS $fn$
@@ -30,7 +31,7 @@ BEGIN
     INSERT INTO freeze_grants (user_id, grant_key, requested, added, source, local_day, freezes_held, freezes_max,
                                created_at)
     VALUES (p_user_id, p_grant ->> 'key', requested, fits, 'granted',
-            progress_learner_today(p_user_id, prof.timezone, p_now),
+            (state ->> 'today')::date,
             (state ->> 'freezes_held')::integer + fits, (state ->> 'freezes_max')::integer, p_now)
     RETURNING * INTO earlier;
     PERFORM progress_refresh_day_summary(p_user_id);
