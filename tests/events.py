@@ -14,8 +14,14 @@ PATH_SAMPLES = {"{export_id}": "5f0c6c1e-7b7e-4d0e-9a51-3c1f0d2b9a07", "{user_id
 ERASE_SCOPE_CLAIM = {"scope": "progress/erase progress/grant"}
 # A valid body for each route of the template that takes one (the others take none).
 SAMPLE_BODIES = {
-    ("PUT", "/progress/settings"): '{"rest_weekdays": ["sun"], "daily_goal": {"unit": "correct", "target": 5}}',
-    ("POST", "/progress/freezes"): '{"user_id": "user_7", "key": "sample-grant-1", "count": 1, "source": "granted"}',
+    (
+        "PUT",
+        "/progress/settings",
+    ): '{"rest_weekdays": ["sun"], "daily_goal": {"unit": "correct", "target": 5}}',
+    (
+        "POST",
+        "/progress/freezes",
+    ): '{"user_id": "user_7", "key": "sample-grant-1", "count": 1, "source": "granted"}',
 }
 
 

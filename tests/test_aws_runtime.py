@@ -324,7 +324,9 @@ def test_no_request_sends_a_statement_that_pins_an_rds_proxy_session(load_functi
         )
         status, _, body = call(handler, event)
         # the sample export does not exist; learner 7 has no broken streak to repair
-        assert status in (200, 202) or body["error"]["code"] in ("export_not_found", "repair_unavailable"), route
+        assert status in (200, 202) or body["error"]["code"] in ("export_not_found", "repair_unavailable"), (
+            route
+        )
     # the export worker: its snapshot is a transaction (pinned while it lasts, as any transaction), no SET
     export_id = call(
         load_function("request_export").lambda_handler,

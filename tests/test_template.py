@@ -89,7 +89,10 @@ def test_each_route_is_served_by_its_handler_and_by_no_other(route, load_functio
         if other.function == route.function:
             # its route: answered by the route (the sample export does not exist: the route's own 404; learner
             # 7 has no broken streak: the repair's own 409)
-            assert status in (200, 202) or body["error"]["code"] in ("export_not_found", "repair_unavailable"), (
+            assert status in (200, 202) or body["error"]["code"] in (
+                "export_not_found",
+                "repair_unavailable",
+            ), (
                 route,
                 body,
             )
@@ -849,7 +852,9 @@ def test_freeze_grants_have_their_own_scope_on_the_route_and_in_the_function() -
     auth = grant["Events"]["Api"]["Properties"]["Auth"]
     assert auth == {"Authorizer": "JwtAuthorizer", "AuthorizationScopes": [{"Ref": "GrantScope"}]}
     assert grant["Environment"]["Variables"]["GRANT_SCOPE"] == {"Ref": "GrantScope"}
-    assert TEMPLATE["Parameters"]["GrantScope"]["Default"] == StreakSettings.model_fields["grant_scope"].default
+    assert (
+        TEMPLATE["Parameters"]["GrantScope"]["Default"] == StreakSettings.model_fields["grant_scope"].default
+    )
     # a browser sends PUT /progress/settings: the API's CORS allows it
     assert "PUT" in RESOURCES["ProgressApi"]["Properties"]["CorsConfiguration"]["AllowMethods"]
 

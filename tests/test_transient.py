@@ -116,7 +116,10 @@ def test_every_transient_failure_is_a_fast_503_with_retry_after(faulty, load_fun
     for function, method, path in ROUTES:
         started = time.monotonic()
         event = http_event(
-            method, sample_path(path), claims={"sub": "user_5", **ERASE_SCOPE_CLAIM}, body=sample_body(method, path)
+            method,
+            sample_path(path),
+            claims={"sub": "user_5", **ERASE_SCOPE_CLAIM},
+            body=sample_body(method, path),
         )
         status, headers, body = call(load_function(function).lambda_handler, event)
         elapsed = time.monotonic() - started

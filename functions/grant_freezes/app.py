@@ -1,4 +1,5 @@
-"""grant_freezes: POST /progress/freezes (the app's backend, its own scope); thin handler, the route and its logic live in the CommonLayer."""
+"""grant_freezes: POST /progress/freezes (the app's backend, its own scope); thin handler, the route and its
+logic live in the CommonLayer."""
 
 from __future__ import annotations
 

@@ -78,7 +78,9 @@ def sql_literal(value: SqlLiteralValue) -> str:
     if kind is JsonDocument:
         assert isinstance(value, JsonDocument)
         try:
-            data = json.dumps(value.value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+            data = json.dumps(
+                value.value, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+            ).encode()
         except (TypeError, ValueError):  # not JSON, or a lone surrogate (UnicodeEncodeError)
             raise UnrenderableValueError("not a JSON value") from None
         if len(data) > JSON_DOCUMENT_MAX_BYTES:

@@ -126,12 +126,16 @@ def read_settings(user_id: int, *, engine: Engine | None = None) -> SettingsResp
     return SettingsResponse.model_validate(_document(document))
 
 
-def change_settings(user_id: int, change: SettingsChange, *, engine: Engine | None = None) -> SettingsResponse:
+def change_settings(
+    user_id: int, change: SettingsChange, *, engine: Engine | None = None
+) -> SettingsResponse:
     """Write the learner's settings, changed by `change`, as the version effective from their next local day.
 
     Retried once on a connection that died while idle (run_idempotent): writing the same version twice is
     writing it once."""
-    sql = render_sql(SETTINGS_PUT_SQL, user_id=user_id, now=clock.utc_now(), changes=JsonDocument(change.changes()))
+    sql = render_sql(
+        SETTINGS_PUT_SQL, user_id=user_id, now=clock.utc_now(), changes=JsonDocument(change.changes())
+    )
     with unavailable_as_typed_error():
         ((document,),) = run_idempotent(sql, engine=engine or get_engine())
     return SettingsResponse.model_validate(_document(document))
