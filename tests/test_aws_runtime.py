@@ -278,7 +278,7 @@ def test_init_creates_no_connection_secret_or_aws_client_and_every_http_handler_
     from progress_admin.local.template import http_routes, load_template
 
     folders = sorted({route.code_dir.name for route in http_routes(load_template(ROOT / "template.yaml"))})
-    assert len(folders) == 7, folders
+    assert len(folders) == 10, folders
     script = f"""
 import importlib.util, sys
 from pathlib import Path
