@@ -23,6 +23,7 @@ def build_openapi() -> dict[str, Any]:
     from progress_common.data_routes import erase_router, export_request_router, export_status_router
     from progress_common.http import build_resolver
     from progress_common.routes import live_ticket_router, progress_router, reset_router, statistics_router
+    from progress_common.streak_routes import freeze_grant_router, repair_router, settings_router
 
     app = build_resolver()
     for router in (
@@ -33,6 +34,9 @@ def build_openapi() -> dict[str, Any]:
         export_request_router,
         export_status_router,
         erase_router,
+        settings_router,
+        repair_router,
+        freeze_grant_router,
     ):
         app.include_router(router)
     document: dict[str, Any] = json.loads(
@@ -40,9 +44,10 @@ def build_openapi() -> dict[str, Any]:
             title=TITLE,
             version=VERSION,
             description=(
-                "Learner progress: how am I doing, my statistics, start over, my data. The caller is whoever "
-                "the verified JWT says (claim `sub` by default), except for erasure (the app's backend, with "
-                'the erasure scope); errors are `{"error": {"code", "message"}}`.'
+                "Learner progress: how am I doing, my statistics, start over, my data, keeping a streak (settings,"
+                " repair). The caller is whoever the verified JWT says (claim `sub` by default), except for"
+                " erasure and freeze grants (the app's backend, each with its own scope); errors are"
+                ' `{"error": {"code", "message"}}`.'
             ),
             security_schemes={"jwt": HTTPBearer(bearerFormat="JWT")},
             security=[{"jwt": []}],

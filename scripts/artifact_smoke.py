@@ -174,6 +174,16 @@ def migrated_database() -> Iterator[dict[str, Any]]:
 SAMPLE_EXPORT_SQL = "INSERT INTO exports (id, user_id) VALUES ('5f0c6c1e-7b7e-4d0e-9a51-3c1f0d2b9a07', 8)"
 
 
+# The broken streak events/repair_streak.json repairs: user 9 practised 5 and 4 days ago, missed 3 days (more
+# than the 2 starter freezes bridge; a gap short enough to repair) and made the 10 attempts a repair needs today
+# (tests/test_sample_events.py inserts the same rows). Days relative to one now(): no midnight between them.
+SAMPLE_BREAK_SQL = (
+    "INSERT INTO attempts (user_id, exercise_id, is_correct, user_answer, created_at)"
+    " SELECT 9, 1, true, 'sample', now() - make_interval(days => d.days, secs => d.n)"
+    " FROM unnest(ARRAY[5, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]) WITH ORDINALITY AS d(days, n)"
+)
+
+
 def sample_export(database_url: str) -> None:
     from sqlalchemy import text
 
@@ -184,6 +194,7 @@ def sample_export(database_url: str) -> None:
     try:
         with engine.connect() as conn:
             conn.execute(text(SAMPLE_EXPORT_SQL))
+            conn.execute(text(SAMPLE_BREAK_SQL))
     finally:
         engine.dispose()
 

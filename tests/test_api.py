@@ -17,7 +17,7 @@ from progress_admin.local.template import http_routes, load_template
 from progress_common import db as common_db
 from progress_common.settings import get_settings, load_settings
 from tests.conftest import insert_attempts_sql
-from tests.events import ERASE_SCOPE_CLAIM, call, http_event, sample_path
+from tests.events import ERASE_SCOPE_CLAIM, call, http_event, sample_body, sample_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -183,11 +183,14 @@ def test_one_user_never_sees_or_resets_another(api, db, new_user_id) -> None:
     ],
 )
 def test_missing_or_bad_identity_is_401_on_every_route(api, claims) -> None:
-    assert {("DELETE", "/progress/users/{user_id}")} == BACKEND_ROUTES  # its scope: tests/test_erasure.py
+    # their scopes: tests/test_erasure.py, tests/test_streak_api.py
+    assert {("DELETE", "/progress/users/{user_id}"), ("POST", "/progress/freezes")} == BACKEND_ROUTES
     for _, method, path in HTTP_ROUTES:
         if (method, path) in BACKEND_ROUTES:
             continue
-        status, headers, body = api(method, sample_path(path), claims=claims, handler_path=path)
+        status, headers, body = api(
+            method, sample_path(path), claims=claims, handler_path=path, body=sample_body(method, path)
+        )
         assert status == 401, (method, path, claims)
         assert body["error"]["code"] == "unauthorized"
         assert headers["content-type"] == "application/json"
@@ -637,7 +640,9 @@ def test_database_down_gives_503_with_retry_after_and_recovers(api, db, new_user
         for _, method, path in HTTP_ROUTES:
             # the erasure scope as well: learners' routes ignore it, the backend's needs it
             claims = {"sub": str(user), **ERASE_SCOPE_CLAIM}
-            status, headers, body = api(method, sample_path(path), claims=claims, handler_path=path)
+            status, headers, body = api(
+                method, sample_path(path), claims=claims, handler_path=path, body=sample_body(method, path)
+            )
             assert status == 503, path
             assert headers["retry-after"] == str(get_settings().retry_after_seconds)
             assert body == {

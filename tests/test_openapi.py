@@ -19,7 +19,7 @@ def test_document_describes_every_route_of_the_template_its_errors_and_the_jwt()
 
     document = json.loads((ROOT / "docs/openapi.json").read_text())
     routes = {(r.path, r.method.lower()) for r in http_routes(load_template(ROOT / "template.yaml"))}
-    assert len(routes) == 7
+    assert len(routes) == 11
     assert {(path, method) for path, item in document["paths"].items() for method in item} == routes
     assert document["security"] == [{"jwt": []}]
     for path, method in routes:
@@ -61,3 +61,27 @@ def test_the_export_routes_say_their_statuses() -> None:
     assert "403" in paths["/progress/users/{user_id}"]["delete"]["responses"]
     (parameter,) = paths["/progress/export/{export_id}"]["get"]["parameters"]
     assert (parameter["in"], parameter["schema"]["format"]) == ("path", "uuid")
+
+
+def test_the_streak_routes_say_their_bodies_and_statuses() -> None:
+    document = json.loads((ROOT / "docs/openapi.json").read_text())
+    paths, schemas = document["paths"], document["components"]["schemas"]
+
+    def body_schema(path: str, method: str) -> dict:
+        ref = paths[path][method]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        return schemas[ref.rsplit("/", 1)[1]]
+
+    change = body_schema("/progress/settings", "put")
+    assert change["additionalProperties"] is False and "required" not in change  # any subset
+    assert (
+        change["properties"]["rest_weekdays"]["maxItems"],
+        change["properties"]["day_start_minutes"]["maximum"],
+    ) == (
+        2,
+        360,
+    )
+    grant = body_schema("/progress/freezes", "post")
+    assert grant["additionalProperties"] is False and set(grant["required"]) == {"user_id", "key", "count"}
+    assert grant["properties"]["count"]["maximum"] == 2
+    assert {"403", "409"} <= set(paths["/progress/freezes"]["post"]["responses"])
+    assert "409" in paths["/progress/streak/repair"]["post"]["responses"]

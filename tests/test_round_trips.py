@@ -5,6 +5,7 @@ retry on a new connection, never a 5xx."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -24,6 +25,10 @@ ROUTES = {
     ("GET", "/progress"): "get_progress",
     ("GET", "/progress/statistics"): "get_statistics",
     ("POST", "/progress/reset"): "reset_progress",
+    ("GET", "/progress/settings"): "settings",
+    ("PUT", "/progress/settings"): "settings",
+    ("POST", "/progress/freezes"): "grant_freezes",
+    ("POST", "/progress/streak/repair"): "repair_streak",
 }
 
 
@@ -43,9 +48,11 @@ def proxy(test_database, db: Engine) -> Iterator[RoundTripProxy]:
 
 @pytest.fixture
 def api(load_function) -> Callable[..., tuple[int, dict[str, str], Any]]:
-    def invoke(method: str, path: str, user: int, query: dict[str, str] | None = None):
+    def invoke(method: str, path: str, user: int, query: dict[str, str] | None = None, body: str | None = None):
         handler = load_function(ROUTES[(method, path)]).lambda_handler
-        return call(handler, http_event(method, path, claims={"sub": str(user)}, query=query))
+        # the grant scope too: the learners' routes ignore it, the backend's grant needs it
+        claims = {"sub": str(user), "scope": "progress/grant"}
+        return call(handler, http_event(method, path, claims=claims, query=query, body=body))
 
     return invoke
 
@@ -105,6 +112,41 @@ def test_each_get_and_reset_is_one_round_trip_on_a_warm_container(proxy, api, db
         "exports": 0,
         "live_connections": 0,
     }
+
+
+def test_each_streak_request_is_one_round_trip_on_a_warm_container(proxy, api, db, new_user_id) -> None:
+    """Settings, grants and repair write their values into the statement (the grant's key and the settings
+    hex-encoded, sqltext.JsonDocument): one simple Query each, answered or refused (409) alike."""
+    user = new_user_id()
+    now = dt.datetime.now(dt.UTC)
+    insert_attempts_sql(
+        db,
+        [
+            {"user_id": user, "exercise_id": 1, "is_correct": True, "created_at": now - dt.timedelta(days=days)}
+            for days in (5, 4)
+        ],
+    )
+    assert api("GET", "/progress", user)[0] == 200  # cold: connects
+    grant = json.dumps({"user_id": user, "key": "Grant 'key' with quotes; -- é", "count": 1})
+    requests: list[tuple[str, str, str | None, int]] = [
+        ("GET", "/progress/settings", None, 200),
+        ("PUT", "/progress/settings", '{"rest_weekdays": ["sat", "sun"], "daily_goal": null}', 200),
+        ("PUT", "/progress/settings", '{"daily_goal": {"unit": "correct", "target": 12}}', 200),
+        ("POST", "/progress/freezes", grant, 200),
+        ("POST", "/progress/freezes", grant, 200),  # the repeat
+        ("POST", "/progress/streak/repair", None, 409),  # the gap's attempts are not done
+    ]
+    seen = []
+    for method, path, body, expected in requests:
+        with proxy.measure() as trips:
+            status, _, answer = api(method, path, user, body=body)
+        assert status == expected, answer
+        seen.append((method, path, trips.round_trips, trips.connections))
+    assert seen == [(method, path, 1, 0) for method, path, _, _ in requests]
+    with db.connect() as conn:
+        assert conn.execute(
+            text("SELECT grant_key FROM freeze_grants WHERE user_id = :u"), {"u": user}
+        ).scalar_one() == ("Grant 'key' with quotes; -- é")
 
 
 @pytest.mark.parametrize("death", ["backend terminated", "connection reset", "reset when next used"])

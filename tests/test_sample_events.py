@@ -15,6 +15,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # events' learner, whose POST /progress/export must not find it in progress), waiting for the worker.
 # scripts/artifact_smoke.py inserts the same row before it runs the sample events.
 SAMPLE_EXPORT_SQL = "INSERT INTO exports (id, user_id) VALUES ('5f0c6c1e-7b7e-4d0e-9a51-3c1f0d2b9a07', 8)"
+# The broken streak events/repair_streak.json repairs (user 9's), as scripts/artifact_smoke.py inserts it.
+SAMPLE_BREAK_SQL = (
+    "INSERT INTO attempts (user_id, exercise_id, is_correct, user_answer, created_at)"
+    " SELECT 9, 1, true, 'sample', now() - make_interval(days => d.days, secs => d.n)"
+    " FROM unnest(ARRAY[5, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]) WITH ORDINALITY AS d(days, n)"
+)
 
 
 def test_there_is_a_sample_event_and_an_env_entry_per_function() -> None:
@@ -27,9 +33,9 @@ def test_there_is_a_sample_event_and_an_env_entry_per_function() -> None:
 
 
 def test_sample_events_run(load_function, db, aws) -> None:
-    def run(name: str) -> dict:
+    def run(name: str, function: str | None = None) -> dict:
         event = json.loads((ROOT / "events" / f"{name}.json").read_text())
-        return load_function(name).lambda_handler(event, FakeLambdaContext())
+        return load_function(function or name).lambda_handler(event, FakeLambdaContext())
 
     assert run("record_attempts") == {"batchItemFailures": []}
     ticket = run("live_ticket")  # LIVE_WEBSOCKET_URL: see conftest.py
@@ -58,6 +64,17 @@ def test_sample_events_run(load_function, db, aws) -> None:
             conn.execute(text("SELECT timezone FROM user_profiles WHERE user_id = 7")).scalar()
             == "Europe/Berlin"
         )
+    # keeping a streak: the settings (user 7), a grant (user 11, who holds none), a repair (user 9's break)
+    assert json.loads(run("settings")["body"])["effective_from"] is None
+    changed = run("settings_put", "settings")  # the second route of SettingsFunction
+    assert changed["statusCode"] == 200 and json.loads(changed["body"])["rest_weekdays"] == ["sat", "sun"]
+    granted = run("grant_freezes")
+    assert granted["statusCode"] == 200 and json.loads(granted["body"])["added"] == 1
+    with db.connect() as conn:
+        conn.execute(text(SAMPLE_BREAK_SQL))
+    repaired = run("repair_streak")
+    assert repaired["statusCode"] == 200, repaired
+    assert json.loads(repaired["body"])["current_streak"] == 3
     erased = run("erase_user")
     assert erased["statusCode"] == 200 and json.loads(erased["body"])["deleted"]["profile"] == 1
     with db.connect() as conn:

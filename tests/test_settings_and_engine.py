@@ -145,7 +145,7 @@ def test_the_configuration_table_lists_every_setting_with_its_default() -> None:
     import re
     from pathlib import Path
 
-    from progress_common.settings import ExportSettings, IngestSettings, LiveSettings, Settings
+    from progress_common.settings import ExportSettings, IngestSettings, LiveSettings, Settings, StreakSettings
 
     deploy = (Path(__file__).resolve().parent.parent / "docs" / "deploy.md").read_text()
     section = deploy.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
@@ -160,6 +160,7 @@ def test_the_configuration_table_lists_every_setting_with_its_default() -> None:
         **LiveSettings.model_fields,
         **ExportSettings.model_fields,
         **IngestSettings.model_fields,
+        **StreakSettings.model_fields,
     }
     assert set(documented) == {name.upper() for name in fields}
     for name, field in fields.items():

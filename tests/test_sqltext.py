@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import enum
+import json
 import re
 import uuid
 import zoneinfo
@@ -161,3 +162,35 @@ def test_a_datetime_whose_zone_has_no_offset_is_refused_as_naive() -> None:
     # astimezone() would read it as the machine's local time: a different instant on every server
     with pytest.raises(UnrenderableValueError):
         sql_literal(dt.datetime(2026, 1, 1, 12, tzinfo=NoOffset()))
+
+
+# ---- JsonDocument: small JSON documents (the streak routes' settings changes and grant keys) -----------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**53), max_value=2**53) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=10,
+)
+JSON_DOCUMENT_LITERAL = re.compile(r"CAST\(convert_from\(decode\('[0-9a-f]*', 'hex'\), 'UTF8'\) AS jsonb\)")
+
+
+def _no_nul(value: object) -> bool:
+    """jsonb refuses \\u0000 (PostgreSQL text cannot hold NUL): the routes' models refuse it first."""
+    return "\\u0000" not in json.dumps(value)
+
+
+@given(value=json_values.filter(_no_nul))
+def test_json_documents_reach_postgresql_unchanged_and_only_as_hex(engine, value: object) -> None:
+    from progress_common.sqltext import JsonDocument
+
+    literal = sql_literal(JsonDocument(value))
+    assert JSON_DOCUMENT_LITERAL.fullmatch(literal)
+    assert json.loads(value_of(engine, f"SELECT CAST({literal} AS text)")) == value  # type: ignore[arg-type]
+
+
+def test_json_documents_that_are_not_json_or_too_long_are_refused() -> None:
+    from progress_common.sqltext import JSON_DOCUMENT_MAX_BYTES, JsonDocument
+
+    for value in (float("nan"), {1.5j}, "\ud800", "x" * JSON_DOCUMENT_MAX_BYTES):
+        with pytest.raises(UnrenderableValueError):
+            sql_literal(JsonDocument(value))

@@ -20,7 +20,7 @@ from progress_admin.local.template import (
     websocket_routes,
 )
 from progress_common.schema import ROLE_SESSION_DEFAULTS
-from tests.events import ERASE_SCOPE_CLAIM, call, http_event, sample_path
+from tests.events import ERASE_SCOPE_CLAIM, call, http_event, sample_body, sample_path
 from tests.helpers import sam_translate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +44,9 @@ def test_every_function_has_its_handler_file_and_build_makefile() -> None:
         "EraseUserFunction",
         "MigrateSchemaFunction",
         "SweepFunction",
+        "SettingsFunction",
+        "RepairStreakFunction",
+        "GrantFreezesFunction",
     }
     for name, resource in FUNCTIONS.items():
         props = resource["Properties"]
@@ -55,7 +58,7 @@ def test_every_function_has_its_handler_file_and_build_makefile() -> None:
         assert f"build-{name}:" in (ROOT / props["CodeUri"] / "Makefile").read_text()
 
 
-def test_routes_are_the_seven_of_the_design() -> None:
+def test_routes_are_the_ten_of_the_design() -> None:
     assert {(r.method, r.path, r.function) for r in http_routes(TEMPLATE)} == {
         ("GET", "/progress", "GetProgressFunction"),
         ("GET", "/progress/statistics", "GetStatisticsFunction"),
@@ -64,6 +67,10 @@ def test_routes_are_the_seven_of_the_design() -> None:
         ("POST", "/progress/export", "RequestExportFunction"),
         ("GET", "/progress/export/{export_id}", "GetExportFunction"),
         ("DELETE", "/progress/users/{user_id}", "EraseUserFunction"),
+        ("GET", "/progress/settings", "SettingsFunction"),
+        ("PUT", "/progress/settings", "SettingsFunction"),
+        ("POST", "/progress/streak/repair", "RepairStreakFunction"),
+        ("POST", "/progress/freezes", "GrantFreezesFunction"),
     }
 
 
@@ -72,11 +79,23 @@ def test_each_route_is_served_by_its_handler_and_by_no_other(route, load_functio
     path = sample_path(route.path)
     for other in http_routes(TEMPLATE):
         module = load_function(other.code_dir.name)
-        event = http_event(route.method, path, claims={"sub": "7", **ERASE_SCOPE_CLAIM})
+        event = http_event(
+            route.method,
+            path,
+            claims={"sub": "7", **ERASE_SCOPE_CLAIM},
+            body=sample_body(route.method, route.path),
+        )
         status, _, body = call(module.lambda_handler, event)
         if other.function == route.function:
-            # its route: answered by the route (the sample export does not exist: the route's own 404)
-            assert status in (200, 202) or body["error"]["code"] == "export_not_found", (route, body)
+            # its route: answered by the route (the sample export does not exist: the route's own 404; learner
+            # 7 has no broken streak: the repair's own 409)
+            assert status in (200, 202) or body["error"]["code"] in (
+                "export_not_found",
+                "repair_unavailable",
+            ), (
+                route,
+                body,
+            )
         else:
             assert status == 404 and body["error"]["code"] == "not_found", (route, other.function)
 
@@ -110,6 +129,9 @@ def test_no_function_has_a_wider_policy_than_it_needs() -> None:
         "GetExportFunction": [*secret_only, "Statement"],  # reads files (the links it signs)
         "EraseUserFunction": [*secret_only, "Statement"],  # deletes files, closes live connections
         "SweepFunction": [*secret_only, "Statement"],  # the attempts queue's depth and age metric
+        "SettingsFunction": secret_only,
+        "RepairStreakFunction": secret_only,
+        "GrantFreezesFunction": secret_only,
     }
     for name, resource in FUNCTIONS.items():
         props = resource["Properties"]
@@ -295,7 +317,7 @@ def test_the_migration_function_runs_in_the_vpc_with_its_own_code_and_time_to_an
 def test_http_functions_use_snapstart_behind_an_alias() -> None:
     # every function behind the HTTP API, read from its HttpApi events: a new route is covered too
     http_functions = sorted({route.function for route in http_routes(TEMPLATE)})
-    assert len(http_functions) == 7, http_functions
+    assert len(http_functions) == 10, http_functions
     with_snapstart, without_region, switched_off = (
         _deployed("eu-west-1"), _deployed("ap-east-2"), _deployed("eu-west-1", SnapStart="off")
     )  # fmt: skip
@@ -738,7 +760,7 @@ def test_erasure_has_its_own_scope_on_the_route_and_in_the_function() -> None:
     # the learner's routes have no scope: their access tokens need none
     for name, function in FUNCTIONS.items():
         for event in (function["Properties"].get("Events") or {}).values():
-            if event["Type"] == "HttpApi" and name != "EraseUserFunction":
+            if event["Type"] == "HttpApi" and name not in ("EraseUserFunction", "GrantFreezesFunction"):
                 assert "Auth" not in event["Properties"], name
     for metric in ("ExportsFailed", "ExportUnavailable", "ExportFilesLeft"):
         assert _alarm_on(metric)["Threshold"] == 1
@@ -782,3 +804,81 @@ def test_the_sweep_runs_every_minute_reads_the_attempts_queue_and_has_its_alarms
         and r["Properties"].get("Dimensions") == [{"Name": "FunctionName", "Value": {"Ref": "SweepFunction"}}]
     ]
     assert [a["MetricName"] for a in errors] == ["Errors"]
+
+
+# ---- issue 22: keeping a streak -----------------------------------------------------------------------
+
+STREAK_PARAMETERS = {
+    "FreezeMaxHeld": "freeze_max_held",
+    "FreezeStarter": "freeze_starter",
+    "FreezeEarnEvery": "freeze_earn_every",
+    "RepairWindowDays": "repair_window_days",
+    "RepairMaxGapDays": "repair_max_gap_days",
+    "RepairEveryDays": "repair_every_days",
+    "RepairAttempts": "repair_attempts",
+    "DailyGoal": "daily_goal",
+}
+
+
+def test_the_streak_limits_reach_the_migration_and_a_change_runs_it_again() -> None:
+    from progress_common.settings import StreakSettings
+
+    parameters = TEMPLATE["Parameters"]
+    migrate_env = FUNCTIONS["MigrateSchemaFunction"]["Properties"]["Environment"]["Variables"]
+    migration = RESOURCES["SchemaMigration"]["Properties"]
+    for parameter, field_name in STREAK_PARAMETERS.items():
+        field = StreakSettings.model_fields[field_name]
+        bounds = {type(m).__name__: getattr(m, type(m).__name__.lower()) for m in field.metadata}
+        declared = parameters[parameter]
+        assert (declared["Default"], declared["MinValue"], declared["MaxValue"]) == (
+            field.default,
+            bounds["Ge"],
+            bounds["Le"],
+        ), parameter
+        assert migrate_env[field_name.upper()] == {"Ref": parameter}
+        # a property of the custom resource: CloudFormation sends Update (the migration stores them) on a change
+        assert migration[parameter] == {"Ref": parameter}
+    # the limits live in streak_config: no HTTP function reads them from its environment
+    for name, function in FUNCTIONS.items():
+        if name != "MigrateSchemaFunction":
+            variables = (function["Properties"].get("Environment") or {}).get("Variables") or {}
+            assert not {p.upper() for p in STREAK_PARAMETERS.values()} & set(variables), name
+
+
+def test_freeze_grants_have_their_own_scope_on_the_route_and_in_the_function() -> None:
+    from progress_common.settings import StreakSettings
+
+    grant = FUNCTIONS["GrantFreezesFunction"]["Properties"]
+    auth = grant["Events"]["Api"]["Properties"]["Auth"]
+    assert auth == {"Authorizer": "JwtAuthorizer", "AuthorizationScopes": [{"Ref": "GrantScope"}]}
+    assert grant["Environment"]["Variables"]["GRANT_SCOPE"] == {"Ref": "GrantScope"}
+    assert (
+        TEMPLATE["Parameters"]["GrantScope"]["Default"] == StreakSettings.model_fields["grant_scope"].default
+    )
+    # a browser sends PUT /progress/settings: the API's CORS allows it
+    assert "PUT" in RESOURCES["ProgressApi"]["Properties"]["CorsConfiguration"]["AllowMethods"]
+
+
+def test_the_streak_routes_are_not_served_by_the_learners_get_functions() -> None:
+    """Settings, repair and grants have functions of their own: the GET functions import none of their code."""
+    for folder in ("get_progress", "get_statistics"):
+        source = (ROOT / "functions" / folder / "app.py").read_text()
+        assert "streak_routes" not in source and "streak_keeping" not in source
+    for module in ("routes.py", "queries.py", "models.py"):
+        source = (LAYER / module).read_text()
+        assert "streak_routes" not in source and "streak_keeping" not in source, module
+    for name in ("SettingsFunction", "RepairStreakFunction", "GrantFreezesFunction"):
+        errors = [
+            r["Properties"]
+            for r in RESOURCES.values()
+            if r["Type"] == "AWS::CloudWatch::Alarm"
+            and any(
+                m.get("MetricStat", {}).get("Metric", {}).get("Dimensions")
+                == [{"Name": "FunctionName", "Value": {"Ref": name}}]
+                for m in r["Properties"].get("Metrics", [])
+            )
+        ]
+        assert sorted(m["Metrics"][1]["MetricStat"]["Metric"]["MetricName"] for m in errors) == [
+            "Errors",
+            "Throttles",
+        ], name

@@ -25,6 +25,7 @@ from tests.events import (
     attempt_body,
     call,
     http_event,
+    sample_body,
     sample_path,
     sqs_event,
     sqs_record,
@@ -114,7 +115,12 @@ ROUTES = [
 def test_every_transient_failure_is_a_fast_503_with_retry_after(faulty, load_function, aws) -> None:
     for function, method, path in ROUTES:
         started = time.monotonic()
-        event = http_event(method, sample_path(path), claims={"sub": "user_5", **ERASE_SCOPE_CLAIM})
+        event = http_event(
+            method,
+            sample_path(path),
+            claims={"sub": "user_5", **ERASE_SCOPE_CLAIM},
+            body=sample_body(method, path),
+        )
         status, headers, body = call(load_function(function).lambda_handler, event)
         elapsed = time.monotonic() - started
         assert status == 503, (function, body)

@@ -82,3 +82,25 @@ class ExportUnavailableError(ProgressError):
     """The export queue or object store cannot be reached right now; the caller may retry."""
 
     code = "export_unavailable"
+
+
+class FreezesFullError(ProgressError):
+    """A freeze grant found the learner holding the most freezes allowed: nothing was recorded."""
+
+    code = "freezes_full"
+
+    def __init__(self, message: str, freezes_held: int, freezes_max: int) -> None:
+        super().__init__(message)
+        self.freezes_held = freezes_held
+        self.freezes_max = freezes_max
+
+
+class RepairUnavailableError(ProgressError):
+    """The learner asked for a streak repair that is not available (the reason says why)."""
+
+    code = "repair_unavailable"
+
+    def __init__(self, message: str, reason: str, repair: dict[str, object] | None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.repair = repair

@@ -22,8 +22,10 @@ from progress_common.errors import (
     ExportNotFoundError,
     ExportUnavailableError,
     ForbiddenError,
+    FreezesFullError,
     InvalidCursorError,
     InvalidUserIdError,
+    RepairUnavailableError,
     SchemaOutdatedError,
     UnauthorizedError,
 )
@@ -271,6 +273,16 @@ def build_resolver() -> ProgressResolver:
     @app.exception_handler(ExportInProgressError)
     def _export_in_progress(exc: ExportInProgressError) -> Response:
         return error_response(409, exc.code, str(exc), [{"export_id": str(exc.export_id)}])
+
+    @app.exception_handler(FreezesFullError)
+    def _freezes_full(exc: FreezesFullError) -> Response:
+        return error_response(
+            409, exc.code, str(exc), [{"freezes_held": exc.freezes_held, "freezes_max": exc.freezes_max}]
+        )
+
+    @app.exception_handler(RepairUnavailableError)
+    def _repair_unavailable(exc: RepairUnavailableError) -> Response:
+        return error_response(409, exc.code, str(exc), [{"reason": exc.reason, "repair": exc.repair}])
 
     @app.exception_handler(ExportUnavailableError)
     def _export_unavailable(exc: ExportUnavailableError) -> Response:

@@ -6,19 +6,37 @@ round trip). Through RDS Proxy each round trip costs about a millisecond, so the
 their values into the statement text. The one function that may do that is `sql_literal`: it accepts only
 values the service has already validated and whose text form cannot carry SQL (integers within bigint,
 dates, aware datetimes, UUIDs, None) and refuses everything else, text above all. User text (answers, timezone
-names, JSON batches) always travels as a bound parameter.
+names, JSON batches) always travels as a bound parameter, or, for the small documents of the streak routes
+(a settings change, a grant's key), as JsonDocument: its JSON is written into the text hex-encoded, digits
+and a-f only, so no character of it can end the literal or reach the parser as SQL.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
+from dataclasses import dataclass
+from typing import Any
 
 from progress_common.identity import BIGINT_MAX
 
 BIGINT_MIN = -BIGINT_MAX - 1
 
-SqlLiteralValue = int | dt.date | dt.datetime | uuid.UUID | None
+# The longest JSON document (in bytes) written into a statement: hex doubles it, and RDS Proxy pins a session
+# for a statement text of 16 KB or more.
+JSON_DOCUMENT_MAX_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class JsonDocument:
+    """A small JSON value for a `jsonb` argument (validated by the caller), rendered as
+    CAST(convert_from(decode('<hex of its UTF-8 JSON>', 'hex'), 'UTF8') AS jsonb)."""
+
+    value: Any
+
+
+SqlLiteralValue = int | dt.date | dt.datetime | uuid.UUID | JsonDocument | None
 
 
 class UnrenderableValueError(TypeError):
@@ -30,7 +48,8 @@ def sql_literal(value: SqlLiteralValue) -> str:
 
     int (not bool) within bigint -> 42 or (-42); date -> DATE '2026-11-25'; aware datetime ->
     TIMESTAMPTZ '2026-11-25T10:00:00.123456+00:00' (converted to UTC); UUID ->
-    UUID '0b6f8f7e-3f0e-4d7e-9a51-3c1f0d2b9a01' (hex digits and dashes only); None -> NULL.
+    UUID '0b6f8f7e-3f0e-4d7e-9a51-3c1f0d2b9a01' (hex digits and dashes only); JsonDocument -> a jsonb from
+    hex digits (JsonDocument); None -> NULL.
     """
     kind = type(value)  # exact types: bool is an int, datetime is a date, subclasses may override str()
     if value is None:
@@ -56,6 +75,17 @@ def sql_literal(value: SqlLiteralValue) -> str:
     if kind is uuid.UUID:
         assert isinstance(value, uuid.UUID)
         return f"UUID '{value}'"
+    if kind is JsonDocument:
+        assert isinstance(value, JsonDocument)
+        try:
+            data = json.dumps(
+                value.value, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+            ).encode()
+        except (TypeError, ValueError):  # not JSON, or a lone surrogate (UnicodeEncodeError)
+            raise UnrenderableValueError("not a JSON value") from None
+        if len(data) > JSON_DOCUMENT_MAX_BYTES:
+            raise UnrenderableValueError("JSON document too long for a statement's text")
+        return f"CAST(convert_from(decode('{data.hex()}', 'hex'), 'UTF8') AS jsonb)"
     raise UnrenderableValueError(f"{kind.__name__} values are not written into SQL text")
 
 

@@ -80,6 +80,9 @@ CREATE TABLE IF NOT EXISTS freeze_grants (
     added integer NOT NULL CHECK (added BETWEEN 1 AND requested),
     source text NOT NULL DEFAULT 'granted' CHECK (source = 'granted'),
     local_day date NOT NULL,
+    -- what the grant answered (a repeat of its key answers the same): the freezes held after it, the maximum
+    freezes_held integer NOT NULL CHECK (freezes_held BETWEEN 0 AND 10),
+    freezes_max integer NOT NULL CHECK (freezes_max BETWEEN 0 AND 10),
     created_at timestamptz NOT NULL DEFAULT now(),
     UNIQUE (user_id, grant_key)
 );
@@ -129,7 +132,13 @@ NEW_FUNCTIONS = (
     "progress_weekday_mask(smallint[])",
     "progress_local_day(bigint, timestamptz, text)",
     "progress_settings_on(user_settings[], date)",
+    "progress_day_of(timestamp, user_settings[])",
     "progress_keeping_rows_added()",
+    "progress_settings_document(user_settings, integer)",
+    "progress_settings_get_v1(bigint, timestamptz)",
+    "progress_settings_put_v1(bigint, timestamptz, jsonb)",
+    "progress_freezes_grant_v1(bigint, timestamptz, jsonb)",
+    "progress_streak_repair_v1(bigint, timestamptz)",
 )
 
 

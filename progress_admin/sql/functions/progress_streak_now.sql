@@ -83,12 +83,9 @@ BEGIN
     ELSE
         grant_days := '{}'; grant_added := '{}';
     END IF;
-    -- today: the local date, less the day start of the settings in force on it
-    v := progress_settings_on(versions, local_now::date);
-    today := (local_now - make_interval(mins => coalesce(v.day_start_minutes, 0)))::date;
-    IF v.effective_from > today THEN
-        v := progress_settings_on(versions, today);
-    END IF;
+    -- today (the one rule of a learner's day), and the settings in force on it
+    today := progress_day_of(local_now, versions);
+    v := progress_settings_on(versions, today);
 
     IF last_day > today THEN
         -- history after today (the timezone moved west, a day covered ahead): walk up to today instead

@@ -1,0 +1,224 @@
+"""Keeping a streak, the HTTP side (docs/design.md "Keeping a streak", docs/streaks.md): the learner's settings
+(GET/PUT /progress/settings), freeze grants by the app's backend (POST /progress/freezes) and the learner's
+streak repair (POST /progress/streak/repair). The rules live in SQL (progress_admin/sql/functions); each call
+here is one statement with its values written into the text (sqltext), so one round trip.
+
+Apart from models.py and queries.py: the learner's GET functions import none of this.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from sqlalchemy import Engine
+
+from progress_common import clock
+from progress_common.db import get_engine, run_idempotent, unavailable_as_typed_error
+from progress_common.errors import FreezesFullError, RepairUnavailableError
+from progress_common.identity import parse_user_id
+from progress_common.models import WEEKDAY_NAMES, WeekdayName
+from progress_common.sqltext import JsonDocument, render_sql
+
+GoalUnit = Literal["attempts", "correct"]
+REST_WEEKDAYS_MAX = 2
+DAY_START_MINUTES_MAX = 360
+DAILY_GOAL_TARGET_MAX = 500
+GRANT_COUNT_MAX = 2
+GRANT_KEY_MAX_LENGTH = 200
+
+SETTINGS_GET_SQL = "SELECT progress_settings_get_v1(CAST({user_id} AS bigint), CAST({now} AS timestamptz))"
+SETTINGS_PUT_SQL = (
+    "SELECT progress_settings_put_v1(CAST({user_id} AS bigint), CAST({now} AS timestamptz), {changes})"
+)
+GRANT_SQL = "SELECT progress_freezes_grant_v1(CAST({user_id} AS bigint), CAST({now} AS timestamptz), {grant})"
+REPAIR_SQL = "SELECT progress_streak_repair_v1(CAST({user_id} AS bigint), CAST({now} AS timestamptz))"
+
+
+# ---- settings ------------------------------------------------------------------------------------------
+
+
+class DailyGoalSetting(BaseModel):
+    """A daily goal: `target` attempts, or `target` correct attempts, a day."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    unit: GoalUnit = Field(description="what counts: every attempt, or correct ones only")
+    target: StrictInt = Field(ge=1, le=DAILY_GOAL_TARGET_MAX, description="how many a day meets the goal")
+
+
+class SettingsChange(BaseModel):
+    """The body of PUT /progress/settings: any subset of the fields; a field left out keeps its value. Strict:
+    a number written as a string, a boolean for a number, an unknown weekday or field are refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    rest_weekdays: list[WeekdayName] = Field(
+        default_factory=list,
+        max_length=REST_WEEKDAYS_MAX,
+        description="at most 2 weekdays, no duplicates: an unpractised one keeps the streak unbroken ([] none)",
+    )
+    day_start_minutes: StrictInt = Field(
+        default=0,
+        ge=0,
+        le=DAY_START_MINUTES_MAX,
+        description="minutes after local midnight at which the learner's day starts (an attempt before it"
+        " counts for the previous date)",
+    )
+    daily_goal: DailyGoalSetting | None = Field(
+        default=None, description="null: the deployment's default (DAILY_GOAL attempts)"
+    )
+    weekly_goal_days: StrictInt | None = Field(
+        default=None, ge=1, le=7, description="practice days a week; null: no weekly goal"
+    )
+    week_start: WeekdayName = Field(default="mon", description="the first day of the learner's weeks")
+
+    @field_validator("rest_weekdays")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("rest_weekdays must not name a weekday twice")
+        return value
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the request gave, as progress_settings_put_v1 takes them (weekdays as ISO numbers)."""
+        given = self.model_dump(include=self.model_fields_set)
+        if "rest_weekdays" in given:
+            given["rest_weekdays"] = sorted(WEEKDAY_NAMES.index(day) + 1 for day in given["rest_weekdays"])
+        if "week_start" in given:
+            given["week_start"] = WEEKDAY_NAMES.index(given["week_start"]) + 1
+        return given
+
+
+class DailyGoalInForce(BaseModel):
+    """The daily goal a settings version sets (the deployment's default when the learner chose none)."""
+
+    unit: GoalUnit
+    target: int
+
+
+class SettingsResponse(BaseModel):
+    rest_weekdays: list[WeekdayName] = Field(description="in week order, Monday first")
+    day_start_minutes: int
+    daily_goal: DailyGoalInForce = Field(description="the learner's goal, or the deployment's default")
+    daily_goal_default: bool = Field(
+        description="true: the learner chose no goal, the deployment's default applies (and follows it)"
+    )
+    weekly_goal_days: int | None
+    week_start: WeekdayName
+    effective_from: dt.date | None = Field(
+        description="the learner's local day from which these settings apply (a change applies from the next"
+        " local day; the days before keep the settings they were lived under); null: the defaults, never changed"
+    )
+
+
+def _document(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else json.loads(value)
+
+
+def read_settings(user_id: int, *, engine: Engine | None = None) -> SettingsResponse:
+    """The learner's newest settings (in force from effective_from), or the defaults."""
+    ((document,),) = run_idempotent(
+        render_sql(SETTINGS_GET_SQL, user_id=user_id, now=clock.utc_now()), engine=engine or get_engine()
+    )
+    return SettingsResponse.model_validate(_document(document))
+
+
+def change_settings(
+    user_id: int, change: SettingsChange, *, engine: Engine | None = None
+) -> SettingsResponse:
+    """Write the learner's settings, changed by `change`, as the version effective from their next local day.
+
+    Retried once on a connection that died while idle (run_idempotent): writing the same version twice is
+    writing it once."""
+    sql = render_sql(
+        SETTINGS_PUT_SQL, user_id=user_id, now=clock.utc_now(), changes=JsonDocument(change.changes())
+    )
+    with unavailable_as_typed_error():
+        ((document,),) = run_idempotent(sql, engine=engine or get_engine())
+    return SettingsResponse.model_validate(_document(document))
+
+
+# ---- freeze grants (the app's backend) ---------------------------------------------------------------
+
+
+class FreezeGrant(BaseModel):
+    """The body of POST /progress/freezes."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    user_id: StrictInt | StrictStr = Field(description="the learner: `user_7`, `7` or 7")
+    key: Annotated[StrictStr, Field(min_length=1, max_length=GRANT_KEY_MAX_LENGTH)] = Field(
+        description="the grant's idempotency key: a repeat for the same learner answers the first grant's answer"
+    )
+    count: StrictInt = Field(ge=1, le=GRANT_COUNT_MAX, description="freezes to add")
+    source: Literal["granted"] = Field(default="granted", description="the only source the app grants")
+
+    @field_validator("user_id")
+    @classmethod
+    def _a_user_id(cls, value: int | str) -> int:
+        return parse_user_id(value)
+
+    @field_validator("key")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\x00" in value:  # PostgreSQL text cannot hold NUL
+            raise ValueError("key must not contain NUL characters")
+        return value
+
+
+class FreezeGrantResponse(BaseModel):
+    added: int = Field(description="freezes added: the count asked for, or what fitted below freezes_max")
+    freezes_held: int = Field(description="freezes the learner holds after the grant")
+    freezes_max: int = Field(description="the most a learner may hold (FREEZE_MAX_HELD)")
+
+
+def grant_freezes(grant: FreezeGrant, *, engine: Engine | None = None) -> FreezeGrantResponse:
+    """Add min(count, freezes_max - freezes_held) freezes to the learner, once per key; FreezesFullError when
+    none fits (nothing recorded). Retried once on a connection that died while idle: idempotent by key."""
+    user_id = parse_user_id(grant.user_id)
+    sql = render_sql(
+        GRANT_SQL,
+        user_id=user_id,
+        now=clock.utc_now(),
+        grant=JsonDocument({"key": grant.key, "count": grant.count}),
+    )
+    with unavailable_as_typed_error():
+        ((document,),) = run_idempotent(sql, engine=engine or get_engine())
+    answer = _document(document)
+    if answer.get("error") == "freezes_full":
+        raise FreezesFullError(
+            f"the learner holds {answer['freezes_held']} of {answer['freezes_max']} freezes: none fits",
+            answer["freezes_held"],
+            answer["freezes_max"],
+        )
+    return FreezeGrantResponse.model_validate(answer)
+
+
+# ---- repair (the learner) ------------------------------------------------------------------------------
+
+
+class RepairResponse(BaseModel):
+    gap_from: dt.date = Field(description="the first repaired day")
+    gap_to: dt.date = Field(description="the last repaired day")
+    attempts_done: int = Field(description="attempts since the gap began, the work that earned the repair")
+    current_streak: int = Field(description="the streak after the repair (the runs on both sides joined)")
+    freezes_held: int
+
+
+def repair_streak(user_id: int, *, engine: Engine | None = None) -> RepairResponse:
+    """Repair the learner's latest break when the repair is available; RepairUnavailableError (with the
+    reason) otherwise, recording nothing.
+
+    Retried once on a connection that died while idle (run_idempotent): such a connection never delivered
+    the statement. Were a reply lost after the commit, the retry would answer 409 (no repairable gap): the
+    repair is stored once either way."""
+    sql = render_sql(REPAIR_SQL, user_id=user_id, now=clock.utc_now())
+    with unavailable_as_typed_error():
+        ((document,),) = run_idempotent(sql, engine=engine or get_engine())
+    answer = _document(document)
+    if answer.get("error") == "repair_unavailable":
+        raise RepairUnavailableError(answer["message"], answer["reason"], answer.get("repair"))
+    return RepairResponse.model_validate(answer)
