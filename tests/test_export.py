@@ -133,7 +133,7 @@ def test_pages_follow_the_keyset_across_ties_and_kinds(aws, db: Engine, new_user
     count_sql.reset()
     run = exports.run_export(export_id, page_rows=2)
     assert run.outcome == "ready"
-    pages = [s for s in count_sql.statements if "progress_export_page_v2" in s]
+    pages = [s for s in count_sql.statements if "progress_export_page_v3" in s]
     # manifest, profile, then each kind in pages of 2 (a full last page costs one empty page more)
     expected = 2 + sum(n // 2 + 1 for kind, n in recount(db, learner).items() if kind != "profile")
     assert len(pages) == run.pages == expected
@@ -432,7 +432,7 @@ def test_the_manifest_kinds_are_the_tables_of_the_learners_data(db, new_user_id)
     seed_learner(db, learner)
     with db.connect() as conn:
         (line,) = conn.execute(
-            text("SELECT lines FROM progress_export_page_v2(:u, 0, NULL, NULL, 10)"), {"u": learner}
+            text("SELECT lines FROM progress_export_page_v3(:u, 0, NULL, NULL, 10)"), {"u": learner}
         ).scalars()
     assert set(json.loads(line)["counts"]) == set(KIND_TABLES)
 

@@ -2,7 +2,7 @@
 `progress-admin erase` (operators) remove everything of one learner.
 
 One statement removes every row of the learner in every table, the profile and settings included
-(progress_erase_user_v2), and reports what it removed; after its commit, the learner's open live pages are
+(progress_erase_user_v3), and reports what it removed; after its commit, the learner's open live pages are
 closed (best effort) and their export files deleted by listing the learner's prefix in the export store, so
 a file a worker was still writing goes too (the worker deletes what it finishes after its record is gone).
 Idempotent: a second erasure removes nothing and answers zeros. When the files cannot be deleted, the rows
@@ -21,7 +21,7 @@ from progress_common.observability import logger, metrics
 from progress_common.sqltext import render_sql
 
 # Value written into the text (sqltext): one simple Query.
-ERASE_SQL = "SELECT deleted, connection_ids FROM progress_erase_user_v2(CAST({user_id} AS bigint))"
+ERASE_SQL = "SELECT deleted, connection_ids FROM progress_erase_user_v3(CAST({user_id} AS bigint))"
 
 
 def delete_export_files(user_id: int, store: ExportStore | None) -> int:

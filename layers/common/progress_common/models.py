@@ -388,7 +388,7 @@ class ExportMessage(BaseModel):
 
 
 class ErasedCounts(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a table progress_erase_user_v2 empties must be named here
+    model_config = ConfigDict(extra="forbid")  # a table progress_erase_user_v3 empties must be named here
 
     profile: int
     attempts: int
@@ -401,6 +401,10 @@ class ErasedCounts(BaseModel):
     live_tickets: int
     live_connections: int
     held_messages: int = Field(description="holds of the learner's messages on their way to the DLQ")
+    settings_versions: int = Field(description="versions of the learner's settings (GET /progress/settings)")
+    freeze_grants: int = Field(description="freezes granted by the app's backend (POST /progress/freezes)")
+    repairs: int = Field(description="repaired breaks of the learner's streak")
+    frozen_days: int = Field(description="days a freeze kept the learner's streak")
     exports: int
     export_files: int
 

@@ -29,7 +29,7 @@ BATCH_SQL = text("SELECT outcome FROM progress_record_attempts_v2(CAST(:batch AS
 # Values written into the text (sqltext): one simple Query, one round trip.
 RESET_SQL = (
     "SELECT deleted_attempts, deleted_archived, deleted_sessions, deleted_exports, connection_ids"
-    " FROM progress_reset_user_v3(CAST({user_id} AS bigint))"
+    " FROM progress_reset_user_v4(CAST({user_id} AS bigint))"
 )
 
 
@@ -109,10 +109,11 @@ def save_user_attempt_to_db(attempt: AttemptMessage, *, engine: Engine | None = 
 
 
 def reset_user(user_id: int, *, engine: Engine | None = None) -> tuple[ResetResponse, list[str]]:
-    """Remove everything of one user, atomically; a second reset returns zeros. Returns what was deleted
-    and the ids of the user's live connections it removed: after this commit, the caller closes those at
-    API Gateway (close_after_reset) and deletes the files of the exports it removed
-    (delete_export_files_after_reset).
+    """Remove everything of one user but their settings (progress_reset_user_v4: attempts, days, sessions,
+    freezes granted, repairs, exports, live tickets and connections), atomically; a second reset returns
+    zeros. Returns what was deleted and the ids of the user's live connections it removed: after this
+    commit, the caller closes those at API Gateway (close_after_reset) and deletes the files of the exports
+    it removed (delete_export_files_after_reset).
 
     Retried once when its pooled connection turns out dead (run_idempotent): removing what is already
     removed removes nothing, so a retry can change only the counts reported, never what is stored.

@@ -139,6 +139,9 @@ NEW_FUNCTIONS = (
     "progress_settings_put_v1(bigint, timestamptz, jsonb)",
     "progress_freezes_grant_v1(bigint, timestamptz, jsonb)",
     "progress_streak_repair_v1(bigint, timestamptz)",
+    "progress_reset_user_v4(bigint)",
+    "progress_erase_user_v3(bigint)",
+    "progress_export_page_v3(bigint, integer, timestamptz, bigint, integer)",
 )
 
 
