@@ -28,6 +28,9 @@ KIND_TABLES = {
     "daily_total": "user_daily_stats",
     "exercise_total": "user_exercise_stats",
     "held_message": "ingest_holds",
+    "settings_version": "user_settings",
+    "freeze_grant": "freeze_grants",
+    "repair": "streak_repairs",
 }
 
 
@@ -35,7 +38,9 @@ def seed_learner(
     engine: Engine, user_id: int, *, live: int = 6, archived: int = 4, answer: str = "la maison"
 ) -> None:
     """Attempts live and archived (some at the same instant: keyset ties), two sessions, covered days, a
-    quarantined attempt; the answers carry `answer` and the user id, so another learner's rows can be told."""
+    quarantined attempt, two settings versions, a freeze grant and a repair (with 3 archived attempts or more,
+    the grant's freeze keeps the day between the first two archived days: a frozen day); the answers carry
+    `answer` and the user id, so another learner's rows can be told."""
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     old = now - dt.timedelta(days=400)
     rows = []
@@ -46,7 +51,8 @@ def seed_learner(
                 "exercise_id": 1 + i % 3,
                 "is_correct": i % 2 == 0,
                 "user_answer": f"{answer} {user_id} old {i}",
-                "created_at": old + dt.timedelta(minutes=i // 2),  # pairs at the same instant
+                # pairs at the same instant; the first pair on one day, the others two days later
+                "created_at": old + dt.timedelta(days=2 * min(i // 2, 1), minutes=i // 2),
                 "session_id": user_id * 10 + 1,
             }
         )
@@ -109,6 +115,46 @@ def seed_learner(
                 )
             },
         )
+        # Keeping a streak: rows as the settings, grant and repair routes write them, then the walk refreshed
+        # as they do (a frozen day of the archived history, the granted freeze kept it)
+        for effective_from, fields in (
+            (old.date() - dt.timedelta(days=30), {"weekly_goal_days": 3}),
+            (
+                today - dt.timedelta(days=7),
+                {
+                    "rest_weekdays": [6, 7],
+                    "week_start": 7,
+                    "daily_goal_unit": "correct",
+                    "daily_goal_target": 5,
+                },
+            ),
+        ):
+            conn.execute(
+                text(
+                    f"INSERT INTO user_settings (user_id, effective_from, {', '.join(fields)})"
+                    f" VALUES (:u, :effective_from, {', '.join(':' + name for name in fields)})"
+                ),
+                {"u": user_id, "effective_from": effective_from, **fields},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO freeze_grants (user_id, grant_key, requested, added, local_day)"
+                " VALUES (:u, :key, 2, 1, :day)"
+            ),
+            {"u": user_id, "key": f"welcome-{user_id}", "day": old.date() - dt.timedelta(days=1)},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO streak_repairs (user_id, gap_from, gap_to, attempts_done)"
+                " VALUES (:u, :gap_from, :gap_to, 10)"
+            ),
+            {
+                "u": user_id,
+                "gap_from": old.date() + dt.timedelta(days=3),
+                "gap_to": old.date() + dt.timedelta(days=4),
+            },
+        )
+        conn.execute(text("SELECT progress_refresh_day_summary(:u)"), {"u": user_id})
 
 
 def recount(engine: Engine, user_id: int) -> dict[str, int]:

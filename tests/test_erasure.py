@@ -22,6 +22,7 @@ NOT_A_LEARNERS_TABLE = {
     "alembic_version": "the schema's revision",
     "ingest_watermark": "the service's ingest watermark (one row)",
     "ingest_incidents": "when the watermark stalled; a learner's covers name it from user_covered_days",
+    "streak_config": "the deployment's streak limits and the day the rules start (one row)",
 }
 
 TABLES_SQL = text(
@@ -104,7 +105,7 @@ def test_erasure_leaves_no_row_of_the_learner_in_any_table_of_the_schema(
     assert without_user_id == set(NOT_A_LEARNERS_TABLE), "a table without user_id: name it, or give it one"
     before = rows_of(db, learner)
     # the learner has rows in every table: a new table that this test does not fill fails here (extend
-    # give_the_learner_everything, and progress_erase_user_v2 with it)
+    # give_the_learner_everything, and progress_erase_user_v3 with it)
     assert [table for table, count in before.items() if count == 0] == []
     others_before = rows_of(db, other)
     assert len(aws.objects(f"users/{learner}/")) == 1
@@ -129,6 +130,10 @@ def test_erasure_leaves_no_row_of_the_learner_in_any_table_of_the_schema(
         "live_connections": "live_connections",
         "exports": "exports",
         "ingest_holds": "held_messages",
+        "user_settings": "settings_versions",
+        "freeze_grants": "freeze_grants",
+        "streak_repairs": "repairs",
+        "user_frozen_days": "frozen_days",
     }
     assert set(by_table) == set(before), "each table's count in the answer"
     assert {by_table[table]: count for table, count in before.items()} == {

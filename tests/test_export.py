@@ -79,6 +79,7 @@ def test_an_export_holds_everything_of_the_learner_and_nothing_of_anyone_else(
     truth = recount(db, learner)
     assert ready["counts"] == truth and ready["format_version"] == 1
     assert truth["attempt"] == 7 and truth["archived_attempt"] == 5 and truth["covered_day"] == 2
+    assert (truth["settings_version"], truth["freeze_grant"], truth["repair"]) == (2, 1, 1)
 
     # the pre-signed link: the file, for 15 minutes, saved under a name of its own
     link = urlsplit(ready["download_url"])
@@ -117,6 +118,56 @@ def test_an_export_holds_everything_of_the_learner_and_nothing_of_anyone_else(
     assert profile["user_id"] == learner and profile["total_attempts"] == 12
     assert sum(d["attempts"] for d in exported.of("daily_total")) == 12
     assert {s["id"] for s in exported.of("session")} == {learner * 10 + 1, learner * 10 + 2}
+    # Keeping a streak: the settings versions (as GET /progress/settings names them), grants and repairs;
+    # the frozen days are derived from them and the days, so not in the file
+    today = dt.datetime.now(dt.UTC).date()
+    first, second = exported.of("settings_version")
+    assert first["effective_from"] < second["effective_from"] == str(today - dt.timedelta(days=7))
+    assert (first["rest_weekdays"], first["week_start"], first["daily_goal"], first["weekly_goal_days"]) == (
+        [],
+        "mon",
+        None,
+        3,
+    )
+    assert (second["rest_weekdays"], second["week_start"], second["daily_goal"]) == (
+        ["sat", "sun"],
+        "sun",
+        {"unit": "correct", "target": 5},
+    )
+    assert list(second) == [
+        "type",
+        "effective_from",
+        "rest_weekdays",
+        "day_start_minutes",
+        "daily_goal",
+        "weekly_goal_days",
+        "week_start",
+        "reminders",
+        "changed_at",
+    ]
+    ((grant_day, gap_from, gap_to),) = db.connect().execute(
+        text(
+            "SELECT g.local_day, r.gap_from, r.gap_to FROM freeze_grants g JOIN streak_repairs r USING (user_id)"
+            " WHERE user_id = :u"
+        ),
+        {"u": learner},
+    )
+    ((grant,),) = [exported.of("freeze_grant")]
+    assert {k: v for k, v in grant.items() if k not in ("id", "created_at")} == {
+        "type": "freeze_grant",
+        "key": f"welcome-{learner}",
+        "source": "granted",
+        "requested": 2,
+        "added": 1,
+        "day": str(grant_day),
+    }
+    ((repair,),) = [exported.of("repair")]
+    assert (repair["gap_from"], repair["gap_to"], repair["attempts_done"]) == (str(gap_from), str(gap_to), 10)
+    with db.connect() as conn:  # the learner has a frozen day, and it is not exported
+        assert conn.execute(
+            text("SELECT count(*) FROM user_frozen_days WHERE user_id = :u"), {"u": learner}
+        ).scalar()
+    assert not {kind for kind in exported.kinds if "frozen" in kind}
 
     # nothing of the other learner: not their answers, not their rows
     raw = json.dumps(exported.lines)

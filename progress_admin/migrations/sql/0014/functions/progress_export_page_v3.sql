@@ -132,9 +132,9 @@ BEGIN
           FROM (SELECT 'settings_version' AS type, s.effective_from,
                        ARRAY(SELECT weekdays[d] FROM unnest(s.rest_weekdays) AS d ORDER BY d) AS rest_weekdays,
                        s.day_start_minutes,
-                       CASE WHEN s.daily_goal_unit IS NOT NULL THEN
-                           json_build_object('unit', s.daily_goal_unit, 'target', s.daily_goal_target)
-                       END AS daily_goal,
+                       (SELECT row_to_json(g)
+                          FROM (SELECT s.daily_goal_unit AS unit, s.daily_goal_target AS target) g
+                         WHERE s.daily_goal_unit IS NOT NULL) AS daily_goal,
                        s.weekly_goal_days, weekdays[s.week_start] AS week_start, s.reminders, s.changed_at
                   FROM user_settings s
                  WHERE s.user_id = p_user_id AND s.effective_from > after_day
