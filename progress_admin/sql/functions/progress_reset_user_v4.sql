@@ -44,7 +44,7 @@ BEGIN
            session_nonempty_count = 0, session_exercises_sum = 0, session_accuracy_sum = 0,
            legacy_longest_streak = 0, streak_run_end = NULL, timezone_set_at = NULL,
            freezes = '{}', run_perfect = true, starter_given = false, break_from = NULL, break_to = NULL,
-           break_run = NULL,
+           break_run = NULL, has_grants = false,
            updated_at = now()
      WHERE user_id = p_user_id;
 END
