@@ -138,8 +138,8 @@ def seed_learner(
             )
         conn.execute(
             text(
-                "INSERT INTO freeze_grants (user_id, grant_key, requested, added, local_day)"
-                " VALUES (:u, :key, 2, 1, :day)"
+                "INSERT INTO freeze_grants (user_id, grant_key, requested, added, local_day, freezes_held,"
+                " freezes_max) VALUES (:u, :key, 2, 1, :day, 1, 2)"
             ),
             {"u": user_id, "key": f"welcome-{user_id}", "day": old.date() - dt.timedelta(days=1)},
         )

@@ -159,6 +159,8 @@ def test_an_export_holds_everything_of_the_learner_and_nothing_of_anyone_else(
         "source": "granted",
         "requested": 2,
         "added": 1,
+        "freezes_held": 1,
+        "freezes_max": 2,
         "day": str(grant_day),
     }
     ((repair,),) = [exported.of("repair")]

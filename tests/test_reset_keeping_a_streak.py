@@ -1,24 +1,26 @@
 """A reset and "Keeping a streak" (docs/design.md: "Reset keeps settings and removes everything else
 (attempts, days, freezes, repairs)"): progress_reset_user_v4, through the real reset function, on the real
-database. The settings versions stay, row for row; grants, repairs and frozen days go, the profile's walk
-checkpoint goes back to its column defaults, and the next first attempt gives the starter freezes again.
+database; settings and grants written through their routes' functions. The settings versions stay, row for
+row; grants, repairs and frozen days go, the profile's walk checkpoint goes back to its column defaults, and
+the next first attempt gives the starter freezes again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from sqlalchemy import Engine, text
 
 from tests.events import call, http_event
-from tests.test_keeping_a_streak import TODAY, D, days_before, grant, kinds, settings_version
+from tests.test_keeping_a_streak import TODAY, D, days_before, kinds
 from tests.test_streaks import at, practise, read_both, set_timezone
 
 STREAK_TABLES = ("user_settings", "freeze_grants", "streak_repairs", "user_frozen_days")
-CHECKPOINT = "freezes, run_perfect, starter_given, break_from, break_to, break_run"
-# the column defaults of migration 0014: no freeze held, a perfect run, no starter given, no break
-CHECKPOINT_DEFAULTS = ([], True, False, None, None, None)
+CHECKPOINT = "freezes, run_perfect, starter_given, break_from, break_to, break_run, has_grants"
+# the column defaults of migration 0014: no freeze held, a perfect run, no starter given, no break, no grant
+CHECKPOINT_DEFAULTS = ([], True, False, None, None, None, False)
 
 
 @pytest.fixture
@@ -30,6 +32,29 @@ def learner(db, new_user_id, streak_limits, set_now):
     set_timezone(db, user, "UTC")
     set_now(at(TODAY, "UTC", dt.time(18, 0)))
     return user
+
+
+def put_settings(load_function, set_now, user: int, on: dt.date, body: dict) -> None:
+    """PUT /progress/settings on day `on` (the version applies from the next day)."""
+    set_now(at(on, "UTC", dt.time(18, 0)))
+    event = http_event("PUT", "/progress/settings", claims={"sub": str(user)}, body=json.dumps(body))
+    status, _, answer = call(load_function("settings").lambda_handler, event)
+    assert status == 200 and answer["effective_from"] == str(on + D), answer
+    set_now(at(TODAY, "UTC", dt.time(18, 0)))
+
+
+def grant(load_function, set_now, user: int, on: dt.date, key: str) -> None:
+    """POST /progress/freezes of one freeze on day `on`, as the app's backend."""
+    set_now(at(on, "UTC", dt.time(18, 0)))
+    event = http_event(
+        "POST",
+        "/progress/freezes",
+        claims={"sub": "app-backend", "scope": "openid progress/grant"},
+        body=json.dumps({"user_id": user, "key": key, "count": 1, "source": "granted"}),
+    )
+    status, _, answer = call(load_function("grant_freezes").lambda_handler, event)
+    assert status == 200 and answer["added"] == 1, answer
+    set_now(at(TODAY, "UTC", dt.time(18, 0)))
 
 
 def reset(load_function, user: int) -> dict:
@@ -75,22 +100,19 @@ def repair(db: Engine, user: int, gap_from: dt.date, gap_to: dt.date) -> None:
         conn.execute(text("SELECT progress_refresh_day_summary(:u)"), {"u": user})
 
 
-def give_the_learner_a_kept_streak(db: Engine, user: int) -> None:
-    """Two settings versions, a grant, a repaired break, a frozen day, a remembered break."""
-    settings_version(
-        db, user, TODAY - 40 * D, weekly_goal_days=3, daily_goal_unit="correct", daily_goal_target=5
-    )
-    settings_version(
-        db,
+def give_the_learner_a_kept_streak(db: Engine, load_function, set_now, user: int) -> None:
+    """Two settings versions, a grant, a repaired break, frozen days, a remembered break."""
+    put_settings(
+        load_function,
+        set_now,
         user,
-        TODAY - 2 * D,
-        rest_weekdays=[6, 7],
-        week_start=7,
-        weekly_goal_days=3,
-        daily_goal_unit="correct",
-        daily_goal_target=5,
+        TODAY - 41 * D,
+        {"weekly_goal_days": 3, "daily_goal": {"unit": "correct", "target": 5}},
     )
-    grant(db, user, TODAY - 20 * D, added=1, key="welcome-back")
+    put_settings(
+        load_function, set_now, user, TODAY - 3 * D, {"rest_weekdays": ["sat", "sun"], "week_start": "sun"}
+    )
+    grant(load_function, set_now, user, TODAY - 20 * D, "welcome-back")
     practise(db, user, "UTC", days_before(16, 15))
     repair(db, user, TODAY - 14 * D, TODAY - 13 * D)  # then d-12 .. d-9 break the run (3 freezes, 4 days)
     practise(db, user, "UTC", days_before(8, 7, 5))  # d-6 frozen
@@ -98,11 +120,11 @@ def give_the_learner_a_kept_streak(db: Engine, user: int) -> None:
 
 
 def test_a_reset_keeps_the_settings_and_removes_grants_repairs_and_frozen_days(
-    db, load_function, learner, new_user_id
+    db, load_function, learner, new_user_id, set_now
 ) -> None:
     other = new_user_id()
     for user in (learner, other):
-        give_the_learner_a_kept_streak(db, user)
+        give_the_learner_a_kept_streak(db, load_function, set_now, user)
     before, others_before = rows(db, learner), rows(db, other)
     assert all(before[table] for table in STREAK_TABLES), before  # a row in each, settings: two versions
     assert len(before["user_settings"]) == 2
@@ -138,9 +160,9 @@ def test_a_reset_keeps_the_settings_and_removes_grants_repairs_and_frozen_days(
 
 
 def test_after_a_reset_the_next_first_attempt_gives_the_starter_freezes_again(
-    db, load_function, learner
+    db, load_function, learner, set_now
 ) -> None:
-    grant(db, learner, TODAY - 10 * D, added=1, key="gift")
+    grant(load_function, set_now, learner, TODAY - 10 * D, "gift")
     practise(db, learner, "UTC", days_before(3, 2))  # starter 2 + the gift, d-1 frozen
     progress, _ = read_both(load_function, learner)
     assert (progress["current_streak"], progress["freezes_held"]) == (2, 2)

@@ -48,7 +48,9 @@ def proxy(test_database, db: Engine) -> Iterator[RoundTripProxy]:
 
 @pytest.fixture
 def api(load_function) -> Callable[..., tuple[int, dict[str, str], Any]]:
-    def invoke(method: str, path: str, user: int, query: dict[str, str] | None = None, body: str | None = None):
+    def invoke(
+        method: str, path: str, user: int, query: dict[str, str] | None = None, body: str | None = None
+    ):
         handler = load_function(ROUTES[(method, path)]).lambda_handler
         # the grant scope too: the learners' routes ignore it, the backend's grant needs it
         claims = {"sub": str(user), "scope": "progress/grant"}
@@ -122,7 +124,12 @@ def test_each_streak_request_is_one_round_trip_on_a_warm_container(proxy, api, d
     insert_attempts_sql(
         db,
         [
-            {"user_id": user, "exercise_id": 1, "is_correct": True, "created_at": now - dt.timedelta(days=days)}
+            {
+                "user_id": user,
+                "exercise_id": 1,
+                "is_correct": True,
+                "created_at": now - dt.timedelta(days=days),
+            }
             for days in (5, 4)
         ],
     )

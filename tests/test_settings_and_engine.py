@@ -145,7 +145,13 @@ def test_the_configuration_table_lists_every_setting_with_its_default() -> None:
     import re
     from pathlib import Path
 
-    from progress_common.settings import ExportSettings, IngestSettings, LiveSettings, Settings, StreakSettings
+    from progress_common.settings import (
+        ExportSettings,
+        IngestSettings,
+        LiveSettings,
+        Settings,
+        StreakSettings,
+    )
 
     deploy = (Path(__file__).resolve().parent.parent / "docs" / "deploy.md").read_text()
     section = deploy.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]

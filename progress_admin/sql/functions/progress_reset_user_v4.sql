@@ -4,8 +4,9 @@
 -- so the learner's open pages learn of the reset and a ticket issued before it opens nothing). v4 (Keeping
 -- a streak): the learner's freeze grants, repairs and frozen days too, and the profile's walk checkpoint
 -- back to its defaults (no freezes held, a perfect run, starter freezes not given, no break), so the next
--- first attempt gives the starter freezes again; the settings versions (user_settings) stay: a reset keeps
--- the learner's settings (docs/design.md). The answer is v3's.
+-- first attempt gives the starter freezes again, and has_grants false (no grant is left); the settings
+-- versions (user_settings) and has_settings stay: a reset keeps the learner's settings (docs/design.md).
+-- The answer is v3's.
 CREATE OR REPLACE FUNCTION progress_reset_user_v4(
     p_user_id bigint, OUT deleted_attempts bigint, OUT deleted_archived bigint, OUT deleted_sessions bigint,
     OUT deleted_exports bigint, OUT connection_ids text[]

@@ -144,7 +144,7 @@ BEGIN
         SELECT count(*), string_agg(row_to_json(r)::text, E'\n' ORDER BY r.id), max(r.id)
           INTO line_count, lines, next_id
           FROM (SELECT 'freeze_grant' AS type, g.id, g.grant_key AS key, g.source, g.requested, g.added,
-                       g.local_day AS day, g.created_at
+                       g.freezes_held, g.freezes_max, g.local_day AS day, g.created_at
                   FROM freeze_grants g
                  WHERE g.user_id = p_user_id AND g.id > after_id
                  ORDER BY g.id
