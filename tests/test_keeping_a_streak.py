@@ -29,8 +29,8 @@ def grant(engine: Engine, user: int, day: dt.date, added: int = 1, key: str | No
     with engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO freeze_grants (user_id, grant_key, requested, added, local_day)"
-                " VALUES (:u, :k, :n, :n, :d)"
+                "INSERT INTO freeze_grants (user_id, grant_key, requested, added, local_day, freezes_held,"
+                " freezes_max) VALUES (:u, :k, :n, :n, :d, 0, 2)"
             ),
             {"u": user, "k": key or f"k-{day}-{added}", "n": added, "d": day},
         )
