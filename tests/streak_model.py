@@ -91,6 +91,7 @@ def daily_series(
 # --------------------------------------------------------------------------------------------------------------
 
 KIND_ORDER = ("practice", "covered", "rest", "frozen", "repaired")
+WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class StreakConfig(NamedTuple):
@@ -323,7 +324,7 @@ def _week(
         return None
     days = [start + i * ONE_DAY for i in range(7)]
     practised = sum(1 for d in days if counts.get(d, (0, 0))[0] > 0)
-    covers = sum(1 for d in days if d in covered and counts.get(d, (0, 0))[0] == 0)
+    covers = sum(1 for d in days if d in covered)  # each covered day, practised or not
     return max(goal - covers, 0), practised
 
 
@@ -376,10 +377,8 @@ def keeping_figures(
             and now < deadline
         ):
             done = sum(a for d, (a, _) in counts.items() if d >= gap_from)
-            recent = any(
-                local_day_of(created, timezone, versions) > today - config.repair_every_days * ONE_DAY
-                for _, _, created in repairs
-            )
+            # "no repair in the last REPAIR_EVERY_DAYS days": made less than that many times 24 hours ago
+            recent = any(now - created < config.repair_every_days * ONE_DAY for _, _, created in repairs)
             repair = {
                 "gap_from": gap_from.isoformat(),
                 "gap_to": gap_to.isoformat(),
@@ -424,13 +423,15 @@ def keeping_figures(
         "longest_streak": max(walk.longest, current),
         "last_practice_date": max(practice_days).isoformat() if practice_days else None,
         "practiced_today": today in practice_days,
-        "current_streak_perfect": walk.perfect,
+        # no run, nothing perfect about it
+        "current_streak_perfect": current > 0 and walk.perfect,
         "freezes_held": len(walk.held),
         "freezes_max": config.freeze_max_held,
         "next_freeze_in": None
         if every == 0 or len(walk.held) >= config.freeze_max_held
         else every - current % every,
         "streak_expires_at": expires,
+        "rest_weekdays": [WEEKDAY_NAMES[w - 1] for w in sorted(version_today.rest_weekdays)],
         "repair": repair,
         "today": {
             "date": today.isoformat(),

@@ -314,9 +314,9 @@ def test_repair_not_enough_attempts_outside_the_window_once_per_30_days_too_long
     # outside the window: the gap ended d-3 (back on d-2); its deadline was the start of today
     outside = figures({**practice(7, 6, 2, 1), d(0): (10, 0)}, config=config)
     assert outside["repair"] is None
-    # a repair made 29 local days ago blocks, one made 30 days ago does not
+    # a repair made less than 30 days (of 24 hours) ago blocks, one made 30 days ago does not
     counts = {**practice(5, 4), d(0): (10, 0)}
-    old_repair = (d(40), d(40), NOW - 29 * ONE)
+    old_repair = (d(40), d(40), NOW - 30 * ONE + dt.timedelta(seconds=1))
     assert figures(counts, config=config, repairs=(old_repair,))["repair"]["available"] is False
     older = (d(40), d(40), NOW - 30 * ONE)
     assert figures(counts, config=config, repairs=(older,))["repair"]["available"] is True
