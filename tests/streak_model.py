@@ -229,7 +229,10 @@ class _Walk:
     def history_day(self, day: dt.date, kind: str) -> None:
         self.add_grants_through(day)
         if kind == "practice":
-            if self.rules_apply(day) and not self.starter_given:
+            # gifts from the first day strictly after rules_start: the upgrade's own day may hold attempts made
+            # before the upgrade, and keeps its figures
+            gifts = self.config.rules_start is None or day > self.config.rules_start
+            if gifts and not self.starter_given:
                 self.starter_given = True
                 for _ in range(self.config.freeze_starter):
                     self.add("starter")
@@ -237,7 +240,7 @@ class _Walk:
                 self.perfect = True
             self.run_length += 1
             every = self.config.freeze_earn_every
-            if self.rules_apply(day) and every and self.run_length % every == 0:
+            if gifts and every and self.run_length % every == 0:
                 self.add("earned")
         elif kind == "repaired" and self.run_length:
             self.perfect = False
@@ -315,11 +318,12 @@ def _goal_met(day: dt.date, counts: Counts, versions: list[Any], config: StreakC
 
 
 def _week(
-    start: dt.date, counts: Counts, covered: set[dt.date], versions: list[Any]
+    start: dt.date, counts: Counts, covered: set[dt.date], versions: list[Any], today: dt.date
 ) -> tuple[int, int] | None:
     """(target days, practised days) of the week starting on `start`, or None without a weekly goal: the goal
-    is the one in force on the week's first day; each covered (unpractised) day of the week lowers it by one."""
-    goal = settings_on(versions, start).weekly_goal_days
+    is the one in force on the week's last day lived (its last day, or today); each covered day of the week
+    lowers it by one."""
+    goal = settings_on(versions, min(start + 6 * ONE_DAY, today)).weekly_goal_days
     if goal is None:
         return None
     days = [start + i * ONE_DAY for i in range(7)]
@@ -393,9 +397,9 @@ def keeping_figures(
     attempts, correct = counts.get(today, (0, 0))
     done = attempts if unit == "attempts" else correct
 
-    # weeks: aligned on the week start in force today
+    # weeks: aligned on the week start in force today; a weekly streak stops at a week without a goal
     week_start = today - ((today.isoweekday() - version_today.week_start) % 7) * ONE_DAY
-    this_week = _week(week_start, counts, covered, versions)
+    this_week = _week(week_start, counts, covered, versions, today)
     week = None
     if this_week is not None:
         target_days, practised = this_week
@@ -413,7 +417,9 @@ def keeping_figures(
         }
     weekly_streak = 0
     start = week_start if week is not None and week["met"] else week_start - 7 * ONE_DAY
-    while (figures := _week(start, counts, covered, versions)) is not None and figures[1] >= figures[0]:
+    while (figures := _week(start, counts, covered, versions, today)) is not None and figures[1] >= figures[
+        0
+    ]:
         weekly_streak += 1
         start -= 7 * ONE_DAY
 

@@ -424,3 +424,31 @@ def test_a_day_start_change_applies_to_the_days_it_is_in_force_on() -> None:
     versions = (SettingsVersion(dt.date(2025, 6, 18), day_start_minutes=360),)
     assert local_day_of(dt.datetime(2025, 6, 18, 5, tzinfo=dt.UTC), "UTC", versions) == dt.date(2025, 6, 17)
     assert local_day_of(dt.datetime(2025, 6, 17, 5, tzinfo=dt.UTC), "UTC", versions) == dt.date(2025, 6, 17)
+
+
+def test_gifts_start_strictly_after_the_rules_start() -> None:
+    # the upgrade's own day may hold attempts made before it: no starter freezes for it
+    config = DEFAULTS._replace(rules_start=d(1))
+    on_the_day = figures(practice(1), config=config)
+    assert (on_the_day["freezes_held"], on_the_day["streak_expires_at"]) == (0, "2025-06-19T00:00:00+00:00")
+    assert figures(practice(1, 0), config=config)["freezes_held"] == 2
+    # earnings too (every 2nd practice day here): the run's 2nd day on the upgrade's day earns nothing, its
+    # 4th the day after does
+    earning = StreakConfig(freeze_starter=0, freeze_earn_every=2, rules_start=d(2))
+    assert figures(practice(3, 2), config=earning)["freezes_held"] == 0
+    assert figures(practice(4, 3, 2, 1), config=earning)["freezes_held"] == 1
+
+
+def test_a_weeks_goal_is_the_one_in_force_on_its_last_day_lived() -> None:
+    # a weekly goal set on Sunday 2025-06-15 (effective Monday 16th) rules this whole week; the week before
+    # (ended Sunday 15th, under no goal) does not count
+    goal = (SettingsVersion(dt.date(2025, 6, 16), weekly_goal_days=1),)
+    counts = practice(2, 9)  # Monday 16th, Monday 9th
+    result = figures(counts, versions=goal)
+    assert (result["week"]["target_days"], result["week"]["met"], result["weekly_streak"]) == (1, True, 1)
+    # a goal changed mid-week (effective Wednesday, today) rules this week; the past weeks keep theirs
+    change = (*goal, SettingsVersion(D, weekly_goal_days=2))
+    assert figures(counts, versions=change)["week"]["target_days"] == 2
+    assert figures(counts, versions=change)["weekly_streak"] == 0
+    # and a goal set today (effective tomorrow) is not this week's yet
+    assert figures(counts, versions=(SettingsVersion(D + ONE, weekly_goal_days=1),))["week"] is None
