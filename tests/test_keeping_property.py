@@ -24,7 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import HealthCheck, assume, event, given, note, settings
+from hypothesis import HealthCheck, assume, event, example, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 
@@ -292,8 +292,8 @@ def apply_step(engine: Engine, user: int, step: Step) -> None:
         elif isinstance(step, GrantRow):
             conn.execute(
                 text(
-                    "INSERT INTO freeze_grants (user_id, grant_key, requested, added, local_day)"
-                    " VALUES (:user_id, :key, :added, :added, :day)"
+                    "INSERT INTO freeze_grants (user_id, grant_key, requested, added, local_day, freezes_held,"
+                    " freezes_max) VALUES (:user_id, :key, :added, :added, :day, 0, 0)"
                 ),
                 {"user_id": user, "key": str(uuid.uuid4()), "added": step.added, "day": step.local_day},
             )
@@ -368,6 +368,48 @@ def service_figures(document: dict[str, Any]) -> dict[str, Any]:
     ],
 )
 @given(history=histories(), later_hours=st.lists(st.integers(1, 60), max_size=2))
+# Found by this test (minimal): the repair deadline is the start of local day gap_to + 2 under the settings in
+# force on that day (a day start of 60 from 2025-03-01): 01:00, not midnight.
+@example(
+    history=History(
+        now=dt.datetime(2025, 3, 1, 0, 0, tzinfo=dt.UTC),
+        zone="America/Los_Angeles",
+        config=StreakConfig(
+            0,
+            0,
+            0,
+            repair_window_days=1,
+            repair_max_gap_days=1,
+            repair_every_days=0,
+            repair_attempts=1,
+            daily_goal=1,
+        ),
+        versions=(SettingsVersion(dt.date(2025, 3, 1), day_start_minutes=60),),
+        steps=([Attempt(dt.datetime(2025, 2, 26, 8, 0, tzinfo=dt.UTC), "America/Los_Angeles", False)],),
+    ),
+    later_hours=[],
+)
+# Found by this test (minimal): a run whose one repaired day is also covered holds no day of kind `repaired`,
+# so it is perfect (the day is `covered`, precedence practice > covered > rest > frozen > repaired).
+@example(
+    history=History(
+        now=dt.datetime(2025, 3, 1, 0, 0, tzinfo=dt.UTC),
+        zone="America/Los_Angeles",
+        config=StreakConfig(0, 0, 0, 0, 0, 0, repair_attempts=1, daily_goal=1),
+        versions=(),
+        steps=(
+            RepairRow(
+                dt.date(2025, 2, 26), dt.date(2025, 2, 26), dt.datetime(2025, 3, 1, 0, 0, tzinfo=dt.UTC)
+            ),
+            Cover((dt.date(2025, 2, 26),)),
+            [
+                Attempt(dt.datetime(2025, 2, day, 8, 0, tzinfo=dt.UTC), "America/Los_Angeles", False)
+                for day in (25, 27, 28)
+            ],
+        ),
+    ),
+    later_hours=[],
+)
 def test_keeping_a_streak_matches_the_reference_model(
     streak_config: Engine,
     new_user_id,
