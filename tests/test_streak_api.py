@@ -231,6 +231,27 @@ def test_a_subset_keeps_the_other_fields_and_a_second_change_that_day_replaces_t
     ]
 
 
+def test_after_flying_west_a_change_replaces_the_version_that_never_came_into_force(
+    api, db, new_user_id, set_now
+) -> None:
+    user = new_user_id()
+    set_timezone(db, user, "Pacific/Auckland")
+    set_now(dt.datetime(2026, 6, 15, 12, 30, tzinfo=dt.UTC))  # 00:30 on the 16th in Auckland
+    assert (
+        api("PUT", "/progress/settings", user, {"rest_weekdays": ["sun"]})[2]["effective_from"]
+        == "2026-06-17"
+    )
+    set_timezone(db, user, "America/Los_Angeles")  # the same instant is 05:30 on the 15th there
+    body = api("PUT", "/progress/settings", user, {"weekly_goal_days": 2})[2]
+    assert (body["effective_from"], body["rest_weekdays"], body["weekly_goal_days"]) == (
+        "2026-06-16",
+        ["sun"],
+        2,
+    )
+    versions = rows(db, "SELECT effective_from FROM user_settings WHERE user_id = :u", u=user)
+    assert versions == [{"effective_from": dt.date(2026, 6, 16)}]
+
+
 def test_today_follows_the_day_start_in_force(api, db, new_user_id, set_now) -> None:
     user = new_user_id()
     set_timezone(db, user, "Europe/Berlin")
