@@ -51,7 +51,7 @@ BEGIN
            weekly_goal_days = EXCLUDED.weekly_goal_days, week_start = EXCLUDED.week_start,
            reminders = EXCLUDED.reminders, changed_at = EXCLUDED.changed_at
     RETURNING * INTO v;
-    PERFORM progress_refresh_day_summary(p_user_id);
+    PERFORM progress_refresh_day_summary(p_user_id, next_day);  -- nothing before next_day changed
     RETURN progress_settings_document(v, (SELECT c.daily_goal FROM streak_config c));
 END
 $fn$;

@@ -34,7 +34,7 @@ BEGIN
             (state ->> 'today')::date,
             (state ->> 'freezes_held')::integer + fits, (state ->> 'freezes_max')::integer, p_now)
     RETURNING * INTO earlier;
-    PERFORM progress_refresh_day_summary(p_user_id);
+    PERFORM progress_refresh_day_summary(p_user_id, earlier.local_day);
     RETURN json_build_object('added', earlier.added, 'freezes_held', earlier.freezes_held,
                              'freezes_max', earlier.freezes_max);
 END
