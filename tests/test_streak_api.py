@@ -406,6 +406,28 @@ def test_a_grant_adds_what_fits_is_idempotent_by_key_and_409_when_full(
     }
 
 
+def test_a_repeat_of_a_key_recorded_other_than_by_the_route_answers_the_figures_of_now(
+    api, db, new_user_id, set_now, streak_limits
+) -> None:
+    streak_limits()
+    user = new_user_id()
+    set_now(at(TODAY, "UTC"))
+    with db.connect() as conn:  # as an operator's or an importer's plain insert would
+        conn.execute(
+            text(
+                "INSERT INTO freeze_grants (user_id, grant_key, requested, added, local_day)"
+                " VALUES (:u, 'imported', 1, 1, :day)"
+            ),
+            {"u": user, "day": TODAY},
+        )
+    assert grant(api, {"user_id": user, "key": "imported", "count": 2})[2] == {
+        "added": 1,
+        "freezes_held": 1,
+        "freezes_max": 2,
+    }
+    assert len(rows(db, "SELECT 1 FROM freeze_grants WHERE user_id = :u", u=user)) == 1
+
+
 def test_no_freezes_at_all_is_409_for_every_grant(api, db, new_user_id, set_now, streak_limits) -> None:
     streak_limits(freeze_max_held=0)
     set_now(at(TODAY, "UTC"))
