@@ -231,6 +231,27 @@ def test_a_subset_keeps_the_other_fields_and_a_second_change_that_day_replaces_t
     ]
 
 
+def test_after_flying_west_a_change_replaces_the_version_that_never_came_into_force(
+    api, db, new_user_id, set_now
+) -> None:
+    user = new_user_id()
+    set_timezone(db, user, "Pacific/Auckland")
+    set_now(dt.datetime(2026, 6, 15, 12, 30, tzinfo=dt.UTC))  # 00:30 on the 16th in Auckland
+    assert (
+        api("PUT", "/progress/settings", user, {"rest_weekdays": ["sun"]})[2]["effective_from"]
+        == "2026-06-17"
+    )
+    set_timezone(db, user, "America/Los_Angeles")  # the same instant is 05:30 on the 15th there
+    body = api("PUT", "/progress/settings", user, {"weekly_goal_days": 2})[2]
+    assert (body["effective_from"], body["rest_weekdays"], body["weekly_goal_days"]) == (
+        "2026-06-16",
+        ["sun"],
+        2,
+    )
+    versions = rows(db, "SELECT effective_from FROM user_settings WHERE user_id = :u", u=user)
+    assert versions == [{"effective_from": dt.date(2026, 6, 16)}]
+
+
 def test_today_follows_the_day_start_in_force(api, db, new_user_id, set_now) -> None:
     user = new_user_id()
     set_timezone(db, user, "Europe/Berlin")
@@ -383,6 +404,28 @@ def test_a_grant_adds_what_fits_is_idempotent_by_key_and_409_when_full(
         "freezes_held": 2,
         "freezes_max": 2,
     }
+
+
+def test_a_repeat_of_a_key_recorded_other_than_by_the_route_answers_the_figures_of_now(
+    api, db, new_user_id, set_now, streak_limits
+) -> None:
+    streak_limits()
+    user = new_user_id()
+    set_now(at(TODAY, "UTC"))
+    with db.connect() as conn:  # as an operator's or an importer's plain insert would
+        conn.execute(
+            text(
+                "INSERT INTO freeze_grants (user_id, grant_key, requested, added, local_day)"
+                " VALUES (:u, 'imported', 1, 1, :day)"
+            ),
+            {"u": user, "day": TODAY},
+        )
+    assert grant(api, {"user_id": user, "key": "imported", "count": 2})[2] == {
+        "added": 1,
+        "freezes_held": 1,
+        "freezes_max": 2,
+    }
+    assert len(rows(db, "SELECT 1 FROM freeze_grants WHERE user_id = :u", u=user)) == 1
 
 
 def test_no_freezes_at_all_is_409_for_every_grant(api, db, new_user_id, set_now, streak_limits) -> None:

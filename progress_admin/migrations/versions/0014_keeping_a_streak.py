@@ -80,9 +80,10 @@ CREATE TABLE IF NOT EXISTS freeze_grants (
     added integer NOT NULL CHECK (added BETWEEN 1 AND requested),
     source text NOT NULL DEFAULT 'granted' CHECK (source = 'granted'),
     local_day date NOT NULL,
-    -- what the grant answered (a repeat of its key answers the same): the freezes held after it, the maximum
-    freezes_held integer NOT NULL CHECK (freezes_held BETWEEN 0 AND 10),
-    freezes_max integer NOT NULL CHECK (freezes_max BETWEEN 0 AND 10),
+    -- what POST /progress/freezes answered (a repeat of its key answers the same): the freezes held after it,
+    -- the maximum; null for a grant recorded otherwise (a repeat of its key then answers the figures of now)
+    freezes_held integer CHECK (freezes_held BETWEEN 0 AND 10),
+    freezes_max integer CHECK (freezes_max BETWEEN 0 AND 10),
     created_at timestamptz NOT NULL DEFAULT now(),
     UNIQUE (user_id, grant_key)
 );

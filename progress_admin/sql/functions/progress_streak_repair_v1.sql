@@ -25,7 +25,7 @@ BEGIN
         INSERT INTO streak_repairs (user_id, gap_from, gap_to, attempts_done, created_at)
         VALUES (p_user_id, (offer ->> 'gap_from')::date, (offer ->> 'gap_to')::date,
                 (offer ->> 'attempts_done')::integer, p_now);
-        PERFORM progress_refresh_day_summary(p_user_id);
+        PERFORM progress_refresh_day_summary(p_user_id, (offer ->> 'gap_from')::date);
         SELECT * INTO prof FROM user_profiles WHERE user_id = p_user_id;
         state := progress_streak_now(prof, p_now);
         RETURN json_build_object(

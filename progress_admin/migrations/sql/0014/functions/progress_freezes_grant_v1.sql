@@ -18,11 +18,14 @@ BEGIN
     INSERT INTO user_profiles (user_id) VALUES (p_user_id) ON CONFLICT (user_id) DO NOTHING;
     SELECT * INTO prof FROM user_profiles WHERE user_id = p_user_id FOR UPDATE;
     SELECT * INTO earlier FROM freeze_grants g WHERE g.user_id = p_user_id AND g.grant_key = p_grant ->> 'key';
-    IF FOUND THEN
-        RETURN json_build_object('added', earlier.added, 'freezes_held', earlier.freezes_held,
-                                 'freezes_max', earlier.freezes_max);
+    state := CASE WHEN NOT FOUND OR earlier.freezes_held IS NULL THEN progress_streak_now(prof, p_now) END;
+    IF earlier.id IS NOT NULL THEN
+        -- a grant recorded other than by this function has no answer kept: the figures of now
+        RETURN json_build_object(
+            'added', earlier.added,
+            'freezes_held', coalesce(earlier.freezes_held, (state ->> 'freezes_held')::integer),
+            'freezes_max', coalesce(earlier.freezes_max, (state ->> 'freezes_max')::integer));
     END IF;
-    state := progress_streak_now(prof, p_now);
     fits := least(requested, (state ->> 'freezes_max')::integer - (state ->> 'freezes_held')::integer);
     IF fits <= 0 THEN
         RETURN json_build_object('error', 'freezes_full', 'freezes_held', (state ->> 'freezes_held')::integer,
@@ -34,7 +37,7 @@ BEGIN
             (state ->> 'today')::date,
             (state ->> 'freezes_held')::integer + fits, (state ->> 'freezes_max')::integer, p_now)
     RETURNING * INTO earlier;
-    PERFORM progress_refresh_day_summary(p_user_id);
+    PERFORM progress_refresh_day_summary(p_user_id, earlier.local_day);
     RETURN json_build_object('added', earlier.added, 'freezes_held', earlier.freezes_held,
                              'freezes_max', earlier.freezes_max);
 END

@@ -3,8 +3,8 @@
 -- deployment's DAILY_GOAL, weekly_goal_days or null). Writes the full settings as the version effective from
 -- the learner's next local day, starting from the newest version (or the defaults); a second change on the
 -- same day replaces that version. A version effective after that day was never in force (the timezone moved
--- west since it was written): the new one replaces it too. Then the streak walk runs again (rest days
--- bridge gaps), and the answer is the version written.
+-- west since it was written): the new one, which starts from it, replaces it. Then the streak walk runs
+-- again (rest days bridge gaps), and the answer is the version written.
 CREATE OR REPLACE FUNCTION progress_settings_put_v1(p_user_id bigint, p_now timestamptz, p_changes jsonb)
 RETURNS json
 LANGUAGE plpgsql AS $fn$
@@ -18,11 +18,11 @@ BEGIN
     INSERT INTO user_profiles (user_id) VALUES (p_user_id) ON CONFLICT (user_id) DO NOTHING;
     SELECT * INTO prof FROM user_profiles WHERE user_id = p_user_id FOR UPDATE;
     next_day := progress_local_day(p_user_id, p_now, coalesce(prof.timezone, 'UTC')) + 1;
-    DELETE FROM user_settings s WHERE s.user_id = p_user_id AND s.effective_from > next_day;
     SELECT * INTO v FROM user_settings s WHERE s.user_id = p_user_id ORDER BY s.effective_from DESC LIMIT 1;
     IF NOT FOUND THEN
         v.rest_weekdays := '{}'; v.day_start_minutes := 0; v.week_start := 1;
     END IF;
+    DELETE FROM user_settings s WHERE s.user_id = p_user_id AND s.effective_from > next_day;
     IF p_changes ? 'rest_weekdays' THEN
         v.rest_weekdays := ARRAY(SELECT DISTINCT d::smallint
                                    FROM jsonb_array_elements_text(p_changes -> 'rest_weekdays') AS d ORDER BY 1);
@@ -51,7 +51,7 @@ BEGIN
            weekly_goal_days = EXCLUDED.weekly_goal_days, week_start = EXCLUDED.week_start,
            reminders = EXCLUDED.reminders, changed_at = EXCLUDED.changed_at
     RETURNING * INTO v;
-    PERFORM progress_refresh_day_summary(p_user_id);
+    PERFORM progress_refresh_day_summary(p_user_id, next_day);  -- nothing before next_day changed
     RETURN progress_settings_document(v, (SELECT c.daily_goal FROM streak_config c));
 END
 $fn$;
