@@ -56,7 +56,10 @@ BEGIN
                             WHEN c.day IS NOT NULL THEN 'covered'
                             WHEN series.day >= cfg.rules_start
                                  AND extract(isodow FROM series.day)::smallint = ANY (v.rest_weekdays) THEN 'rest'
-                            WHEN f.day IS NOT NULL OR series.day = ANY (frozen_since) THEN 'frozen'
+                            -- today is never missed yet (a walk past it, to a day covered ahead, may
+                            -- have frozen it); the days since the last history day are the read's
+                            WHEN (f.day IS NOT NULL AND f.day < today) OR series.day = ANY (frozen_since)
+                                 THEN 'frozen'
                             WHEN series.day = ANY (repaired) THEN 'repaired'
                        END,
                        CASE WHEN coalesce(v.daily_goal_unit, 'attempts') = 'correct'

@@ -35,7 +35,6 @@ DECLARE
     expires timestamptz;
     future_day date;
     future_freezes integer;
-    day_start integer;
     gap_from date;
     gap_to date;
     deadline timestamptz;
@@ -133,7 +132,6 @@ BEGIN
 
     -- when it would really drop to 0: the rest days of the settings then and the freezes held bridge the days
     -- without practice ahead; it drops when the first day that neither bridges ends
-    day_start := coalesce((versions[cardinality(versions)]).day_start_minutes, 0);
     IF current_streak > 0 THEN
         future_day := CASE WHEN last_day >= today THEN today + 1 ELSE today END;
         future_freezes := cardinality(freezes);
@@ -147,7 +145,9 @@ BEGIN
             END IF;
             future_day := future_day + 1;
         END LOOP;
-        expires := ((future_day + 1)::timestamp + make_interval(mins => day_start)) AT TIME ZONE zone;
+        -- the start of the day after it, under the settings in force on that day
+        expires := ((future_day + 1)::timestamp + make_interval(mins => coalesce(
+                       (progress_settings_on(versions, future_day + 1)).day_start_minutes, 0))) AT TIME ZONE zone;
     END IF;
 
     -- repair: the latest break, while it is short enough and its window open
@@ -157,8 +157,10 @@ BEGIN
         gap_from := break_from; gap_to := break_to;
     END IF;
     IF gap_from IS NOT NULL AND gap_from >= cfg.rules_start AND gap_to - gap_from < cfg.repair_max_gap_days THEN
-        deadline := ((gap_to + cfg.repair_window_days + 1)::timestamp
-                     + make_interval(mins => coalesce(v.day_start_minutes, 0))) AT TIME ZONE zone;
+        -- the start of that local day, under the settings in force on it
+        deadline := ((gap_to + cfg.repair_window_days + 1)::timestamp + make_interval(mins => coalesce(
+                        (progress_settings_on(versions, gap_to + cfg.repair_window_days + 1)).day_start_minutes, 0)))
+                    AT TIME ZONE zone;
         IF p_now < deadline THEN
             attempts_done := coalesce((SELECT sum(d.attempts) FROM user_daily_stats d
                                         WHERE d.user_id = p.user_id AND d.day BETWEEN gap_from AND today), 0);

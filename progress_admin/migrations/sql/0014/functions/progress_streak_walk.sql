@@ -48,7 +48,8 @@ BEGIN
       FROM user_settings s WHERE s.user_id = p_user_id;
 
     FOR h IN
-        SELECT k.day, bool_or(k.kind = 'practice') AS practised, bool_or(k.kind = 'repaired') AS repaired
+        SELECT k.day, bool_or(k.kind = 'practice') AS practised, bool_or(k.kind = 'covered') AS covered,
+               bool_or(k.kind = 'repaired') AS repaired
           FROM (SELECT d.day, 'practice' AS kind FROM user_daily_stats d
                  WHERE d.user_id = p_user_id AND d.day <= p_through AND d.day > coalesce(last_day, '-infinity')
                 UNION ALL
@@ -120,7 +121,9 @@ BEGIN
                     freezes := progress_streak_add_freezes(freezes, 'earned', 1, cfg.freeze_max_held);
                 END IF;
             END IF;
-        ELSIF h.repaired AND run_length > 0 THEN
+        ELSIF h.repaired AND NOT h.covered AND run_length > 0
+              AND NOT (h.day >= cfg.rules_start AND progress_rest_day(h.day, rest_from, rest_masks)) THEN
+            -- a repaired day that is also covered or a rest day is of that kind: the run stays perfect
             run_perfect := false;
         END IF;
         last_day := h.day;
