@@ -344,3 +344,52 @@ def test_the_settings_form_saves_and_shows_the_apis_422_next_to_the_field(
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert page.evaluate(CONTRAST_SCRIPT) == []
     assert page.errors == []
+
+
+def test_a_refused_repair_says_why(browser, site, db, keeper) -> None:
+    token, today = keeper["token"], keeper["today"]
+    _attempts(db, keeper["user"], today, 1)  # the tenth: the repair is available
+    page = _open(browser, site, token)
+    _shown(page)
+    page.wait_for_selector("#repair-button:not([hidden])")
+    # meanwhile another window repaired the gap: this page's button is out of date
+    repair = _api(site, token, "/progress")["repair"]
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO streak_repairs (user_id, gap_from, gap_to, attempts_done) VALUES (:u, :f, :t, 10)"
+            ),
+            {"u": keeper["user"], "f": repair["gap_from"], "t": repair["gap_to"]},
+        )
+    _refresh(db, keeper["user"])
+    page.click("#repair-button")
+    page.wait_for_selector("#repair", state="hidden")  # the figures now: nothing left to repair
+    status, body = _send(site, token, "POST", "/progress/streak/repair")
+    assert status == 409 and body["error"]["code"] == "repair_unavailable"
+    assert page.inner_text("#notice") == f"The repair was not possible: {body['error']['message']}."
+    assert _number(page.inner_text("#current-streak")) == _api(site, token, "/progress")["current_streak"]
+    assert page.errors == []
+
+
+def test_a_server_without_the_settings_route_says_so(browser, site, new_user_id) -> None:
+    page = _open(browser, site, None)
+    page.route(
+        "**/progress/settings",
+        lambda route: route.fulfill(
+            status=404,
+            headers={"Access-Control-Allow-Origin": site["page"]},
+            content_type="application/json",
+            body=json.dumps({"error": {"code": "not_found", "message": "Not found"}}),
+        ),
+    )
+    page.fill("#token-input", make_token({"sub": f"user_{new_user_id()}"}))
+    page.fill("#api-input", site["api"])
+    page.click("#token-panel button[type=submit]")
+    _shown(page)
+    page.wait_for_selector("#settings-unavailable:not([hidden])")
+    assert page.inner_text("#settings-unavailable") == "Settings are not available on this server."
+    assert page.is_hidden("#settings-form") and page.is_hidden("#settings-loading")
+    # a learner without history: no repair offer, today's goal at zero
+    assert page.is_hidden("#repair")
+    assert page.get_attribute("#goal-ring", "aria-valuenow") == "0"
+    assert page.errors == []

@@ -395,10 +395,8 @@
   function renderRepair(repair) {
     const card = $("repair");
     card.hidden = !repair;
-    if (!repair) {
-      $("repair-error").hidden = true;
-      return;
-    }
+    $("repair-error").hidden = true;
+    if (!repair) return;
     card.dataset.available = String(repair.available);
     const missed = repair.gap_to >= repair.gap_from ? dateRange(repair.gap_from, repair.gap_to) : longDate(repair.gap_from);
     const left = Math.max(0, repair.attempts_required - repair.attempts_done);
@@ -432,9 +430,20 @@
       await refreshNow();
     } catch (err) {
       if (err instanceof ApiError && err.status === 409) {
-        error.textContent = "The repair was not possible: " + err.message + ".";
-        error.hidden = false;
-        refreshNow().catch(() => {});
+        // repair_unavailable: the offer changed (another window repaired, the window passed); show the
+        // figures now and say why, in the offer while it is still shown, else above the dashboard
+        const why = "The repair was not possible: " + err.message + ".";
+        try {
+          await refreshNow();
+        } catch (refreshErr) {
+          // the message below still says what happened
+        }
+        if ($("repair").hidden) {
+          notice(why);
+        } else {
+          error.textContent = why;
+          error.hidden = false;
+        }
       } else {
         handleError(err, "repairing your streak");
       }
@@ -901,6 +910,10 @@
       option.textContent = plural(n, "day", "days") + " a week";
       weekly.appendChild(option);
     }
+    const clock = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit", timeZone: "UTC" });
+    $("day-start-help").textContent =
+      "From " + clock.format(new Date(Date.UTC(2024, 0, 1, 0))) + " to " + clock.format(new Date(Date.UTC(2024, 0, 1, 6))) +
+      ": practice before it counts for the day before.";
     const start = $("week-start");
     const boxes = $("rest-day-boxes");
     for (const name of WEEKDAYS) {
