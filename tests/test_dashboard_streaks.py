@@ -348,10 +348,20 @@ def test_the_settings_form_saves_and_shows_the_apis_422_next_to_the_field(
 
 def test_a_refused_repair_says_why(browser, site, db, keeper) -> None:
     token, today = keeper["token"], keeper["today"]
-    _attempts(db, keeper["user"], today, 1)  # the tenth: the repair is available
+    _attempts(db, keeper["user"], today, 3)  # 12 today: the repair is available, today's goal met
     page = _open(browser, site, token)
     _shown(page)
     page.wait_for_selector("#repair-button:not([hidden])")
+    goal = _api(site, token, "/progress")["today"]["goal"]
+    assert (goal["done"], goal["target"], goal["met"]) == (12, 12, True) and goal["met_at"]
+    assert page.get_attribute("#goal-ring", "data-met") == "true"
+    assert page.get_attribute("#goal-ring-fill", "stroke-dashoffset") == "0.00"
+    met_at = page.evaluate(
+        "iso => new Intl.DateTimeFormat(undefined, {hour: 'numeric', minute: '2-digit', timeZone: 'Europe/Berlin'})"
+        ".format(new Date(iso))",
+        goal["met_at"],
+    )
+    assert page.inner_text("#goal-status") == f"\N{CHECK MARK} Goal met at {met_at}"
     # meanwhile another window repaired the gap: this page's button is out of date
     repair = _api(site, token, "/progress")["repair"]
     with db.begin() as conn:

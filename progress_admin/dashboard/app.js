@@ -143,8 +143,14 @@
     return new Intl.DateTimeFormat(undefined, { weekday: style || "short", timeZone: "UTC" })
       .format(new Date(Date.UTC(2024, 0, 1 + index)));
   }
+  // "Mon, Nov 30": a day near today, its year understood
+  function shortDate(isoDate) {
+    const [y, m, d] = isoDate.split("-").map(Number);
+    return new Intl.DateTimeFormat(undefined, { weekday: "short", month: "short", day: "numeric", timeZone: "UTC" })
+      .format(new Date(Date.UTC(y, m - 1, d)));
+  }
   function dateRange(from, to) {
-    return from === to ? longDate(from) : longDate(from) + " – " + longDate(to);
+    return from === to ? shortDate(from) : shortDate(from) + " – " + shortDate(to);
   }
   function setText(id, text) {
     const el = $(id);
@@ -324,7 +330,7 @@
   function renderGoal(today) {
     const ring = $("goal-ring");
     const goal = today && today.goal;
-    ring.closest(".goal-today").hidden = !goal;
+    $("goals").hidden = !goal; // an API without the goals' fields
     if (!goal) return;
     const unit = goal.unit === "correct" ? ["correct answer", "correct answers"] : ["attempt", "attempts"];
     const shown = Math.min(goal.done, goal.target);
@@ -377,7 +383,7 @@
     $("week").dataset.state = week.met ? "met" : week.at_risk ? "at-risk" : "on-track";
     $("week-text").textContent =
       fmt(week.practised_days) + " of " + plural(week.target_days, "practice day", "practice days") + " (" +
-      longDate(week.start) + " – " + longDate(week.end) + ")";
+      dateRange(week.start, week.end) + ")";
     const status = $("week-status");
     status.dataset.state = $("week").dataset.state;
     if (week.met) {
@@ -398,7 +404,7 @@
     $("repair-error").hidden = true;
     if (!repair) return;
     card.dataset.available = String(repair.available);
-    const missed = repair.gap_to >= repair.gap_from ? dateRange(repair.gap_from, repair.gap_to) : longDate(repair.gap_from);
+    const missed = dateRange(repair.gap_from, repair.gap_to);
     const left = Math.max(0, repair.attempts_required - repair.attempts_done);
     $("repair-text").textContent = repair.available
       ? "Your streak broke on " + missed + ". You did the work: repair it to join your runs again."
@@ -407,7 +413,7 @@
     const shown = Math.min(repair.attempts_done, repair.attempts_required);
     $("repair-fill").style.width = ((100 * shown) / Math.max(1, repair.attempts_required)).toFixed(1) + "%";
     $("repair-count").textContent =
-      fmt(repair.attempts_done) + " of " + plural(repair.attempts_required, "attempt", "attempts") + " since " + longDate(repair.gap_from);
+      fmt(repair.attempts_done) + " of " + plural(repair.attempts_required, "attempt", "attempts") + " since " + shortDate(repair.gap_from);
     const zone = state.progress && state.progress.timezone;
     $("repair-deadline").textContent = "Possible until " + dateTime(repair.deadline, zone) + ".";
     $("repair-button").hidden = !repair.available;
