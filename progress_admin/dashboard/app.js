@@ -438,7 +438,7 @@
       if (err instanceof ApiError && err.status === 409) {
         // repair_unavailable: the offer changed (another window repaired, the window passed); show the
         // figures now and say why, in the offer while it is still shown, else above the dashboard
-        const why = "The repair was not possible: " + err.message + ".";
+        const why = "The repair was not possible: " + err.message.replace(/\.$/, "") + ".";
         try {
           await refreshNow();
         } catch (refreshErr) {
