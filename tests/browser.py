@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import text
 
 from progress_admin.covered import cover_days
 from progress_admin.demo import demo_attempts
@@ -76,11 +77,24 @@ def site(engine) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture
-def demo_learner(db, new_user_id) -> dict[str, Any]:
-    # user 7 is the README's demo learner; the screenshot shows it
+def demo_learner(db, new_user_id, streak_limits) -> dict[str, Any]:
+    # user 7 is the README's demo learner; the screenshot shows it. The deployment's default streak limits
+    # (2 starter freezes, one earned every 7th practice day), the rules in force since the first day
+    streak_limits()
     user = 7 if os.environ.get("DASHBOARD_SCREENSHOT") else new_user_id()
     attempts = demo_attempts(user, days=365, timezone="Europe/Berlin")
     save_attempts(attempts, engine=db)
+    # for the last two months: Sunday a rest day, a goal of 4 days a week (docs/streaks.md), as
+    # PUT /progress/settings writes a version; then the walk, as the write path refreshes it
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO user_settings (user_id, effective_from, rest_weekdays, weekly_goal_days)"
+                " VALUES (:u, :d, '{7}', 4)"
+            ),
+            {"u": user, "d": dt.datetime.now(ZoneInfo("Europe/Berlin")).date() - dt.timedelta(days=60)},
+        )
+        conn.execute(text("SELECT progress_refresh_day_summary(:u)"), {"u": user})
     # an operator covered the two most recent days without practice (progress-admin cover-days)
     zone = ZoneInfo("Europe/Berlin")
     practised = {a.created_at.astimezone(zone).date() for a in attempts}

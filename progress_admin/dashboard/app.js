@@ -28,14 +28,19 @@
     selectedDay: -1,
     allExercises: false,
     resetting: false,
+    settings: null, // GET /progress/settings as last read or written; null: not (yet) available
+    repairing: false,
   };
+  const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]; // the API's names, Monday first
 
   class ApiError extends Error {
-    constructor(kind, status, message, retryAfter) {
+    constructor(kind, status, message, retryAfter, error) {
       super(message);
       this.kind = kind; // "auth" | "unavailable" | "network" | "missing" | "http"
       this.status = status;
       this.retryAfter = retryAfter;
+      this.code = (error && error.code) || null; // the API's error body: {"error": {"code", "message", "details"}}
+      this.details = (error && Array.isArray(error.details) && error.details) || [];
     }
   }
 
@@ -64,10 +69,13 @@
 
   async function api(path, options = {}) {
     let response;
+    const headers = { Authorization: "Bearer " + state.token, Accept: "application/json" };
+    if (options.json !== undefined) headers["Content-Type"] = "application/json";
     try {
       response = await fetch(state.api + path, {
         method: options.method || "GET",
-        headers: { Authorization: "Bearer " + state.token, Accept: "application/json" },
+        headers,
+        body: options.json === undefined ? undefined : JSON.stringify(options.json),
         mode: "cors",
         credentials: "omit",
         cache: "no-store",
@@ -82,14 +90,15 @@
       body = null;
     }
     if (response.ok) return body;
-    const message = (body && body.error && body.error.message) || (body && body.message) || response.statusText;
+    const error = body && typeof body.error === "object" ? body.error : null;
+    const message = (error && error.message) || (body && body.message) || response.statusText;
     if (response.status === 401) throw new ApiError("auth", 401, message);
     if (response.status === 503) {
       const retryAfter = parseInt(response.headers.get("Retry-After") || "5", 10);
       throw new ApiError("unavailable", 503, message, Number.isFinite(retryAfter) ? retryAfter : 5);
     }
     if (response.status === 404 || response.status === 405) throw new ApiError("missing", response.status, message);
-    throw new ApiError("http", response.status, message);
+    throw new ApiError("http", response.status, message, undefined, error);
   }
 
   // ---- formatting ----
@@ -126,6 +135,22 @@
     const [y, m, d] = isoDate.split("-").map(Number);
     return new Intl.DateTimeFormat(undefined, { weekday: "short", year: "numeric", month: "short", day: "numeric", timeZone: "UTC" })
       .format(new Date(Date.UTC(y, m - 1, d)));
+  }
+  // "mon" -> "Mon" / "Monday" in the reader's language (2024-01-01 was a Monday)
+  function weekdayName(name, style) {
+    const index = WEEKDAYS.indexOf(name);
+    if (index < 0) return name;
+    return new Intl.DateTimeFormat(undefined, { weekday: style || "short", timeZone: "UTC" })
+      .format(new Date(Date.UTC(2024, 0, 1 + index)));
+  }
+  // "Mon, Nov 30": a day near today, its year understood
+  function shortDate(isoDate) {
+    const [y, m, d] = isoDate.split("-").map(Number);
+    return new Intl.DateTimeFormat(undefined, { weekday: "short", month: "short", day: "numeric", timeZone: "UTC" })
+      .format(new Date(Date.UTC(y, m - 1, d)));
+  }
+  function dateRange(from, to) {
+    return from === to ? shortDate(from) : shortDate(from) + " – " + shortDate(to);
   }
   function setText(id, text) {
     const el = $(id);
@@ -234,6 +259,7 @@
       scrollHeatmapToToday();
       state.highlight = true;
       startLive();
+      loadSettings();
     } catch (err) {
       $("loading").hidden = true;
       handleError(err, "loading your progress");
@@ -252,6 +278,186 @@
     setText("correct-attempts", fmt(p.correct_attempts));
     setText("accuracy", pct(p.accuracy));
     renderToday(p);
+    renderKeeping(p);
+  }
+
+  // ---- keeping a streak: freezes, rest days, today's and the week's goal, the repair offer ----
+  // Each part is shown when the API sends its fields (an older API leaves them out).
+  function renderKeeping(p) {
+    const perfect = $("streak-perfect");
+    perfect.hidden = typeof p.current_streak_perfect !== "boolean" || !p.current_streak;
+    perfect.dataset.perfect = String(Boolean(p.current_streak_perfect));
+    perfect.textContent = p.current_streak_perfect
+      ? "Perfect run: no freeze or repair needed"
+      : "This run was kept with a freeze or a repair";
+
+    const freezes = $("freezes");
+    freezes.hidden = typeof p.freezes_held !== "number" || !p.freezes_max;
+    if (!freezes.hidden) {
+      const icons = $("freeze-icons");
+      icons.textContent = "";
+      for (let i = 0; i < p.freezes_max; i += 1) {
+        const icon = document.createElement("i");
+        if (i < p.freezes_held) icon.className = "held";
+        icons.appendChild(icon);
+      }
+      freezes.dataset.held = String(p.freezes_held);
+      setText("freezes-text", fmt(p.freezes_held) + " of " + fmt(p.freezes_max) + " streak freezes held");
+      let next;
+      if (p.next_freeze_in !== null && p.next_freeze_in !== undefined) {
+        next = "Next freeze earned in " + plural(p.next_freeze_in, "practice day", "practice days") + ".";
+      } else if (p.freezes_held >= p.freezes_max) {
+        next = "You hold the most freezes: each one covers a missed day.";
+      } else {
+        next = "A freeze covers a missed day.";
+      }
+      $("next-freeze").textContent = next;
+      $("next-freeze").dataset.nextIn = p.next_freeze_in === null || p.next_freeze_in === undefined ? "" : String(p.next_freeze_in);
+    }
+    if (Array.isArray(p.rest_weekdays)) {
+      setText("rest-days", p.rest_weekdays.length ? p.rest_weekdays.map((d) => weekdayName(d)).join(", ") : "none");
+    }
+    if (typeof p.weekly_streak === "number") {
+      setText("weekly-streak", p.week || p.weekly_streak ? plural(p.weekly_streak, "week", "weeks") : "–");
+    }
+    renderGoal(p.today);
+    renderWeek(p);
+    renderRepair(p.repair);
+  }
+
+  const RING = 2 * Math.PI * 42; // the ring's circumference (r = 42 in its 100 x 100 box)
+
+  function renderGoal(today) {
+    const ring = $("goal-ring");
+    const goal = today && today.goal;
+    $("goals").hidden = !goal; // an API without the goals' fields
+    if (!goal) return;
+    const unit = goal.unit === "correct" ? ["correct answer", "correct answers"] : ["attempt", "attempts"];
+    const shown = Math.min(goal.done, goal.target);
+    ring.setAttribute("aria-valuemax", String(goal.target));
+    ring.setAttribute("aria-valuenow", String(shown));
+    ring.setAttribute("aria-valuetext", fmt(goal.done) + " of " + plural(goal.target, unit[0], unit[1]));
+    ring.dataset.met = String(goal.met);
+    ring.dataset.done = String(goal.done);
+    ring.dataset.target = String(goal.target);
+    const fill = $("goal-ring-fill");
+    fill.setAttribute("stroke-dasharray", RING.toFixed(2));
+    fill.setAttribute("stroke-dashoffset", (RING * (1 - shown / goal.target)).toFixed(2));
+    setText("goal-done", fmt(goal.done));
+    $("goal-of").textContent = "of " + fmt(goal.target);
+    $("goal-text").textContent = plural(goal.target, unit[0], unit[1]) + " a day";
+    const status = $("goal-status");
+    status.dataset.met = String(goal.met);
+    if (goal.met) {
+      status.textContent = "✓ Goal met" + (goal.met_at ? " at " + timeOfDay(goal.met_at) : "");
+    } else {
+      status.textContent = plural(goal.target - goal.done, unit[0], unit[1]) + " to go today";
+    }
+  }
+
+  function timeOfDay(iso) {
+    const zone = state.progress && state.progress.timezone;
+    try {
+      return new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit", timeZone: zone || undefined })
+        .format(new Date(iso));
+    } catch (err) {
+      return iso;
+    }
+  }
+
+  function renderWeek(p) {
+    const week = p.week;
+    $("week").hidden = !week;
+    $("week-none").hidden = Boolean(week) || !("week" in p);
+    if (!week) return;
+    const bar = $("week-days");
+    bar.textContent = "";
+    for (let i = 0; i < week.target_days; i += 1) {
+      const day = document.createElement("i");
+      if (i < week.practised_days) day.className = "done";
+      bar.appendChild(day);
+    }
+    bar.setAttribute("aria-valuemax", String(week.target_days));
+    bar.setAttribute("aria-valuenow", String(Math.min(week.practised_days, week.target_days)));
+    bar.setAttribute("aria-valuetext", week.practised_days + " of " + plural(week.target_days, "day", "days"));
+    $("week").dataset.state = week.met ? "met" : week.at_risk ? "at-risk" : "on-track";
+    $("week-text").textContent =
+      fmt(week.practised_days) + " of " + plural(week.target_days, "practice day", "practice days") + " (" +
+      dateRange(week.start, week.end) + ")";
+    const status = $("week-status");
+    status.dataset.state = $("week").dataset.state;
+    if (week.met) {
+      status.textContent = "✓ This week's goal is met";
+    } else if (week.at_risk) {
+      status.textContent =
+        "⚠ At risk: " + plural(week.required_left, "more day", "more days") + " needed, " +
+        plural(week.days_left, "day", "days") + " left";
+    } else {
+      status.textContent =
+        plural(week.required_left, "more day", "more days") + " needed, " + plural(week.days_left, "day", "days") + " left";
+    }
+  }
+
+  function renderRepair(repair) {
+    const card = $("repair");
+    card.hidden = !repair;
+    $("repair-error").hidden = true;
+    if (!repair) return;
+    card.dataset.available = String(repair.available);
+    const missed = dateRange(repair.gap_from, repair.gap_to);
+    const left = Math.max(0, repair.attempts_required - repair.attempts_done);
+    $("repair-text").textContent = repair.available
+      ? "Your streak broke on " + missed + ". You did the work: repair it to join your runs again."
+      : "Your streak broke on " + missed + ". Do " + plural(left, "more attempt", "more attempts") +
+        " to earn a repair that joins your runs again.";
+    const shown = Math.min(repair.attempts_done, repair.attempts_required);
+    $("repair-fill").style.width = ((100 * shown) / Math.max(1, repair.attempts_required)).toFixed(1) + "%";
+    $("repair-count").textContent =
+      fmt(repair.attempts_done) + " of " + plural(repair.attempts_required, "attempt", "attempts") + " since " + shortDate(repair.gap_from);
+    const zone = state.progress && state.progress.timezone;
+    $("repair-deadline").textContent = "Possible until " + dateTime(repair.deadline, zone) + ".";
+    $("repair-button").hidden = !repair.available;
+    $("repair-button").disabled = state.repairing;
+  }
+
+  async function repairStreak() {
+    const button = $("repair-button");
+    const error = $("repair-error");
+    error.hidden = true;
+    state.repairing = true;
+    button.disabled = true;
+    button.textContent = "Repairing…";
+    try {
+      const result = await api("/progress/streak/repair", { method: "POST" });
+      notice(
+        "Streak repaired: " + dateRange(result.gap_from, result.gap_to) + " now keep" +
+          (result.gap_from === result.gap_to ? "s" : "") + " your streak, " + plural(result.current_streak, "day", "days") + " long.",
+      );
+      await refreshNow();
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 409) {
+        // repair_unavailable: the offer changed (another window repaired, the window passed); show the
+        // figures now and say why, in the offer while it is still shown, else above the dashboard
+        const why = "The repair was not possible: " + err.message.replace(/\.$/, "") + ".";
+        try {
+          await refreshNow();
+        } catch (refreshErr) {
+          // the message below still says what happened
+        }
+        if ($("repair").hidden) {
+          notice(why);
+        } else {
+          error.textContent = why;
+          error.hidden = false;
+        }
+      } else {
+        handleError(err, "repairing your streak");
+      }
+    } finally {
+      state.repairing = false;
+      button.disabled = false;
+      button.textContent = "Repair my streak";
+    }
   }
 
   // practiced_today and streak_expires_at: shown when the API sends them
@@ -327,6 +533,7 @@
     const max = Math.max(1, ...daily.map((d) => d.attempts));
     let practised = 0;
     let covered = 0;
+    const kinds = { rest: 0, frozen: 0, repaired: 0 };
     const fragment = document.createDocumentFragment();
     for (let i = 0; i < WEEKS * 7; i += 1) {
       const date = addDays(start, i);
@@ -357,6 +564,14 @@
         cell.dataset.covered = "true";
         covered += 1;
       }
+      // rest, frozen and repaired days each have a pattern (see the legend); covered ones their ring
+      const kind = dayKind(day);
+      cell.dataset.kind = kind || "none";
+      if (kind in kinds) {
+        cell.classList.add("k-" + kind);
+        kinds[kind] += 1;
+      }
+      if (day.goal_met) cell.dataset.goalMet = "true";
       if (date === today) {
         cell.classList.add("today");
         cell.setAttribute("aria-current", "date");
@@ -369,7 +584,10 @@
     grid.appendChild(fragment);
     const summary =
       "Practised on " + plural(practised, "day", "days") + " of the last " + fmt(daily.length) +
-      (covered ? ", " + plural(covered, "covered day", "covered days") : "") + ".";
+      (covered ? ", " + plural(covered, "covered day", "covered days") : "") +
+      (kinds.rest ? ", " + plural(kinds.rest, "rest day", "rest days") : "") +
+      (kinds.frozen ? ", " + plural(kinds.frozen, "frozen day", "frozen days") : "") +
+      (kinds.repaired ? ", " + plural(kinds.repaired, "repaired day", "repaired days") : "") + ".";
     $("heatmap-summary").textContent = summary;
     grid.setAttribute("aria-label", "Calendar of attempts per day. " + summary);
     scrollHeatmapToToday();
@@ -382,10 +600,25 @@
     scroller.scrollLeft = scroller.scrollWidth;
   }
 
+  // the day's kind as the API says (practice > covered > rest > frozen > repaired), or from the counts
+  function dayKind(day) {
+    if ("kind" in day) return day.kind;
+    return day.attempts > 0 ? "practice" : day.covered ? "covered" : null;
+  }
+
+  const KIND_TEXT = {
+    rest: "rest day",
+    frozen: "frozen: a streak freeze kept the streak",
+    repaired: "repaired",
+  };
+
   function describeDay(day) {
     const parts = [longDate(day.date) + ": " + plural(day.attempts, "attempt", "attempts")];
     if (day.attempts) parts.push(fmt(day.correct) + " correct");
     if (day.covered) parts.push("covered day");
+    const kind = dayKind(day);
+    if (kind in KIND_TEXT) parts.push(KIND_TEXT[kind]);
+    if (day.goal_met) parts.push("daily goal met");
     return parts.join(", ");
   }
 
@@ -541,12 +774,15 @@
       "your streaks (current " + plural(p.current_streak, "day", "days") + ", longest " +
         plural(p.longest_streak, "day", "days") + ")",
       "your daily and per-exercise statistics, covered days included",
+      "your streak freezes and repairs",
     ]) {
       const li = document.createElement("li");
       li.textContent = text;
       list.appendChild(li);
     }
-    what.append(intro, list);
+    const kept = document.createElement("p");
+    kept.textContent = "Your settings (goals, rest days, day start) are kept.";
+    what.append(intro, list, kept);
     $("reset-dialog").returnValue = "";
     $("reset-dialog").showModal();
   }
@@ -645,23 +881,198 @@
     }, delay);
   }
 
-  // after a live message: the statistics and the newest attempts, keeping the pages already shown
+  // both GETs again, keeping the pages of attempts already shown
+  async function refreshNow() {
+    const [progress, stats] = await Promise.all([
+      api("/progress?limit=" + PAGE),
+      api("/progress/statistics?days=" + HEATMAP_DAYS),
+    ]);
+    renderProgress(progress);
+    renderStats(stats);
+    appendRecent(progress.recent_attempts, "start");
+    if (state.shownIds.size <= PAGE) setCursor(progress.next_cursor);
+  }
+
+  // after a live message: the statistics and the newest attempts
   function scheduleRefresh(delay) {
     clearTimeout(state.refreshTimer);
     state.refreshTimer = setTimeout(async () => {
       try {
-        const [progress, stats] = await Promise.all([
-          api("/progress?limit=" + PAGE),
-          api("/progress/statistics?days=" + HEATMAP_DAYS),
-        ]);
-        renderProgress(progress);
-        renderStats(stats);
-        appendRecent(progress.recent_attempts, "start");
-        if (state.shownIds.size <= PAGE) setCursor(progress.next_cursor);
+        await refreshNow();
       } catch (err) {
         handleError(err, "refreshing your progress");
       }
     }, delay);
+  }
+
+  // ---- settings: GET /progress/settings fills the form, PUT sends what changed ----
+  // The API is the one judge of a value (the form has `novalidate`): its 422 details name the field
+  // (`loc`: ["body", "daily_goal", "target"]) and the message is shown next to that field.
+  function buildSettingsForm() {
+    const weekly = $("weekly-days");
+    for (let n = 1; n <= 7; n += 1) {
+      const option = document.createElement("option");
+      option.value = String(n);
+      option.textContent = plural(n, "day", "days") + " a week";
+      weekly.appendChild(option);
+    }
+    const clock = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit", timeZone: "UTC" });
+    $("day-start-help").textContent =
+      "From " + clock.format(new Date(Date.UTC(2024, 0, 1, 0))) + " to " + clock.format(new Date(Date.UTC(2024, 0, 1, 6))) +
+      ": practice before it counts for the day before.";
+    const start = $("week-start");
+    const boxes = $("rest-day-boxes");
+    for (const name of WEEKDAYS) {
+      const option = document.createElement("option");
+      option.value = name;
+      option.textContent = weekdayName(name, "long");
+      start.appendChild(option);
+      const label = document.createElement("label");
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.name = "rest_weekdays";
+      box.value = name;
+      const text = document.createElement("span");
+      text.textContent = weekdayName(name, "short");
+      label.append(box, text);
+      label.title = weekdayName(name, "long");
+      box.setAttribute("aria-label", weekdayName(name, "long"));
+      boxes.appendChild(label);
+    }
+  }
+
+  async function loadSettings() {
+    try {
+      const settings = await api("/progress/settings");
+      fillSettings(settings);
+      $("settings-unavailable").hidden = true;
+      $("settings-form").hidden = false;
+    } catch (err) {
+      $("settings-form").hidden = true;
+      $("settings-unavailable").hidden = false;
+      $("settings-unavailable").textContent =
+        err instanceof ApiError && err.kind === "missing"
+          ? "Settings are not available on this server."
+          : "Your settings could not be loaded: " + err.message;
+    } finally {
+      $("settings-loading").hidden = true;
+    }
+  }
+
+  function minutesToTime(minutes) {
+    return String(Math.floor(minutes / 60)).padStart(2, "0") + ":" + String(minutes % 60).padStart(2, "0");
+  }
+
+  function fillSettings(settings) {
+    state.settings = settings;
+    $("goal-unit").value = settings.daily_goal.unit;
+    $("goal-target").value = String(settings.daily_goal.target);
+    $("weekly-days").value = settings.weekly_goal_days === null ? "" : String(settings.weekly_goal_days);
+    $("week-start").value = settings.week_start;
+    for (const box of $("rest-day-boxes").querySelectorAll("input")) {
+      box.checked = settings.rest_weekdays.includes(box.value);
+    }
+    $("day-start").value = minutesToTime(settings.day_start_minutes);
+  }
+
+  // a number field as the API should judge it: a number when it is one, else what was typed
+  function numberField(input) {
+    const raw = input.value.trim();
+    if (raw === "") return null;
+    return /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
+  }
+
+  // the fields that differ from the settings read: PUT takes any subset, the others keep their value
+  function settingsChanges() {
+    const before = state.settings;
+    const changes = {};
+    const target = numberField($("goal-target"));
+    const unit = $("goal-unit").value;
+    if (target !== before.daily_goal.target || unit !== before.daily_goal.unit) {
+      changes.daily_goal = { unit, target };
+    }
+    const weekly = $("weekly-days").value === "" ? null : Number($("weekly-days").value);
+    if (weekly !== before.weekly_goal_days) changes.weekly_goal_days = weekly;
+    if ($("week-start").value !== before.week_start) changes.week_start = $("week-start").value;
+    const rest = [...$("rest-day-boxes").querySelectorAll("input:checked")].map((box) => box.value);
+    if (rest.join() !== before.rest_weekdays.join()) changes.rest_weekdays = rest;
+    const time = $("day-start").value; // "HH:MM", or "" when cleared
+    const minutes = /^\d\d:\d\d/.test(time) ? Number(time.slice(0, 2)) * 60 + Number(time.slice(3, 5)) : null;
+    if (minutes !== before.day_start_minutes) changes.day_start_minutes = minutes;
+    return changes;
+  }
+
+  function clearSettingsErrors() {
+    const form = $("settings-form");
+    for (const el of form.querySelectorAll(".field-error")) {
+      el.hidden = true;
+      el.textContent = "";
+    }
+    for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  }
+
+  // where a 422 detail's message goes: the error element of the most specific field its `loc` names
+  function errorElementFor(loc) {
+    const path = (loc || []).filter((part) => typeof part === "string" && part !== "body");
+    for (let n = path.length; n > 0; n -= 1) {
+      const key = path.slice(0, n).join(".");
+      const el = [...$("settings-form").querySelectorAll("[data-error-for]")].find((e) =>
+        e.dataset.errorFor.split(" ").includes(key),
+      );
+      if (el) return el;
+    }
+    return $("settings-error");
+  }
+
+  function showSettingsErrors(err) {
+    const details = err.details.length ? err.details : [{ loc: [], message: err.message }];
+    for (const detail of details) {
+      const el = errorElementFor(detail.loc);
+      el.textContent = el.textContent ? el.textContent + " " + detail.message : detail.message;
+      el.hidden = false;
+      // the control (or the group of boxes) the message belongs to
+      const control =
+        el.id === "rest-days-error" ? $("rest-days-field") : el.parentElement.querySelector("input, select");
+      if (control && el.id !== "settings-error") control.setAttribute("aria-invalid", "true");
+    }
+    // the first field to fix, in the form's order
+    const first = $("settings-form").querySelector('[aria-invalid="true"]');
+    if (first) (first.matches("fieldset") ? first.querySelector("input") : first).focus();
+  }
+
+  async function saveSettings(event) {
+    event.preventDefault();
+    if (!state.settings) return;
+    clearSettingsErrors();
+    const status = $("settings-status");
+    const changes = settingsChanges();
+    if (!Object.keys(changes).length) {
+      status.textContent = "Nothing changed.";
+      return;
+    }
+    const button = $("settings-save");
+    button.disabled = true;
+    status.textContent = "Saving…";
+    try {
+      const saved = await api("/progress/settings", { method: "PUT", json: changes });
+      fillSettings(saved);
+      status.textContent = saved.effective_from
+        ? "Saved. Your new settings apply from " + longDate(saved.effective_from) + "."
+        : "Saved.";
+      scheduleRefresh(0);
+    } catch (err) {
+      status.textContent = "";
+      if (err instanceof ApiError && err.status === 422) {
+        showSettingsErrors(err);
+      } else if (err instanceof ApiError && err.kind === "http") {
+        $("settings-error").textContent = "Your settings were not saved: " + err.message;
+        $("settings-error").hidden = false;
+      } else {
+        handleError(err, "saving your settings");
+      }
+    } finally {
+      button.disabled = false;
+    }
   }
 
   // ---- wiring ----
@@ -705,6 +1116,9 @@
       if (state.stats) renderExercises(state.stats.by_exercise);
     });
     $("reset-open").addEventListener("click", openReset);
+    $("repair-button").addEventListener("click", repairStreak);
+    buildSettingsForm();
+    $("settings-form").addEventListener("submit", saveSettings);
     $("reset-dialog").addEventListener("close", () => {
       if ($("reset-dialog").returnValue === "confirm") resetConfirmed();
       $("reset-open").focus();
