@@ -39,12 +39,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.run import ROOT, event, proxied_engine, quiet  # noqa: I001  (sets the POWERTOOLS_* environment first)
-from bench.consumer import server_cpu_seconds
-from bench.wire import RoundTripProxy
-
 from sqlalchemy import Connection, Engine, text
 
+from bench.consumer import server_cpu_seconds
+from bench.run import ROOT, event, proxied_engine, quiet
+from bench.wire import RoundTripProxy
 from progress_admin.database import migrate
 from progress_admin.local.runtime import FakeContext, load_function_module
 from progress_admin.scratch import scratch_database
