@@ -9,10 +9,11 @@ progress_ingest_status_v1 in one statement, progress_read_statistics_v2, the wri
 walk) and one to head (progress_read_progress_v3, progress_read_statistics_v3, the walk run by the write
 path), streak_config in head holding the deployment's defaults (StreakSettings()). Both get the same
 learners, seeded as plain inserts (the attempts trigger folds them in): 1 000 and 100 000 attempts over
-a year, practising every day ("daily") or with a missed day every 9 days and a 7-day break 20 days ago
-("gaps"); in head the gaps learners also live under the new rules, as a learner of the new release does:
-two settings versions (rest days, a daily goal, then a weekly goal) and a granted freeze. The write
-learners are gaps learners of 1 000 attempts each.
+a year, practising every day ("daily"), with a missed day every 9 days and a 7-day break 20 days ago
+("gaps"), or every day under a weekly goal ("weekly"). In head the gaps learners also live under the new
+rules, as a learner of the new release does: two settings versions (rest days, a daily goal, then a
+weekly goal) and a granted freeze; the weekly learners set a weekly goal of 5 days a year ago (their
+weekly streak is a year long). The write learners are gaps learners of 1 000 attempts each.
 
 Server time without the network: one statement runs the operation N times on the server (the reads in
 a LATERAL over generate_series, the batches of 10 in a LATERAL over a JSON array of batches as writes.py
@@ -53,7 +54,7 @@ from progress_common.settings import StreakSettings, get_settings, load_settings
 
 OLD_REVISION = "0013"  # today's release
 SIZES = (1_000, 100_000)
-PATTERNS = ("daily", "gaps")
+PATTERNS = ("daily", "gaps", "weekly")
 WRITE_LEARNERS_PER_BATCH = 10
 SAME_DAY_LEARNERS = 20
 
@@ -95,6 +96,12 @@ RULES_SQL = (
         " SELECT u, 'bench-grant', 1, 1, CAST(:today AS date) - 60 FROM unnest(CAST(:users AS bigint[])) AS u"
     ),
     text("SELECT count(progress_refresh_day_summary(u)) FROM unnest(CAST(:users AS bigint[])) AS u"),
+)
+# The weekly learners (every day, as the daily ones) set a weekly goal of 5 days a year ago: every week since
+# is met, the weekly streak is a year long.
+WEEKLY_SQL = text(
+    "INSERT INTO user_settings (user_id, effective_from, weekly_goal_days)"
+    " SELECT u, CAST(:today AS date) - 364, 5 FROM unnest(CAST(:users AS bigint[])) AS u"
 )
 
 # N reads in one statement; each argument list names i, so the function runs once per row.
@@ -191,9 +198,11 @@ def seed(conn: Connection, today: dt.date, groups: list[tuple[list[int], int, bo
         conn.commit()
 
 
-def apply_rules(conn: Connection, today: dt.date, users: list[int]) -> None:
+def apply_rules(conn: Connection, today: dt.date, users: list[int], weekly_users: list[int]) -> None:
     for statement in RULES_SQL:
         conn.execute(statement, {"users": users, "today": today})
+    conn.execute(WEEKLY_SQL, {"users": weekly_users, "today": today})
+    conn.execute(RULES_SQL[-1], {"users": weekly_users})
     conn.commit()
 
 
@@ -280,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     same_day_users = [7_600_000 + k for k in range(SAME_DAY_LEARNERS)]
     groups = [([user], n, pattern == "gaps", 1) for (pattern, n), user in read_users.items()]
     groups += [(new_day_users, write_size, True, 1), (same_day_users, write_size, True, 0)]
+    weekly_users = [u for (pattern, _), u in read_users.items() if pattern == "weekly"]
     rules_users = (
         [u for (pattern, _), u in read_users.items() if pattern == "gaps"] + new_day_users + same_day_users
     )
@@ -315,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
                 with engine.connect() as conn:
                     seed(conn, today, groups)
                     if side == "new":
-                        apply_rules(conn, today, rules_users)
+                        apply_rules(conn, today, rules_users, weekly_users)
                 with engine.connect() as conn:
                     conn.execute(text("VACUUM ANALYZE"))
                 print(f"{side}: seeded in {time.perf_counter() - started:.0f} s", flush=True)
