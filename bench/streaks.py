@@ -329,8 +329,8 @@ def main(argv: list[str] | None = None) -> int:
                 with engine.connect() as conn:
                     conn.execute(text("VACUUM ANALYZE"))
                 print(f"{side}: seeded in {time.perf_counter() - started:.0f} s", flush=True)
-            for side in sides.values():
-                side.open()
+            for timed_side in sides.values():
+                timed_side.open()
 
             cases: list[Case] = []
             for (pattern, n), user in read_users.items():
@@ -397,8 +397,8 @@ def main(argv: list[str] | None = None) -> int:
                     with engine.connect() as conn:
                         conn.execute(VACUUM_SQL)
                 print(f"  round {r + 1}/{rounds}", flush=True)
-            for side in sides.values():
-                side.conn.close()
+            for timed_side in sides.values():
+                timed_side.conn.close()
 
             os.environ["DATABASE_URL"] = new_url
             get_settings.cache_clear()
