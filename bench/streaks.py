@@ -92,8 +92,9 @@ RULES_SQL = (
         "   FROM unnest(CAST(:users AS bigint[])) AS u"
     ),
     text(
-        "INSERT INTO freeze_grants (user_id, grant_key, requested, added, local_day)"
-        " SELECT u, 'bench-grant', 1, 1, CAST(:today AS date) - 60 FROM unnest(CAST(:users AS bigint[])) AS u"
+        "INSERT INTO freeze_grants (user_id, grant_key, requested, added, local_day, freezes_held, freezes_max)"
+        " SELECT u, 'bench-grant', 1, 1, CAST(:today AS date) - 60, 1, c.freeze_max_held"
+        "   FROM unnest(CAST(:users AS bigint[])) AS u, streak_config c"
     ),
     text("SELECT count(progress_refresh_day_summary(u)) FROM unnest(CAST(:users AS bigint[])) AS u"),
 )
