@@ -7,8 +7,8 @@ DEMO_WINDOW days, one with a rest weekday, a daily goal of attempts and a weekly
 every day kind appears: practice, a covered day (an operator's cover, progress_cover_days_v1), rest days
 (the rest weekday, never practised), a frozen day (a missed day while a freeze is held: the deployment's
 starter or earned freezes) and a repaired gap (a row in streak_repairs, as POST /progress/streak/repair
-writes). The rows are written through the SQL the service uses, then the walk runs once over the whole
-history (progress_refresh_day_summary).
+writes). The rows are written through the SQL the service uses, in an order that has the walk run over the
+whole history (write_demo).
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ INSERT_REPAIR_SQL = text(
     " WHERE NOT EXISTS (SELECT 1 FROM streak_repairs r"
     "                    WHERE r.user_id = :user_id AND r.gap_from = :gap_from AND r.gap_to = :gap_to)"
 )
-REFRESH_SQL = text("SELECT progress_refresh_day_summary(CAST(:user_id AS bigint))")
 STATISTICS_SQL = text("SELECT progress_read_statistics_v3(CAST(:user_id AS bigint), now(), 30)")
 
 
@@ -195,15 +194,19 @@ def _local_instant(day: dt.date, hour: int, zone: ZoneInfo) -> dt.datetime:
 
 
 def write_demo(engine: Engine, user_id: int, *, days: int, timezone: str) -> DemoReport:
-    """Write the demo learner: settings versions first (the days of the attempts are fixed when written, with
-    the day start then in force), the attempts (save_attempts: those already there are skipped), the covered
-    day, the repair, then the walk over the whole history. Idempotent: every row is keyed, none is written
-    twice."""
+    """Write the demo learner through the service's SQL, in an order that leaves the walk run over all of it:
+    the settings versions and the repair first (rows the walk reads; the days of the attempts are fixed when
+    written, with the day start then in force), then the attempts (save_attempts, the shared write path: those
+    already there are skipped; the attempts trigger walks the history), then the covered day
+    (progress_cover_days_v1, which walks the whole history again when it adds one). Idempotent: every row is
+    keyed, none is written twice; a run on a later day adds the days since, a new cover among them, so the
+    walk runs over everything again."""
     from progress_admin.covered import cover_days
     from progress_common.writes import save_attempts
 
     zone = ZoneInfo(timezone)
     plan = demo_plan(user_id, days=days, today=demo_today(timezone))
+    attempts = demo_attempts(user_id, days=days, timezone=timezone, plan=plan)
     with engine.begin() as conn:
         for version in plan.settings:
             conn.execute(
@@ -219,13 +222,9 @@ def write_demo(engine: Engine, user_id: int, *, days: int, timezone: str) -> Dem
                     "changed_at": _local_instant(version.effective_from - dt.timedelta(days=1), 20, zone),
                 },
             )
-    attempts = demo_attempts(user_id, days=days, timezone=timezone, plan=plan)
-    written = save_attempts(attempts, engine=engine)
-    if plan.covered is not None and attempts:
-        cover_days(engine, plan.covered, plan.covered, COVER_REASON, user_ids=[user_id])
-    with engine.begin() as conn:
-        if plan.repaired is not None and attempts:
+        if plan.repaired is not None:
             gap_from, gap_to = plan.repaired
+            came_back = gap_to + dt.timedelta(days=1)
             conn.execute(
                 INSERT_REPAIR_SQL,
                 {
@@ -236,14 +235,16 @@ def write_demo(engine: Engine, user_id: int, *, days: int, timezone: str) -> Dem
                     "attempts_done": sum(
                         1
                         for a in attempts
-                        if a.created_at
-                        and a.created_at.astimezone(zone).date() == gap_to + dt.timedelta(days=1)
+                        if a.created_at and a.created_at.astimezone(zone).date() == came_back
                     ),
-                    # the evening of the day the learner came back
-                    "created_at": _local_instant(gap_to + dt.timedelta(days=1), 22, zone),
+                    # that evening
+                    "created_at": _local_instant(came_back, 22, zone),
                 },
             )
-        conn.execute(REFRESH_SQL, {"user_id": user_id})
+    written = save_attempts(attempts, engine=engine)
+    if plan.covered is not None and attempts:
+        cover_days(engine, plan.covered, plan.covered, COVER_REASON, user_ids=[user_id])
+    with engine.connect() as conn:
         daily = json.loads(conn.execute(STATISTICS_SQL, {"user_id": user_id}).scalar_one())["daily"]
     kinds = Counter(row[4] for row in daily if row[4] is not None)
     return DemoReport(

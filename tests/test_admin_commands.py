@@ -76,6 +76,10 @@ def test_demo_data_shows_every_day_kind_and_the_goals(
             )
         ).one()
     assert tuple(rows) == (2, 1, 1)
+    # what was stored is what a walk over the whole history gives
+    with db.begin() as conn:
+        conn.execute(text("SELECT progress_refresh_day_summary(6)"))
+    assert call(handler, http_event("GET", "/progress/statistics", claims={"sub": "user_6"}))[2] == first
 
     assert main(args) == 0
     assert "user 6: 0 attempts written" in capsys.readouterr().out
