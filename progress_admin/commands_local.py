@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, get_args
 
 from progress_admin.command_registry import (
     DEMO_MAX_DAYS,
@@ -179,12 +179,11 @@ def _configure_demo(parser: argparse.ArgumentParser) -> None:
 @command("demo-data", "put a demo learner's history in the local database (idempotent)", _configure_demo)
 def _demo_data(args: argparse.Namespace) -> int:
     from progress_admin.database import admin_engine, admin_settings, migrate
-    from progress_admin.demo import demo_attempts
+    from progress_admin.demo import write_demo
     from progress_admin.local.gateway import make_token
     from progress_common.errors import ProgressError
     from progress_common.identity import parse_user_id
-    from progress_common.models import validate_timezone
-    from progress_common.writes import save_attempts
+    from progress_common.models import WEEKDAY_NAMES, DayKind, validate_timezone
 
     try:  # before any database is started
         user_id = parse_user_id(args.user)
@@ -196,11 +195,23 @@ def _demo_data(args: argparse.Namespace) -> int:
     migrate(settings)
     engine = admin_engine(settings)
     try:
-        attempts = demo_attempts(user_id, days=args.days, timezone=args.timezone)
-        written = save_attempts(attempts, engine=engine)
+        report = write_demo(engine, user_id, days=args.days, timezone=args.timezone)
     finally:
         engine.dispose()
-    print(f"user {user_id}: {len(written)} attempts written, {len(attempts) - len(written)} already there")
+    print(
+        f"user {user_id}: {report.written} attempts written, {report.attempts - report.written} already there"
+    )
+    if report.plan.settings:
+        latest = report.plan.settings[-1]
+        rest = ", ".join(WEEKDAY_NAMES[d - 1] for d in latest.rest_weekdays)
+        print(
+            f"settings from {latest.effective_from}: rest on {rest}, daily goal {latest.goal_target}"
+            f" {latest.goal_unit}, weekly goal {latest.weekly_goal_days} days"
+        )
+    print("the last 30 days: " + ", ".join(f"{kind} {count}" for kind, count in report.kinds.items()))
+    missing = [kind for kind in get_args(DayKind) if kind not in report.kinds]
+    if missing:
+        print(f"  none {' or '.join(missing)} (a short --days, or the streak limits of this deployment)")
     token = make_token({"sub": args.user})
     print(f"token: {token}")
     print(f"open:  {dashboard_url(local_url(args.port), token)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import text
@@ -11,6 +12,7 @@ from sqlalchemy import text
 from progress_admin.cli import main
 from progress_admin.local.gateway import unverified_claims
 from progress_common import db as common_db
+from progress_common.settings import StreakSettings, set_streak_settings
 from tests.events import call, http_event
 
 
@@ -31,6 +33,68 @@ def test_demo_data_is_idempotent_and_readable(db, load_function, capsys) -> None
         load_function("get_progress").lambda_handler, http_event("GET", "/progress", claims={"sub": "user_5"})
     )
     assert status == 200 and body["total_attempts"] == written and body["timezone"] == "Asia/Tokyo"
+
+
+@pytest.fixture
+def default_streak_limits(streak_limits) -> Iterator[None]:
+    """The deployment's default streak limits (freezes on), also for the migration run of a command (which
+    stores the process's StreakSettings in streak_config); the tests' environment turns freezes off."""
+    set_streak_settings(StreakSettings())
+    try:
+        yield
+    finally:
+        set_streak_settings(None)
+
+
+def test_demo_data_shows_every_day_kind_and_the_goals(
+    db, load_function, default_streak_limits, capsys
+) -> None:
+    """With the deployment's default limits, the demo learner's last 30 days hold every kind, written
+    through the service's own SQL (settings versions, a cover, a repair, the walk); a second run writes
+    nothing and changes no figure."""
+    args = ["demo-data", "--user", "user_6", "--days", "120", "--timezone", "America/New_York"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "rest on wed" in out and "the last 30 days: " in out and "none " not in out
+    handler = load_function("get_statistics").lambda_handler
+    status, _, first = call(handler, http_event("GET", "/progress/statistics", claims={"sub": "user_6"}))
+    assert status == 200
+    kinds = {day["kind"] for day in first["daily"]}
+    assert kinds >= {"practice", "covered", "rest", "frozen", "repaired"}, kinds
+    assert any(day["goal_met"] for day in first["daily"]) and not all(
+        day["goal_met"] for day in first["daily"]
+    )
+    assert first["rest_weekdays"] == ["wed"] and first["today"]["goal"]["unit"] == "attempts"
+    assert first["today"]["goal"]["target"] == 6 and first["week"]["target_days"] <= 4
+    assert first["current_streak"] > 0 and first["weekly_streak"] >= 1
+    with db.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT (SELECT count(*) FROM user_settings WHERE user_id = 6),"
+                " (SELECT count(*) FROM streak_repairs WHERE user_id = 6),"
+                " (SELECT count(*) FROM user_covered_days WHERE user_id = 6)"
+            )
+        ).one()
+    assert tuple(rows) == (2, 1, 1)
+    # what was stored is what a walk over the whole history gives
+    with db.begin() as conn:
+        conn.execute(text("SELECT progress_refresh_day_summary(6)"))
+    assert call(handler, http_event("GET", "/progress/statistics", claims={"sub": "user_6"}))[2] == first
+
+    assert main(args) == 0
+    assert "user 6: 0 attempts written" in capsys.readouterr().out
+    status, _, again = call(handler, http_event("GET", "/progress/statistics", claims={"sub": "user_6"}))
+    assert status == 200 and again == first
+    with db.connect() as conn:
+        assert tuple(
+            conn.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM user_settings WHERE user_id = 6),"
+                    " (SELECT count(*) FROM streak_repairs WHERE user_id = 6),"
+                    " (SELECT count(*) FROM user_covered_days WHERE user_id = 6)"
+                )
+            ).one()
+        ) == (2, 1, 1)
 
 
 def test_archive_stops_at_once_when_out_of_time(db, capsys) -> None:
