@@ -11,6 +11,8 @@
   place, its answer unchanged, so the code of both releases writes the same days during a deploy.
 - The profile's flags has_settings and has_grants (kept by a trigger on those tables): the reads query
   them only for learners who have such rows.
+- The profile keeps the chain of met weeks ending the week before its last history day's (weekly_chain,
+  weekly_chain_week), so a read counts at most this week and last week.
 - The profile keeps the walk's checkpoint at the learner's last history day: the freezes held then (their
   sources, oldest first), whether the run is perfect, whether the starter freezes were given, the latest
   break (for repair).
@@ -118,7 +120,9 @@ ALTER TABLE user_profiles
     ADD COLUMN IF NOT EXISTS break_to date,
     ADD COLUMN IF NOT EXISTS break_run integer,
     ADD COLUMN IF NOT EXISTS has_settings boolean NOT NULL DEFAULT false,
-    ADD COLUMN IF NOT EXISTS has_grants boolean NOT NULL DEFAULT false;
+    ADD COLUMN IF NOT EXISTS has_grants boolean NOT NULL DEFAULT false,
+    ADD COLUMN IF NOT EXISTS weekly_chain integer NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS weekly_chain_week date;
 """
 
 NEW_FUNCTIONS = (
@@ -134,6 +138,12 @@ NEW_FUNCTIONS = (
     "progress_local_day(bigint, timestamptz, text)",
     "progress_settings_on(user_settings[], date)",
     "progress_day_of(timestamp, user_settings[])",
+    "progress_shift_day(timestamp, integer)",
+    "progress_settings_in_force(bigint, date)",
+    "progress_week_counts(bigint, date)",
+    "progress_week_met(integer, integer, integer)",
+    "progress_weekly_chain(bigint, date, user_settings[], date)",
+    "progress_week_start(date, integer)",
     "progress_keeping_rows_added()",
     "progress_settings_document(user_settings, integer)",
     "progress_settings_get_v1(bigint, timestamptz)",
@@ -166,7 +176,8 @@ def downgrade() -> None:
     op.execute(
         "ALTER TABLE user_profiles DROP COLUMN IF EXISTS freezes, DROP COLUMN IF EXISTS run_perfect,"
         " DROP COLUMN IF EXISTS starter_given, DROP COLUMN IF EXISTS break_from, DROP COLUMN IF EXISTS break_to,"
-        " DROP COLUMN IF EXISTS break_run, DROP COLUMN IF EXISTS has_settings, DROP COLUMN IF EXISTS has_grants"
+        " DROP COLUMN IF EXISTS break_run, DROP COLUMN IF EXISTS has_settings, DROP COLUMN IF EXISTS has_grants,"
+        " DROP COLUMN IF EXISTS weekly_chain, DROP COLUMN IF EXISTS weekly_chain_week"
     )
     op.execute(
         "DROP TABLE IF EXISTS user_frozen_days, streak_repairs, freeze_grants, user_settings, streak_config"

@@ -1,11 +1,8 @@
--- The one rule of a learner's day (docs/streaks.md, "Day start"): the local date of p_local less the day
--- start of the settings version in force on that local calendar date (p_versions: the learner's, oldest
--- first; none: 0). Attempts get their practice day by it when written (progress_local_day), and the reads
--- get "today" by it.
+-- A learner's day at the local time p_local, their settings versions in hand (p_versions, oldest first):
+-- progress_shift_day with the day start of the version in force on p_local's calendar date.
 CREATE OR REPLACE FUNCTION progress_day_of(p_local timestamp, p_versions user_settings[]) RETURNS date
 LANGUAGE plpgsql IMMUTABLE AS $fn$
 BEGIN
-    RETURN (p_local - make_interval(mins => coalesce(
-        (progress_settings_on(p_versions, p_local::date)).day_start_minutes, 0)))::date;
+    RETURN progress_shift_day(p_local, (progress_settings_on(p_versions, p_local::date)).day_start_minutes);
 END
 $fn$;

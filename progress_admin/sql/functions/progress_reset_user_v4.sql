@@ -45,7 +45,7 @@ BEGIN
            session_nonempty_count = 0, session_exercises_sum = 0, session_accuracy_sum = 0,
            legacy_longest_streak = 0, streak_run_end = NULL, timezone_set_at = NULL,
            freezes = '{}', run_perfect = true, starter_given = false, break_from = NULL, break_to = NULL,
-           break_run = NULL, has_grants = false,
+           break_run = NULL, has_grants = false, weekly_chain = 0, weekly_chain_week = NULL,
            updated_at = now()
      WHERE user_id = p_user_id;
 END

@@ -51,12 +51,13 @@ DECLARE
     week_goal integer;
     week json;
     week_target integer;
-    week_practised integer;
-    week_covered integer;
+    counts record;
+    this_week_met boolean := false;
+    chain_week date;
+    last_chain integer;
     days_left integer;
     required_left integer;
     weekly_streak integer := 0;
-    scan_week date;
     complete timestamptz;
     ended_day date;
     status text;
@@ -198,38 +199,42 @@ BEGIN
     END IF;
 
     -- the week: its goal is the one in force on its last day lived (this week: today); covered days lower it
-    week_start_day := today - mod(extract(isodow FROM today)::integer - coalesce(v.week_start, 1) + 7, 7);
+    week_start_day := progress_week_start(today, v.week_start);
     week_goal := v.weekly_goal_days;
     IF week_goal IS NOT NULL THEN
-        SELECT count(*) INTO week_practised FROM user_daily_stats d
-         WHERE d.user_id = p.user_id AND d.day BETWEEN week_start_day AND week_start_day + 6;
-        SELECT count(*) INTO week_covered FROM user_covered_days c
-         WHERE c.user_id = p.user_id AND c.day BETWEEN week_start_day AND week_start_day + 6;
-        week_target := greatest(week_goal - week_covered, 0);
+        SELECT * INTO counts FROM progress_week_counts(p.user_id, week_start_day);
+        week_target := greatest(week_goal - counts.covered, 0);
         days_left := (week_start_day + 6 - today) + CASE WHEN practised_today THEN 0 ELSE 1 END;
-        required_left := greatest(week_target - week_practised, 0);
+        required_left := greatest(week_target - counts.practised, 0);
+        this_week_met := progress_week_met(week_goal, counts.practised, counts.covered);
         week := json_build_object(
             'start', week_start_day, 'end', week_start_day + 6, 'target_days', week_target,
-            'practised_days', week_practised, 'days_left', days_left, 'required_left', required_left,
-            'at_risk', required_left > 0 AND required_left >= days_left, 'met', week_practised >= week_target);
+            'practised_days', counts.practised, 'days_left', days_left, 'required_left', required_left,
+            'at_risk', required_left > 0 AND required_left >= days_left, 'met', this_week_met);
     END IF;
-    -- consecutive met weeks, from this week if met, else from last week (only a learner who ever set a
-    -- weekly goal has any)
+    -- the weekly streak: this week if met, and the met weeks ending last week. The write path keeps the chain
+    -- ending the week before the last history day's (progress_refresh_day_summary), so a read counts at most
+    -- last week; it walks back itself only when that chain does not line up with today's weeks.
     FOR i IN 1..cardinality(versions) LOOP
         weekly_goals := weekly_goals OR (versions[i]).weekly_goal_days IS NOT NULL;
     END LOOP;
-    scan_week := CASE WHEN (week ->> 'met')::boolean THEN week_start_day ELSE week_start_day - 7 END;
-    FOR i IN 1..CASE WHEN weekly_goals THEN 1000 ELSE 0 END LOOP
-        week_goal := (progress_settings_on(versions, least(scan_week + 6, today))).weekly_goal_days;
-        EXIT WHEN week_goal IS NULL;
-        SELECT count(*) INTO week_practised FROM user_daily_stats d
-         WHERE d.user_id = p.user_id AND d.day BETWEEN scan_week AND scan_week + 6;
-        SELECT count(*) INTO week_covered FROM user_covered_days c
-         WHERE c.user_id = p.user_id AND c.day BETWEEN scan_week AND scan_week + 6;
-        EXIT WHEN week_practised < greatest(week_goal - week_covered, 0);
-        weekly_streak := weekly_streak + 1;
-        scan_week := scan_week - 7;
-    END LOOP;
+    IF weekly_goals THEN
+        chain_week := p.weekly_chain_week;
+        IF chain_week IS NULL OR chain_week > week_start_day OR mod(week_start_day - chain_week, 7) <> 0
+           OR p.streak_run_end > today THEN
+            last_chain := progress_weekly_chain(p.user_id, week_start_day - 7, versions, '-infinity');
+        ELSIF chain_week = week_start_day THEN
+            last_chain := p.weekly_chain;
+        ELSE
+            -- last week (the kept chain follows it when the last history day was in it), or an earlier
+            -- week with no history after it: last week then cannot be met
+            last_chain := progress_weekly_chain(p.user_id, week_start_day - 7, versions, week_start_day - 7);
+            IF last_chain = 1 AND chain_week = week_start_day - 7 THEN
+                last_chain := 1 + p.weekly_chain;
+            END IF;
+        END IF;
+        weekly_streak := CASE WHEN this_week_met THEN 1 ELSE 0 END + last_chain;
+    END IF;
 
     -- settled days (docs/signals.md): pending while the day that ended the last run is not settled
     complete := progress_complete_through(p.user_id);

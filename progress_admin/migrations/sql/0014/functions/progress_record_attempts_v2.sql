@@ -66,8 +66,8 @@ BEGIN
     -- 4. Insert, each with its practice day; the attempts trigger folds them into the aggregates.
     WITH pending AS (
         SELECT i.* FROM unnest(items) i WHERE i.outcome IS NULL
-    ), dated AS (
-        SELECT d.*, progress_local_day(d.user_id, d.created_at, coalesce(d.timezone, (
+    ), zoned AS (
+        SELECT d.*, coalesce(d.timezone, (
                    SELECT z.timezone
                      FROM (SELECT p.timezone, p.timezone_set_at AS named_at, -1 AS ord
                              FROM user_profiles p WHERE p.user_id = d.user_id
@@ -76,8 +76,14 @@ BEGIN
                              FROM pending e
                             WHERE e.user_id = d.user_id AND e.ord < d.ord AND e.timezone IS NOT NULL) z
                     ORDER BY z.named_at DESC NULLS LAST, z.ord
-                    LIMIT 1), 'UTC')) AS local_day
+                    LIMIT 1), 'UTC') AS zone
           FROM pending d
+    ), dated AS (
+        -- the practice day (progress_shift_day, the settings lookup joined here: an index probe in this plan,
+        -- where a call of progress_local_day per attempt, not inlinable, cost about 15 µs)
+        SELECT z.*, progress_shift_day(z.created_at AT TIME ZONE z.zone, ds.day_start_minutes) AS local_day
+          FROM zoned z
+          LEFT JOIN LATERAL progress_settings_in_force(z.user_id, (z.created_at AT TIME ZONE z.zone)::date) ds ON true
     ), inserted AS (
         INSERT INTO attempts AS a (attempt_uid, user_id, exercise_id, is_correct, user_answer, created_at,
                                    session_id, local_day)

@@ -11,10 +11,37 @@ DECLARE
     checkpoint user_profiles;
     w record;
     resumed boolean;
+    versions user_settings[] := '{}';
+    weekly_goals boolean := false;
+    chain_week date;
+    chain integer := 0;
 BEGIN
     SELECT * INTO checkpoint FROM user_profiles WHERE user_id = p_user_id;
     resumed := checkpoint.streak_run_end IS NOT NULL AND p_changed_from > checkpoint.streak_run_end;
     SELECT * INTO w FROM progress_streak_walk(p_user_id, 'infinity', CASE WHEN resumed THEN checkpoint END);
+    -- the weekly chain: consecutive met weeks ending the week before the last history day's, so a read
+    -- counts at most this week and last week (progress_streak_now); only learners who set weekly goals
+    IF checkpoint.has_settings THEN
+        versions := ARRAY(SELECT s FROM user_settings s WHERE s.user_id = p_user_id ORDER BY s.effective_from);
+        FOR i IN 1..cardinality(versions) LOOP
+            weekly_goals := weekly_goals OR (versions[i]).weekly_goal_days IS NOT NULL;
+        END LOOP;
+    END IF;
+    IF weekly_goals AND w.last_day IS NOT NULL THEN
+        chain_week := progress_week_start(w.last_day, (progress_settings_on(versions, w.last_day)).week_start);
+        IF resumed AND checkpoint.weekly_chain_week = chain_week THEN
+            chain := checkpoint.weekly_chain;  -- the new days are in the same week: earlier weeks unchanged
+        ELSIF resumed AND mod(chain_week - checkpoint.weekly_chain_week, 7) = 0
+              AND chain_week > checkpoint.weekly_chain_week THEN
+            -- the weeks since the kept one's, then the kept chain if they all were met
+            chain := progress_weekly_chain(p_user_id, chain_week - 7, versions, checkpoint.weekly_chain_week);
+            IF chain = (chain_week - checkpoint.weekly_chain_week) / 7 THEN
+                chain := chain + checkpoint.weekly_chain;
+            END IF;
+        ELSE
+            chain := progress_weekly_chain(p_user_id, chain_week - 7, versions, '-infinity');
+        END IF;
+    END IF;
     UPDATE user_profiles p
        SET practice_days = d.practice_days,
            first_practice_date = d.first_day,
@@ -28,6 +55,8 @@ BEGIN
            break_from = w.break_from,
            break_to = w.break_to,
            break_run = w.break_run,
+           weekly_chain = chain,
+           weekly_chain_week = chain_week,
            updated_at = now()
       FROM (SELECT count(*)::int AS practice_days, min(day) AS first_day, max(day) AS last_day
               FROM user_daily_stats WHERE user_id = p_user_id) d
