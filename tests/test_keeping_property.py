@@ -95,6 +95,7 @@ class RepairRow:
     gap_from: dt.date
     gap_to: dt.date
     created_at: dt.datetime
+    offered: bool = False  # the repair the model offered at the end (else any row)
 
 
 Step = list[Attempt] | Cover | GrantRow | RepairRow
@@ -209,6 +210,19 @@ def histories(draw: st.DrawFn) -> History:
         others.append(RepairRow(gap_from, gap_to, created))
     for step in others:
         steps.insert(draw(st.integers(0, len(steps))), step)
+    if draw(st.booleans()):
+        # the learner takes the repair offered at the end (if any): its days join the runs
+        offer = model_figures(History(now, zone, config, version_list, tuple(steps)), now)["repair"]
+        if offer is not None:
+            made = now - dt.timedelta(seconds=draw(st.integers(0, 3600)))
+            steps.append(
+                RepairRow(
+                    dt.date.fromisoformat(offer["gap_from"]),
+                    dt.date.fromisoformat(offer["gap_to"]),
+                    made,
+                    True,
+                )
+            )
     return History(now, zone, config, version_list, tuple(steps))
 
 
@@ -326,6 +340,20 @@ def expected_rows(history: History) -> dict[str, Any]:
         "grants": [(s.local_day, s.added) for s in steps if isinstance(s, GrantRow)],
         "repairs": [(s.gap_from, s.gap_to, s.created_at) for s in steps if isinstance(s, RepairRow)],
     }
+
+
+def model_figures(history: History, at: dt.datetime) -> dict[str, Any]:
+    rows = expected_rows(history)
+    return keeping_figures(
+        rows["counts"],
+        rows["covered"],
+        rows["grants"],
+        rows["repairs"],
+        history.versions,
+        history.config,
+        at,
+        history.zone,
+    )
 
 
 FIELDS = (
@@ -493,6 +521,8 @@ def test_keeping_a_streak_matches_the_reference_model(
             event("a weekly goal")
         if expected["current_streak"] and expected["freezes_held"]:
             event("a live run with freezes held")
+        if any(isinstance(step, RepairRow) and step.offered for step in history.steps):
+            event("a repair taken")
         if any(d > today for d in rows["covered"]):
             event("a day covered ahead")
     if len({a.zone for a in history.attempts}) > 1:
