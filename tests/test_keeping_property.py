@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -69,7 +69,6 @@ DAY_STARTS = [0, 60, 90, 120, 135, 150, 240, 360]
 MINUTES = sorted(
     {m + delta for m in DAY_STARTS for delta in (-1, 0, 1) if 0 <= m + delta < 1440} | {720, 1439}
 )
-CONFIG_COLUMNS = StreakConfig._fields
 
 
 @dataclass(frozen=True)
@@ -224,30 +223,6 @@ def histories(draw: st.DrawFn) -> History:
                 )
             )
     return History(now, zone, config, version_list, tuple(steps))
-
-
-@pytest.fixture
-def streak_config(db: Engine) -> Iterator[Engine]:
-    """The one streak_config row, restored after the test; the rows this test adds, removed."""
-    with db.connect() as conn:
-        saved = dict(conn.execute(text("SELECT * FROM streak_config")).mappings().one())
-    yield db
-    with db.begin() as conn:
-        conn.execute(text(f"UPDATE streak_config SET {', '.join(f'{c} = :{c}' for c in saved)}"), saved)
-        conn.execute(text("TRUNCATE user_settings, freeze_grants, streak_repairs, user_frozen_days"))
-
-
-def configure(engine: Engine, config: StreakConfig) -> None:
-    values = config._asdict()
-    assignments = ", ".join(f"{c} = :{c}" for c in CONFIG_COLUMNS if c != "rules_start")
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                f"UPDATE streak_config SET {assignments},"
-                " rules_start = coalesce(CAST(:rules_start AS date), '-infinity'::date)"
-            ),
-            values,
-        )
 
 
 def seed_settings(engine: Engine, user: int, versions: tuple[SettingsVersion, ...]) -> None:
@@ -454,16 +429,17 @@ def service_figures(document: dict[str, Any]) -> dict[str, Any]:
     later_hours=[],
 )
 def test_keeping_a_streak_matches_the_reference_model(
-    streak_config: Engine,
-    new_user_id,
+    db: Engine,
+    streak_limits: Callable[..., None],
+    new_user_id: Callable[[], int],
     monkeypatch: pytest.MonkeyPatch,
     history: History,
     later_hours: list[int],
 ) -> None:
-    db = streak_config
     note(f"history: {history!r}")
     user = new_user_id()
-    configure(db, history.config)
+    limits = history.config._asdict()
+    streak_limits(**limits)  # the deployment's limits and rules_start, as the migration stores them
     with db.begin() as conn:
         conn.execute(
             text("INSERT INTO user_profiles (user_id, timezone) VALUES (:user_id, :zone)"),
