@@ -88,9 +88,17 @@ def daily_series(
 # --------------------------------------------------------------------------------------------------------------
 # "Keeping a streak" (docs/design.md, docs/streaks.md): freezes, rest days, repair, day start, goals, settings
 # versions. The same spirit: one calendar day at a time, every rule written out where it applies.
+# Where the documents leave a question open, the model decides as follows (open questions for the contract):
+# - a repaired day whose kind is another (covered, or an unpractised rest weekday) does not make a run
+#   imperfect: `current_streak_perfect` reads the kinds (practice > covered > rest > frozen > repaired);
+# - the repair deadline is the start of its local day under the settings in force on that day;
+# - "no repair in the last REPAIR_EVERY_DAYS days": none made less than that many 24-hour days before now;
+# - every covered day of a week lowers its target, practised or not;
+# - a wall time a DST change skips or repeats is read as PostgreSQL's `timestamp AT TIME ZONE` reads it;
+# - days covered ahead (after today) play no part before they come: not in today's figures, not in
+#   streak_expires_at (the walk into the future counts rest days and freezes only, as docs/streaks.md says).
 # --------------------------------------------------------------------------------------------------------------
 
-KIND_ORDER = ("practice", "covered", "rest", "frozen", "repaired")
 WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 

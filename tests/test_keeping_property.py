@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -69,7 +69,6 @@ DAY_STARTS = [0, 60, 90, 120, 135, 150, 240, 360]
 MINUTES = sorted(
     {m + delta for m in DAY_STARTS for delta in (-1, 0, 1) if 0 <= m + delta < 1440} | {720, 1439}
 )
-CONFIG_COLUMNS = StreakConfig._fields
 
 
 @dataclass(frozen=True)
@@ -95,6 +94,7 @@ class RepairRow:
     gap_from: dt.date
     gap_to: dt.date
     created_at: dt.datetime
+    offered: bool = False  # the repair the model offered at the end (else any row)
 
 
 Step = list[Attempt] | Cover | GrantRow | RepairRow
@@ -209,31 +209,20 @@ def histories(draw: st.DrawFn) -> History:
         others.append(RepairRow(gap_from, gap_to, created))
     for step in others:
         steps.insert(draw(st.integers(0, len(steps))), step)
+    if draw(st.booleans()):
+        # the learner takes the repair offered at the end (if any): its days join the runs
+        offer = model_figures(History(now, zone, config, version_list, tuple(steps)), now)["repair"]
+        if offer is not None:
+            made = now - dt.timedelta(seconds=draw(st.integers(0, 3600)))
+            steps.append(
+                RepairRow(
+                    dt.date.fromisoformat(offer["gap_from"]),
+                    dt.date.fromisoformat(offer["gap_to"]),
+                    made,
+                    True,
+                )
+            )
     return History(now, zone, config, version_list, tuple(steps))
-
-
-@pytest.fixture
-def streak_config(db: Engine) -> Iterator[Engine]:
-    """The one streak_config row, restored after the test; the rows this test adds, removed."""
-    with db.connect() as conn:
-        saved = dict(conn.execute(text("SELECT * FROM streak_config")).mappings().one())
-    yield db
-    with db.begin() as conn:
-        conn.execute(text(f"UPDATE streak_config SET {', '.join(f'{c} = :{c}' for c in saved)}"), saved)
-        conn.execute(text("TRUNCATE user_settings, freeze_grants, streak_repairs, user_frozen_days"))
-
-
-def configure(engine: Engine, config: StreakConfig) -> None:
-    values = config._asdict()
-    assignments = ", ".join(f"{c} = :{c}" for c in CONFIG_COLUMNS if c != "rules_start")
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                f"UPDATE streak_config SET {assignments},"
-                " rules_start = coalesce(CAST(:rules_start AS date), '-infinity'::date)"
-            ),
-            values,
-        )
 
 
 def seed_settings(engine: Engine, user: int, versions: tuple[SettingsVersion, ...]) -> None:
@@ -326,6 +315,20 @@ def expected_rows(history: History) -> dict[str, Any]:
         "grants": [(s.local_day, s.added) for s in steps if isinstance(s, GrantRow)],
         "repairs": [(s.gap_from, s.gap_to, s.created_at) for s in steps if isinstance(s, RepairRow)],
     }
+
+
+def model_figures(history: History, at: dt.datetime) -> dict[str, Any]:
+    rows = expected_rows(history)
+    return keeping_figures(
+        rows["counts"],
+        rows["covered"],
+        rows["grants"],
+        rows["repairs"],
+        history.versions,
+        history.config,
+        at,
+        history.zone,
+    )
 
 
 FIELDS = (
@@ -426,16 +429,17 @@ def service_figures(document: dict[str, Any]) -> dict[str, Any]:
     later_hours=[],
 )
 def test_keeping_a_streak_matches_the_reference_model(
-    streak_config: Engine,
-    new_user_id,
+    db: Engine,
+    streak_limits: Callable[..., None],
+    new_user_id: Callable[[], int],
     monkeypatch: pytest.MonkeyPatch,
     history: History,
     later_hours: list[int],
 ) -> None:
-    db = streak_config
     note(f"history: {history!r}")
     user = new_user_id()
-    configure(db, history.config)
+    limits = history.config._asdict()
+    streak_limits(**limits)  # the deployment's limits and rules_start, as the migration stores them
     with db.begin() as conn:
         conn.execute(
             text("INSERT INTO user_profiles (user_id, timezone) VALUES (:user_id, :zone)"),
@@ -493,6 +497,8 @@ def test_keeping_a_streak_matches_the_reference_model(
             event("a weekly goal")
         if expected["current_streak"] and expected["freezes_held"]:
             event("a live run with freezes held")
+        if any(isinstance(step, RepairRow) and step.offered for step in history.steps):
+            event("a repair taken")
         if any(d > today for d in rows["covered"]):
             event("a day covered ahead")
     if len({a.zone for a in history.attempts}) > 1:

@@ -83,6 +83,7 @@ def test_example_three_missed_days_two_freezes_do_not_bridge() -> None:
     assert (result["current_streak"], result["freezes_held"]) == (0, 2)
     assert kinds(practice(5, 4), 5) == ["practice", "practice", None, None, None, None]
     assert result["streak_expires_at"] is None
+    assert result["current_streak_perfect"] is False  # no run: nothing perfect
     # the gap is repairable (3 days), offered before the learner is back: gap_to is yesterday
     assert result["repair"] == {
         "gap_from": d(3).isoformat(),
@@ -452,3 +453,29 @@ def test_a_weeks_goal_is_the_one_in_force_on_its_last_day_lived() -> None:
     assert figures(counts, versions=change)["weekly_streak"] == 0
     # and a goal set today (effective tomorrow) is not this week's yet
     assert figures(counts, versions=(SettingsVersion(D + ONE, weekly_goal_days=1),))["week"] is None
+
+
+def test_a_repaired_day_of_another_kind_leaves_the_run_perfect() -> None:
+    # d-1 repaired and covered: its kind is `covered`, so the run holds no repaired day
+    config = NO_FREEZES
+    counts = practice(2, 0)
+    repaired = ((d(1), d(1), NOW),)
+    assert figures(counts, config=config, repairs=repaired)["current_streak_perfect"] is False
+    both = figures(counts, config=config, repairs=repaired, covered=(d(1),))
+    assert (both["current_streak"], both["current_streak_perfect"]) == (2, True)
+    assert kinds(counts, 1, 1, config=config, repairs=repaired, covered=(d(1),)) == ["covered"]
+    # the same with a rest weekday (d-1 is a Tuesday)
+    rest = (SettingsVersion(dt.date(2025, 1, 1), frozenset({2})),)
+    assert figures(counts, config=config, repairs=repaired, versions=rest)["current_streak_perfect"] is True
+
+
+def test_a_day_covered_ahead_does_not_make_today_missed_or_frozen() -> None:
+    # practised d-1, tomorrow covered ahead, one freeze held: today is not frozen, nothing is spent
+    config = StreakConfig(freeze_max_held=1, freeze_starter=1, freeze_earn_every=0)
+    result = figures(practice(1), config=config, covered=(D + ONE,))
+    assert (result["current_streak"], result["freezes_held"], result["current_streak_perfect"]) == (
+        1,
+        1,
+        True,
+    )
+    assert kinds(practice(1), 1, 0, config=config, covered=(D + ONE,)) == ["practice", None]
