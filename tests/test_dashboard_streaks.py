@@ -314,7 +314,12 @@ def test_the_settings_form_saves_and_shows_the_apis_422_next_to_the_field(
     page.uncheck('#rest-day-boxes input[value="mon"]')
     page.fill("#day-start", "04:00")
     page.click("#settings-save")
-    page.wait_for_selector("#rest-days-error", state="hidden")
+    # the page hides every message when it sends and shows the API's when it answers: wait for the answer
+    page.wait_for_function(
+        "() => !document.getElementById('settings-save').disabled"
+        " && document.getElementById('rest-days-error').hidden"
+        " && !document.getElementById('goal-target-error').hidden"
+    )
     assert list(_errors(page)) == ["goal-target-error"]
     assert page.get_attribute("#rest-days-field", "aria-invalid") is None
 
