@@ -14,10 +14,10 @@ import time
 
 from sqlalchemy import text
 
-from progress_admin.database import admin_engine, migrate
 from progress_admin.scratch import scratch_database
 from progress_common.archive import archive_old_attempts
 from progress_common.settings import load_settings
+from progress_schema.database import admin_engine, migrate
 
 SEED_SQL = text(
     """

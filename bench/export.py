@@ -24,11 +24,11 @@ from typing import Any
 
 from sqlalchemy import text
 
-from progress_admin.database import admin_engine, migrate
 from progress_admin.local.template import local_powertools_environment
 from progress_admin.scratch import scratch_database
 from progress_common.archive import archive_old_attempts
 from progress_common.settings import load_settings
+from progress_schema.database import admin_engine, migrate
 
 BUCKET = "progress-bench-exports"
 SEED_SQL = text(

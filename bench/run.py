@@ -41,12 +41,12 @@ from sqlalchemy import event as sa_event  # noqa: E402
 from bench import consumer  # noqa: E402
 from bench.baseline import old_progress, old_statistics  # noqa: E402
 from bench.wire import RoundTripProxy  # noqa: E402
-from progress_admin.database import migrate  # noqa: E402
 from progress_admin.local.events import http_event  # noqa: E402
 from progress_admin.local.runtime import FakeContext, load_function_module  # noqa: E402
 from progress_admin.scratch import scratch_database  # noqa: E402
 from progress_common import db as common_db  # noqa: E402
 from progress_common.settings import get_settings, load_settings  # noqa: E402
+from progress_schema.database import migrate  # noqa: E402
 
 SIZES = (1_000, 10_000, 100_000)
 SEED_SQL = text(

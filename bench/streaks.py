@@ -45,12 +45,12 @@ from sqlalchemy import Connection, Engine, text
 from bench.consumer import server_cpu_seconds
 from bench.run import ROOT, event, proxied_engine, quiet
 from bench.wire import RoundTripProxy
-from progress_admin.database import migrate
 from progress_admin.local.runtime import FakeContext, load_function_module
 from progress_admin.scratch import scratch_database
 from progress_common import db as common_db
 from progress_common.models import AttemptMessage
 from progress_common.settings import StreakSettings, get_settings, load_settings, set_streak_settings
+from progress_schema.database import migrate
 
 OLD_REVISION = "0013"  # today's release
 SIZES = (1_000, 100_000)

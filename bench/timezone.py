@@ -20,12 +20,12 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine, text
 
-from progress_admin.database import migrate
 from progress_admin.scratch import scratch_database
 from progress_common.db import make_engine
 from progress_common.models import AttemptMessage
 from progress_common.settings import load_settings
 from progress_common.writes import save_user_attempt_to_db
+from progress_schema.database import migrate
 
 SEED_SQL = text(
     """

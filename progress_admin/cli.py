@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy import exc as sa_exc
 
-from progress_admin.database import DatabaseNotReachableError, admin_settings, migrate
 from progress_common.errors import ConfigurationError, ProgressError
+from progress_schema.database import DatabaseNotReachableError, admin_settings, migrate
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

@@ -49,7 +49,7 @@ def _configure_sql_freeze(parser: argparse.ArgumentParser) -> None:
     _configure_sql_freeze,
 )
 def _sql_freeze(args: argparse.Namespace) -> int:
-    from progress_admin import sqlsource
+    from progress_schema import sqlsource
 
     if not args.revision.isdigit():
         print("the revision is the new migration's number, e.g. 0009", file=sys.stderr)
@@ -98,9 +98,9 @@ def _archive(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from progress_admin.database import admin_settings
     from progress_common.archive import archive_old_attempts
     from progress_common.db import make_engine
+    from progress_schema.database import admin_settings
 
     # ArchiveAttemptsFunction's own database limits (statement, connect/read timeouts) from template.yaml,
     # unless the environment sets them: a batch the deployed function completes completes here too, and a
@@ -155,8 +155,8 @@ def _configure_import(parser: argparse.ArgumentParser) -> None:
 
 @command("import-json", "import the old system's JSON progress files (idempotent)", _configure_import)
 def _import_json(args: argparse.Namespace) -> int:
-    from progress_admin.database import admin_engine, admin_settings, migrate
     from progress_admin.importer import ImportDirectoryError, check_directory, import_directory
+    from progress_schema.database import admin_engine, admin_settings, migrate
 
     try:
         check_directory(args.directory)  # before any database is started
@@ -195,8 +195,8 @@ def _configure_cover_days(parser: argparse.ArgumentParser) -> None:
 )
 def _cover_days(args: argparse.Namespace) -> int:
     from progress_admin.covered import check_request, cover_days
-    from progress_admin.database import admin_engine, admin_settings, migrate
     from progress_common.identity import parse_user_id
+    from progress_schema.database import admin_engine, admin_settings, migrate
 
     try:  # before any database is started
         users = [parse_user_id(u) for u in args.users] if args.users else None
@@ -241,10 +241,10 @@ def describe_erasure(user_id: int, deleted: dict[str, int]) -> str:
     _configure_erase,
 )
 def _erase(args: argparse.Namespace) -> int:
-    from progress_admin.database import admin_engine, admin_settings, local_exports_dir, migrate
     from progress_common.erasure import erase_user
     from progress_common.export_store import LocalExportStore, export_store
     from progress_common.identity import parse_user_id
+    from progress_schema.database import admin_engine, admin_settings, local_exports_dir, migrate
 
     try:  # before any database is started
         users = [parse_user_id(u) for u in args.users]

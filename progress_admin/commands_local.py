@@ -73,8 +73,8 @@ def _serve(args: argparse.Namespace) -> int:
     import signal
     import warnings
 
-    from progress_admin.database import admin_settings, migrate
     from progress_admin.local.serve import BANNER, create_server
+    from progress_schema.database import admin_settings, migrate
 
     warnings.filterwarnings("ignore", message="No application metrics to publish")
 
@@ -178,12 +178,12 @@ def _configure_demo(parser: argparse.ArgumentParser) -> None:
 
 @command("demo-data", "put a demo learner's history in the local database (idempotent)", _configure_demo)
 def _demo_data(args: argparse.Namespace) -> int:
-    from progress_admin.database import admin_engine, admin_settings, migrate
     from progress_admin.demo import write_demo
     from progress_admin.local.gateway import make_token
     from progress_common.errors import ProgressError
     from progress_common.identity import parse_user_id
     from progress_common.models import WEEKDAY_NAMES, DayKind, validate_timezone
+    from progress_schema.database import admin_engine, admin_settings, migrate
 
     try:  # before any database is started
         user_id = parse_user_id(args.user)

@@ -44,9 +44,9 @@ def _configure_sweep(parser: argparse.ArgumentParser) -> None:
 def _sweep(args: argparse.Namespace) -> int:
     import os
 
-    from progress_admin.database import admin_engine, admin_settings, migrate
     from progress_common.settings import IngestSettings
     from progress_common.sweep import run_sweep
+    from progress_schema.database import admin_engine, admin_settings, migrate
 
     try:
         ingest = IngestSettings(
@@ -78,8 +78,8 @@ def _configure_incidents(parser: argparse.ArgumentParser) -> None:
 
 @command("incidents", "ingest incidents: list, show, veto (docs/operations.md)", _configure_incidents)
 def _incidents(args: argparse.Namespace) -> int:
-    from progress_admin.database import admin_engine, admin_settings, migrate
     from progress_admin.incidents import incident_lines, show_incident, veto_incident
+    from progress_schema.database import admin_engine, admin_settings, migrate
 
     settings = admin_settings()
     migrate(settings)
@@ -124,9 +124,9 @@ def _configure_holds(parser: argparse.ArgumentParser) -> None:
 
 @command("holds", "held days of messages on their way to the DLQ: list, release", _configure_holds)
 def _holds(args: argparse.Namespace) -> int:
-    from progress_admin.database import admin_engine, admin_settings, migrate
     from progress_admin.incidents import hold_lines, release_holds
     from progress_common.identity import parse_user_id
+    from progress_schema.database import admin_engine, admin_settings, migrate
 
     user_id = None
     if args.action == "release" and args.user is not None:

@@ -18,8 +18,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy import exc as sa_exc
 
-from progress_admin.database import start_embedded_postgres
 from progress_common.db_url import url_from_database_url
+from progress_schema.database import start_embedded_postgres
 
 LOCAL_SERVER_URL = "postgresql+pg8000://root@127.0.0.1:5432/test"
 

@@ -140,10 +140,10 @@ def migrated_database() -> Iterator[dict[str, Any]]:
     """A scratch database migrated to head; yields the RDS-style secret that reaches it over TCP."""
     from sqlalchemy import make_url
 
-    from progress_admin.database import migrate
     from progress_admin.scratch import scratch_database
     from progress_common.db_url import url_from_database_url
     from progress_common.settings import load_settings
+    from progress_schema.database import migrate
 
     with scratch_database("progress_artifact") as database:
         migrate(load_settings({"DATABASE_URL": database.url}))

@@ -158,9 +158,9 @@ def _one_child(argv: list[str]) -> list[str]:
 
 def main(argv: list[str]) -> int:
     sys.path.insert(0, str(ROOT))
-    from progress_admin.database import migrate
     from progress_admin.scratch import scratch_database
     from progress_common.settings import load_settings
+    from progress_schema.database import migrate
 
     modules, argv = _modules(argv)
     argv = _one_child(argv)

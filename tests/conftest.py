@@ -44,11 +44,11 @@ os.environ.setdefault("FREEZE_EARN_EVERY", "0")
 import pytest
 from sqlalchemy import Engine, event, text
 
-from progress_admin.database import migrate
 from progress_admin.local.runtime import load_function_module
 from progress_admin.scratch import ScratchDatabase, scratch_database
 from progress_common import db as common_db
 from progress_common.settings import get_settings, load_settings
+from progress_schema.database import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = (

@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # where each tree's modules live, and the name their first folder is imported by
 TREES = {
     ROOT / "progress_admin": "progress_admin",
+    ROOT / "progress_schema": "progress_schema",
     ROOT / "layers" / "common" / "progress_common": "progress_common",
     ROOT / "functions": "functions",
     ROOT / "bench": "bench",
@@ -118,16 +119,15 @@ def test_the_graph_sees_lazy_relative_and_from_imports_and_finds_a_cycle_through
     assert cycles(import_graph({tmp_path / "pkg": "pkg"})) == []
 
 
-def test_the_migration_function_ships_every_module_its_migrations_import_and_nothing_else() -> None:
-    """functions/migrate_schema/Makefile copies the migrations and SCHEMA_MODULES of progress_admin, not
-    the CLI, importer, serve or dashboard: everything the handler and the migrations import, directly or
-    through each other, is among them."""
-    import re
-
+def test_the_migration_function_ships_the_schema_package_which_needs_nothing_else() -> None:
+    """functions/migrate_schema/Makefile copies the schema package (progress_schema) and nothing of
+    progress_admin (CLI, importer, serve, dashboard): everything the handler and the migrations import,
+    directly or through each other, is in the layer (progress_common) or in that package."""
     makefile = (ROOT / "functions" / "migrate_schema" / "Makefile").read_text()
-    shipped = set(re.search(r"^SCHEMA_MODULES := (.+)$", makefile, re.MULTILINE).group(1).split())  # type: ignore[union-attr]
     graph = import_graph(TREES)
-    entry = {"functions.migrate_schema.app"} | {m for m in graph if m.startswith("progress_admin.migrations")}
+    entry = {"functions.migrate_schema.app"} | {
+        m for m in graph if m.startswith("progress_schema.migrations")
+    }
     reached, todo = set(), list(entry)
     while todo:
         module = todo.pop()
@@ -135,11 +135,11 @@ def test_the_migration_function_ships_every_module_its_migrations_import_and_not
             continue
         reached.add(module)
         todo.extend(graph.get(module, ()))
-    needed = {
-        f"{m.removeprefix('progress_admin.')}.py" if m != "progress_admin" else "__init__.py"
-        for m in reached
-        if m.startswith("progress_admin") and not m.startswith("progress_admin.migrations")
-    }
-    assert needed | {"__init__.py"} == shipped
-    assert 'cp -R "$(PROJECT_ROOT)/progress_admin/migrations"' in makefile
-    assert 'cp -R "$(PROJECT_ROOT)/progress_admin" ' not in makefile
+    assert {m for m in reached if m.startswith("progress_schema")} >= {"progress_schema.database"}
+    assert [m for m in reached if m.startswith("progress_admin")] == []
+    assert 'cd "$(PROJECT_ROOT)/progress_schema" && cp *.py' in makefile
+    assert 'cp -R "$(PROJECT_ROOT)/progress_schema/migrations"' in makefile
+    commands = [
+        line for line in makefile.splitlines() if line.startswith("\t") and not line.strip().startswith("#")
+    ]
+    assert [line for line in commands if "progress_admin" in line] == []

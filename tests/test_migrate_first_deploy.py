@@ -15,11 +15,11 @@ import pytest
 from moto import mock_aws
 from sqlalchemy import create_engine, text
 
-from progress_admin.database import migrate
 from progress_admin.scratch import ScratchDatabase, scratch_database
 from progress_common import db_url
 from progress_common.db_url import url_from_database_url
 from progress_common.settings import get_settings, load_settings
+from progress_schema.database import migrate
 from tests.events import FakeLambdaContext
 from tests.faults import untrusted_tls_server
 from tests.helpers import FAKE_AWS_CREDENTIALS

@@ -13,11 +13,11 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 
-from progress_admin.database import alembic_config, migrate
 from progress_admin.scratch import ScratchDatabase, scratch_database
 from progress_common import schema
 from progress_common.db_url import url_from_database_url
 from progress_common.settings import get_settings, load_settings
+from progress_schema.database import alembic_config, migrate
 from tests.events import FakeLambdaContext
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-import progress_admin.backfill as backfill
-from progress_admin.database import migrate
+import progress_schema.backfill as backfill
 from progress_admin.scratch import scratch_database
 from progress_common import queries
 from progress_common.db import make_engine
 from progress_common.queries import get_progress, get_statistics
 from progress_common.settings import Settings, StreakSettings, load_settings, set_streak_settings
 from progress_common.writes import reset_progress
+from progress_schema.database import migrate
 from tests.helpers import assert_aggregates_match_rows
 from tests.test_sql_source import drift
 

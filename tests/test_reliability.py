@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from progress_admin.database import migrate, start_embedded_postgres
 from progress_admin.local.gateway import make_token
 from progress_common import db as common_db
 from progress_common.models import AttemptMessage
 from progress_common.settings import get_settings, load_settings
 from progress_common.writes import save_user_attempt_to_db
+from progress_schema.database import migrate, start_embedded_postgres
 from tests.events import (
     FakeLambdaContext,
     attempt_body,

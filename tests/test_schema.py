@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy import exc as sa_exc
 
-from progress_admin.database import migrate
 from progress_common.db import sqlstate
 from progress_common.settings import get_settings
+from progress_schema.database import migrate
 from tests.conftest import TABLES, insert_attempts_sql
 from tests.helpers import aggregates_of, assert_aggregates_match_rows
 
@@ -241,7 +241,7 @@ def test_migrate_twice_is_harmless(db: Engine) -> None:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    from progress_admin.database import MIGRATIONS_DIR
+    from progress_schema.database import MIGRATIONS_DIR
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))

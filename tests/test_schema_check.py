@@ -15,12 +15,12 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 
-from progress_admin.database import alembic_config, migrate
 from progress_admin.scratch import ScratchDatabase, scratch_database
 from progress_common import db as common_db
 from progress_common import schema
 from progress_common.errors import SchemaOutdatedError
 from progress_common.settings import get_settings, load_settings
+from progress_schema.database import alembic_config, migrate
 from tests.events import FakeLambdaContext, call, http_event, sqs_event, sqs_record
 
 

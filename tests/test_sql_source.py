@@ -1,4 +1,4 @@
-"""The database's functions and triggers are exactly the `.sql` files of progress_admin/sql (no drift)."""
+"""The database's functions and triggers are exactly the `.sql` files of progress_schema/sql (no drift)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Connection, Engine, text
 
-from progress_admin import sqlsource
 from progress_common.db import make_engine
 from progress_common.settings import get_settings
+from progress_schema import sqlsource
 from tests.conftest import ROOT
 
 FUNCTIONS_SQL = text(

@@ -333,10 +333,10 @@ def test_heatmap_and_streak_come_from_one_daily_aggregate(db, load_function, new
 
 def test_profiles_written_before_0005_read_the_same_after_the_upgrade(load_function, set_now) -> None:
     """Migration 0005 adds streak_run_end without a backfill: NULL must read as last_practice_date."""
-    from progress_admin.database import admin_engine, migrate
     from progress_admin.scratch import scratch_database
     from progress_common.queries import get_progress, get_statistics
     from progress_common.settings import load_settings
+    from progress_schema.database import admin_engine, migrate
 
     tz = "Europe/Berlin"
     offsets = [-10, -3, -2, -1]

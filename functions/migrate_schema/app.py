@@ -247,9 +247,9 @@ def migrate_to(target: str, budget_ms: int, backend: dict[str, int]) -> tuple[st
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    from progress_admin.database import alembic_config, check_reachable, migrate
     from progress_common.db import make_engine
     from progress_common.settings import get_settings
+    from progress_schema.database import alembic_config, check_reachable, migrate
 
     settings = get_settings()
     script = ScriptDirectory.from_config(alembic_config())

@@ -44,8 +44,8 @@ def create_server(
         raise ValueError(
             f"serve listens on loopback only (it does not verify tokens); {host!r} is not loopback"
         )
-    from progress_admin.database import local_exports_dir
     from progress_admin.openapi import render
+    from progress_schema.database import local_exports_dir
 
     template = load_template(root / "template.yaml")
     # before the functions are imported: their cold start needs the export store

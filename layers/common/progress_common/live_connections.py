@@ -18,7 +18,7 @@ from progress_common.sqltext import sql_literal
 
 MAX_CONNECTIONS_PER_USER = 5
 
-# Calls of progress_admin/sql/functions/progress_live_*_v1.sql.
+# Calls of progress_schema/sql/functions/progress_live_*_v1.sql.
 CONNECT_SQL = text(
     "SELECT user_id, evicted FROM progress_live_connect_v1("
     "CAST(:ticket_hash AS bytea), CAST(:connection_id AS text), CAST(:keep AS integer))"

@@ -21,7 +21,7 @@ CONNECTION_MAX_AGE_SECONDS = 2 * 3600
 CLEANUP_BATCH = 100
 MAX_TICKET_LENGTH = 128
 
-# A call of progress_admin/sql/functions/progress_live_issue_ticket_v1.sql.
+# A call of progress_schema/sql/functions/progress_live_issue_ticket_v1.sql.
 ISSUE_TICKET_SQL = text(
     "SELECT progress_live_issue_ticket_v1(CAST(:ticket_hash AS bytea), CAST(:user_id AS bigint),"
     " CAST(:ttl AS integer), CAST(:max_age AS integer), CAST(:cleanup AS integer))"

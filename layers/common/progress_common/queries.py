@@ -23,7 +23,7 @@ from progress_common.models import WEEKDAY_NAMES, ProgressResponse, StatisticsRe
 from progress_common.sqltext import UnrenderableValueError, render_sql
 
 # One short statement each, its values written into the text (sqltext): a simple Query, one round trip.
-# The queries live in the read functions (progress_admin/sql/functions); pg8000 rewrites the paramstyle
+# The queries live in the read functions (progress_schema/sql/functions); pg8000 rewrites the paramstyle
 # of every parameterized statement in Python, so a long statement text costs more than the query.
 # Without a cursor (NULL) the page starts after every attempt.
 # Each takes "now" from the layer's clock; the streak rules themselves (runs, today, expiry) live in the

@@ -1,6 +1,6 @@
 """Keeping a streak, the HTTP side (docs/design.md "Keeping a streak", docs/streaks.md): the learner's settings
 (GET/PUT /progress/settings), freeze grants by the app's backend (POST /progress/freezes) and the learner's
-streak repair (POST /progress/streak/repair). The rules live in SQL (progress_admin/sql/functions); each call
+streak repair (POST /progress/streak/repair). The rules live in SQL (progress_schema/sql/functions); each call
 here is one statement with its values written into the text (sqltext), so one round trip.
 
 Apart from models.py and queries.py: the learner's GET functions import none of this.

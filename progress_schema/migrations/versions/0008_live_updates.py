@@ -1,6 +1,6 @@
 """Live updates: single-use WebSocket tickets and the open connections they bound to a user.
 
-Two new, small tables and the functions of progress_admin/sql/functions/progress_live_*_v1.sql; nothing
+Two new, small tables and the functions of progress_schema/sql/functions/progress_live_*_v1.sql; nothing
 touches `attempts`, so no lock on it. Every statement is IF NOT EXISTS or CREATE OR REPLACE: an interrupted
 run can simply be run again.
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from progress_admin.sqlsource import apply_snapshot
+from progress_schema.sqlsource import apply_snapshot
 
 revision = "0008"
 down_revision = "0007"

@@ -4,7 +4,7 @@ Creates `progress_record_attempts_v1`, `progress_reset_user_v1`, `progress_archi
 `progress_set_timezone_v1`, `progress_set_legacy_longest_streak_v1`, `progress_read_progress_v1` and
 `progress_read_statistics_v1` (same bodies as before), and re-applies the internal functions and the
 triggers from their files (unchanged). The unversioned functions stay for the code of the previous release
-while a deploy is under way (see progress_admin/sqlsource.py).
+while a deploy is under way (see progress_schema/sqlsource.py).
 
 Revision ID: 0004
 Revises: 0003
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from progress_admin.sqlsource import apply_snapshot
+from progress_schema.sqlsource import apply_snapshot
 
 revision = "0004"
 down_revision = "0003"

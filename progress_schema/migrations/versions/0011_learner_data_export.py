@@ -1,7 +1,7 @@
 """The learner's own data: exports of everything a learner has (GET/POST /progress/export) and erasure.
 
 One new, small table (`exports`: one row per export a learner asked for, its status, counts and object key)
-and the functions of progress_admin/sql/functions/progress_export_*_v1.sql, progress_erase_user_v1.sql and
+and the functions of progress_schema/sql/functions/progress_export_*_v1.sql, progress_erase_user_v1.sql and
 progress_reset_user_v2.sql (reset removes the learner's exports too). Nothing touches `attempts`, so no lock
 on it. Every statement is IF NOT EXISTS or CREATE OR REPLACE: an interrupted run can simply be run again.
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from progress_admin.sqlsource import apply_snapshot
+from progress_schema.sqlsource import apply_snapshot
 
 revision = "0011"
 down_revision = "0010"

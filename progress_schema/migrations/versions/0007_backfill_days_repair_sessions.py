@@ -16,15 +16,15 @@ import logging
 
 from alembic import op
 
-from progress_admin.backfill import backfill_local_days, null_days_left, repair_shared_sessions
-from progress_admin.sqlsource import apply_snapshot
+from progress_schema.backfill import backfill_local_days, null_days_left, repair_shared_sessions
+from progress_schema.sqlsource import apply_snapshot
 
 revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-log = logging.getLogger("progress_admin.migrations")
+log = logging.getLogger("progress_schema.migrations")
 
 VALIDATE = (
     "ALTER TABLE attempts VALIDATE CONSTRAINT attempts_local_day_present",

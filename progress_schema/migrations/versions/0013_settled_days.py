@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from progress_admin.sqlsource import apply_snapshot
+from progress_schema.sqlsource import apply_snapshot
 
 revision = "0013"
 down_revision = "0012"

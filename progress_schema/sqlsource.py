@@ -1,9 +1,9 @@
 """The database's functions and triggers as reviewable source: one `.sql` file per object.
 
-`progress_admin/sql/functions/<name>.sql` and `progress_admin/sql/triggers/<name>.sql` hold the current
+`progress_schema/sql/functions/<name>.sql` and `progress_schema/sql/triggers/<name>.sql` hold the current
 definition of each object (`CREATE OR REPLACE ...`, so a file can be applied again). A migration never
 reads those files directly, since they change: it applies a frozen copy of the files it changes, kept in
-`progress_admin/migrations/sql/<revision>/` (same layout), so every old migration stays reproducible.
+`progress_schema/migrations/sql/<revision>/` (same layout), so every old migration stays reproducible.
 tests/test_sql_source.py fails when the migrated database differs from the current files, or when a
 current file differs from its newest frozen copy (a change without a migration).
 

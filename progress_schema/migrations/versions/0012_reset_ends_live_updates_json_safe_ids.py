@@ -24,14 +24,14 @@ import logging
 
 from alembic import op
 
-from progress_admin.sqlsource import apply_snapshot
+from progress_schema.sqlsource import apply_snapshot
 
 revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
 
-log = logging.getLogger("progress_admin.migrations")
+log = logging.getLogger("progress_schema.migrations")
 
 
 # (table, column) of every id the API returns as a JSON number and a message may set

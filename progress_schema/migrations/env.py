@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection progress_admin.database hands it (see migrate())."""
+"""Alembic environment: runs on the connection progress_schema.database hands it (see migrate())."""
 
 from __future__ import annotations
 
