@@ -600,9 +600,10 @@ def test_telling_and_closing_share_one_budget(management) -> None:
     management.answers.update({"slow=": 2.0})
     started = time.monotonic()
     close_connections(["slow="], budget_seconds=0.3, farewell=b"{}")
-    # the farewell took the whole budget: the close was not even tried
+    # the farewell took the whole budget, and the call kept to it: whatever is still on the wire finishes (or
+    # times out) on its own thread, after the caller has moved on (the local gateway, for one, answers the
+    # farewell only once the reset's handler has returned)
     assert time.monotonic() - started < 1.5
-    assert management.calls("DELETE") == []
 
 
 # --- which users a batch pushes to --------------------------------------------------------------------------
