@@ -212,6 +212,9 @@ class StreakKeeping(BaseModel):
     weekly_streak: int = Field(description="consecutive met weeks ending this week if met, else last week")
 
 
+SignalKind = Literal["streak_saver", "weekly_goal_at_risk", "milestone", "freeze_used", "streak_lost"]
+
+
 class ProgressResponse(StreakKeeping):
     user_id: int
     total_attempts: int
@@ -225,6 +228,11 @@ class ProgressResponse(StreakKeeping):
     timezone: str
     streak_status: Literal["active", "pending", "broken"] | None = Field(description=STREAK_STATUS)
     data_complete_through: Timestamp | None = Field(description=DATA_COMPLETE_THROUGH)
+    reminders_paused: list[SignalKind] = Field(
+        default_factory=list,
+        description="signal kinds paused after 3 signals with no practice within 2 h; practice ends the pause"
+        " (docs/signals.md)",
+    )
     recent_attempts: list[RecentAttempt]
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
 
