@@ -413,6 +413,8 @@ class ErasedCounts(BaseModel):
     freeze_grants: int = Field(description="freezes granted by the app's backend (POST /progress/freezes)")
     repairs: int = Field(description="repaired breaks of the learner's streak")
     frozen_days: int = Field(description="days a freeze kept the learner's streak")
+    signals: int = Field(default=0, description="signals written for the app's notifier (docs/signals.md)")
+    reminders: int = Field(default=0, description="the learner's reminders settings (0 or 1)")
     exports: int
     export_files: int
 
