@@ -82,14 +82,13 @@ def give_the_learner_everything(
     seed_learner(engine, user_id)
     with engine.begin() as conn:  # a reminders setting and a signal (docs/signals.md)
         conn.execute(
-            text(
-                "SELECT progress_settings_put_v2(:u, now(), CAST('{\"reminders\": {\"reminder_time\": \"19:00\"}}' AS jsonb))"
-            ),
-            {"u": user_id},
+            text("SELECT progress_settings_put_v2(:u, now(), CAST(:c AS jsonb))"),
+            {"u": user_id, "c": '{"reminders": {"reminder_time": "19:00"}}'},
         )
         conn.execute(
             text(
-                "INSERT INTO signal_outbox (user_id, kind, local_day, due_at) VALUES (:u, 'milestone', '2026-06-01', now())"
+                "INSERT INTO signal_outbox (user_id, kind, local_day, due_at)"
+                " VALUES (:u, 'milestone', '2026-06-01', now())"
             ),
             {"u": user_id},
         )

@@ -184,7 +184,11 @@ def test_the_publisher_reads_pending_rows_in_id_order_and_marks_them(db, learner
     (row,) = [r for r in outbox(db, users[2])]
     assert (row["status"], row["publish_attempts"]) == ("pending", 1)
     published = outbox(db, users[0])[0]
-    assert (published["status"], published["published_at"], published["publish_attempts"]) == ("published", now, 1)
+    assert (published["status"], published["published_at"], published["publish_attempts"]) == (
+        "published",
+        now,
+        1,
+    )
 
 
 def test_two_overlapping_sweeps_write_each_signal_once_and_lose_none(db, learner) -> None:
@@ -202,7 +206,10 @@ def test_two_overlapping_sweeps_write_each_signal_once_and_lose_none(db, learner
     assert sweep_signals_batch(now, engine=db)["written"] == 0
     # even when a learner is planned again at once (the write path's -infinity), the unique key holds
     with db.begin() as conn:
-        conn.execute(text("UPDATE user_profiles SET next_signal_at = '-infinity' WHERE user_id = ANY(:u)"), {"u": users})
+        conn.execute(
+            text("UPDATE user_profiles SET next_signal_at = '-infinity' WHERE user_id = ANY(:u)"),
+            {"u": users},
+        )
     assert sweep_signals_batch(now + MINUTE, engine=db)["written"] == 0
     assert [len(outbox(db, u)) for u in users] == [1, 1, 1, 1]
 
@@ -359,7 +366,9 @@ def test_a_kind_pauses_after_3_ignored_and_practice_ends_the_pause(db, new_user_
     live(db, local(start + D, "UTC", 0), local(start + 4 * D, "UTC", 23, 30), dt.timedelta(minutes=30))
     savers = outbox(db, user, "streak_saver")
     assert [s["local_day"] for s in savers] == [start + D, start + 2 * D, start + 3 * D]
-    assert read_progress(db, user, local(start + 4 * D, "UTC", 21))["streak"]["reminders_paused"] == ["streak_saver"]
+    assert read_progress(db, user, local(start + 4 * D, "UTC", 21))["streak"]["reminders_paused"] == [
+        "streak_saver"
+    ]
     # practice ends the pause (the write path), and the next day's saver goes out again
     practise_at(db, user, local(start + 4 * D, "UTC", 21))
     assert read_progress(db, user, local(start + 4 * D, "UTC", 21, 1))["streak"]["reminders_paused"] == []
@@ -381,27 +390,34 @@ def test_practice_within_2_hours_is_not_ignoring(db, new_user_id, streak_limits)
 # ---- the due index kept by the write path and settings --------------------------------------------------
 
 
-def test_the_write_path_and_settings_plan_the_learner_again(db, learner) -> None:
+def next_due(engine: Engine, user: int) -> Any:
+    (row,) = rows(
+        engine,
+        "SELECT next_signal_at, next_signal_at = '-infinity' AS now FROM user_profiles WHERE user_id = :u",
+        u=user,
+    )
+    return "next sweep" if row["now"] else row["next_signal_at"]
+
+
+def test_the_write_path_and_settings_plan_the_learner_again(db, learner, count_sql) -> None:
     user = learner("UTC", [TODAY - D])
     live(db, local(TODAY, "UTC", 9), local(TODAY, "UTC", 9))
-    ((due,),) = [tuple(r.values()) for r in rows(db, "SELECT next_signal_at FROM user_profiles WHERE user_id = :u", u=user)]
-    assert due == local(TODAY, "UTC", 20)
+    assert next_due(db, user) == local(TODAY, "UTC", 20)
     # a reminder_time change applies at once
     reminders(db, user, local(TODAY, "UTC", 9, 1), reminder_time="18:30")
+    assert next_due(db, user) == "next sweep"
     live(db, local(TODAY, "UTC", 9, 2), local(TODAY, "UTC", 9, 2))
-    assert rows(db, "SELECT next_signal_at FROM user_profiles WHERE user_id = :u", u=user)[0]["next_signal_at"] == (
-        local(TODAY, "UTC", 18, 30)
-    )
-    # the batch of attempts (one statement) plans the learner again
+    assert next_due(db, user) == local(TODAY, "UTC", 18, 30)
+    # a batch of attempts plans the learner again in its own one statement
+    count_sql.reset()
     practise_at(db, user, local(TODAY, "UTC", 10))
-    assert rows(db, "SELECT next_signal_at FROM user_profiles WHERE user_id = :u", u=user)[0]["next_signal_at"] == (
-        dt.datetime.min.replace(tzinfo=UTC) if False else rows(db, "SELECT '-infinity'::timestamptz AS t")[0]["t"]
-    )
+    assert count_sql.count == 1
+    assert next_due(db, user) == "next sweep"
     live(db, local(TODAY, "UTC", 10, 1), local(TODAY, "UTC", 10, 1))
-    assert rows(db, "SELECT next_signal_at FROM user_profiles WHERE user_id = :u", u=user)[0]["next_signal_at"] == (
-        local(TODAY + D, "UTC", 0)
-    )
-    # a timezone change too: the reminder follows the zone in force
+    assert next_due(db, user) == local(TODAY + D, "UTC", 0)  # practised: the end of the day is next
+    # a timezone change plans again too
     set_timezone(db, user, "America/Los_Angeles")
+    assert next_due(db, user) == "next sweep"
     live(db, local(TODAY, "UTC", 10, 2), local(TODAY, "UTC", 10, 2))
+    assert next_due(db, user) == local(TODAY, "America/Los_Angeles", 0) + D
     assert outbox(db, user) == []

@@ -141,14 +141,34 @@ BAD_SETTINGS = [
     ({"week_start": "monday"}, ["body", "week_start"], "literal_error"),
     ({"reminder_time": "20:00"}, ["body", "reminder_time"], "extra_forbidden"),
     ({"reminders": None}, ["body", "reminders"], "value_error"),
-    ({"reminders": {"reminder_time": "8pm"}}, ["body", "reminders", "reminder_time"], "string_pattern_mismatch"),
-    ({"reminders": {"reminder_time": "24:00"}}, ["body", "reminders", "reminder_time"], "string_pattern_mismatch"),
+    (
+        {"reminders": {"reminder_time": "8pm"}},
+        ["body", "reminders", "reminder_time"],
+        "string_pattern_mismatch",
+    ),
+    (
+        {"reminders": {"reminder_time": "24:00"}},
+        ["body", "reminders", "reminder_time"],
+        "string_pattern_mismatch",
+    ),
     ({"reminders": {"reminder_time": 2000}}, ["body", "reminders", "reminder_time"], "string_type"),
     ({"reminders": {"reminder_time": None}}, ["body", "reminders", "reminder_time"], "value_error"),
-    ({"reminders": {"kinds": {"streak_saver": "no"}}}, ["body", "reminders", "kinds", "streak_saver"], "bool_type"),
-    ({"reminders": {"kinds": {"streak_saver": 0}}}, ["body", "reminders", "kinds", "streak_saver"], "bool_type"),
+    (
+        {"reminders": {"kinds": {"streak_saver": "no"}}},
+        ["body", "reminders", "kinds", "streak_saver"],
+        "bool_type",
+    ),
+    (
+        {"reminders": {"kinds": {"streak_saver": 0}}},
+        ["body", "reminders", "kinds", "streak_saver"],
+        "bool_type",
+    ),
     ({"reminders": {"kinds": {"push": True}}}, ["body", "reminders", "kinds", "push"], "extra_forbidden"),
-    ({"reminders": {"quiet_hours": {"from": "22:00"}}}, ["body", "reminders", "quiet_hours", "to"], "missing"),
+    (
+        {"reminders": {"quiet_hours": {"from": "22:00"}}},
+        ["body", "reminders", "quiet_hours", "to"],
+        "missing",
+    ),
     (
         {"reminders": {"quiet_hours": {"from": "22:00", "to": "7:00"}}},
         ["body", "reminders", "quiet_hours", "to"],
@@ -611,7 +631,9 @@ def test_each_streak_request_is_one_statement(
 # ---- reminders (docs/signals.md "Signals") -------------------------------------------------------------
 
 
-def test_reminders_apply_at_once_merge_by_kind_and_write_no_settings_version(api, db, new_user_id, set_now) -> None:
+def test_reminders_apply_at_once_merge_by_kind_and_write_no_settings_version(
+    api, db, new_user_id, set_now
+) -> None:
     set_now(at(TODAY, "UTC"))
     user = new_user_id()
     status, _, body = api(
@@ -642,18 +664,21 @@ def test_reminders_apply_at_once_merge_by_kind_and_write_no_settings_version(api
     }
     assert api("GET", "/progress/settings", user)[2] == body
     # the learner is planned again at the next sweep
-    assert rows(db, "SELECT next_signal_at = '-infinity' AS due FROM user_profiles WHERE user_id = :u", u=user) == [
-        {"due": True}
-    ]
+    assert rows(
+        db, "SELECT next_signal_at = '-infinity' AS due FROM user_profiles WHERE user_id = :u", u=user
+    ) == [{"due": True}]
 
 
-def test_get_progress_says_reminders_paused_in_one_round_trip(api, db, new_user_id, set_now, count_sql) -> None:
+def test_get_progress_says_reminders_paused_in_one_round_trip(
+    api, db, new_user_id, set_now, count_sql
+) -> None:
     set_now(at(TODAY, "UTC"))
     user = new_user_id()
     practise(db, user, TODAY - dt.timedelta(days=1))
     with db.begin() as conn:
         conn.execute(
-            text("UPDATE user_profiles SET reminders_paused = '{streak_saver}' WHERE user_id = :u"), {"u": user}
+            text("UPDATE user_profiles SET reminders_paused = '{streak_saver}' WHERE user_id = :u"),
+            {"u": user},
         )
     count_sql.reset()
     status, _, body = api("GET", "/progress", user)
