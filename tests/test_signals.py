@@ -421,3 +421,30 @@ def test_the_write_path_and_settings_plan_the_learner_again(db, learner, count_s
     live(db, local(TODAY, "UTC", 10, 2), local(TODAY, "UTC", 10, 2))
     assert next_due(db, user) == local(TODAY, "America/Los_Angeles", 0) + D
     assert outbox(db, user) == []
+
+
+# ---- the whole sweep ---------------------------------------------------------------------------------------
+
+
+def test_progress_admin_sweep_at_writes_the_signals_due_and_streak_lost_once_settled(
+    db, new_user_id, streak_limits, capsys
+) -> None:
+    """`progress-admin sweep --at` minute by minute (the local watermark: the sweep's instant): the saver at
+    20:00, then the run ends at midnight and streak_lost goes out once that day is settled (an hour later)."""
+    from progress_admin.cli import main
+
+    streak_limits(freeze_starter=0, freeze_max_held=0)
+    user = new_user_id()
+    practise_at(db, user, local(TODAY - D, "UTC", 12))
+    now = local(TODAY, "UTC", 19, 58)
+    while now <= local(TODAY + D, "UTC", 1, 10):
+        assert main(["sweep", "--at", now.isoformat()]) == 0
+        report = json.loads(capsys.readouterr().out)
+        if now == local(TODAY, "UTC", 20):
+            assert report["signals"]["written"] == 1
+        now += MINUTE if now < local(TODAY, "UTC", 20, 5) or now > local(TODAY + D, "UTC", 0, 55) else 5 * MINUTE
+    kinds = [(r["kind"], r["local_day"], r["created_at"]) for r in outbox(db, user)]
+    assert kinds == [
+        ("streak_saver", TODAY, local(TODAY, "UTC", 20)),
+        ("streak_lost", TODAY, local(TODAY + D, "UTC", 1)),
+    ]
