@@ -442,7 +442,9 @@ def test_progress_admin_sweep_at_writes_the_signals_due_and_streak_lost_once_set
         report = json.loads(capsys.readouterr().out)
         if now == local(TODAY, "UTC", 20):
             assert report["signals"]["written"] == 1
-        now += MINUTE if now < local(TODAY, "UTC", 20, 5) or now > local(TODAY + D, "UTC", 0, 55) else 5 * MINUTE
+        now += (
+            MINUTE if now < local(TODAY, "UTC", 20, 5) or now > local(TODAY + D, "UTC", 0, 55) else 5 * MINUTE
+        )
     kinds = [(r["kind"], r["local_day"], r["created_at"]) for r in outbox(db, user)]
     assert kinds == [
         ("streak_saver", TODAY, local(TODAY, "UTC", 20)),
