@@ -90,7 +90,13 @@ def downgrade() -> None:
     apply_snapshot(
         op,
         "0014",
-        only={"progress_streak_now", "progress_refresh_day_summary", "progress_attempts_inserted"},
+        only={
+            "progress_streak_now",
+            "progress_refresh_day_summary",
+            "progress_attempts_inserted",
+            "progress_erase_user_v3",
+            "progress_reset_user_v4",
+        },
     )
     apply_snapshot(op, "0006", only={"progress_set_timezone_v1"})
     op.execute(
