@@ -68,6 +68,8 @@ TABLES = (
     "attempts_quarantine",
     "exports",
     "ingest_holds",
+    "signal_outbox",
+    "user_reminders",
 )
 # tables of the service's own state, no learner's: emptied after each test too
 SERVICE_TABLES = ("ingest_incidents", "ingest_watermark")
