@@ -4,8 +4,10 @@ and the OpenAPI document can be generated from all of them at once.
 No `from __future__ import annotations` here: Powertools reads these annotations at run time.
 """
 
+import datetime as dt
 from typing import Annotated
 
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import Field
@@ -20,13 +22,17 @@ from progress_common.models import (
     ProgressResponse,
     ResetResponse,
     StatisticsResponse,
+    StreakExplainResponse,
 )
 from progress_common.observability import metrics
 from progress_common.queries import (
     DAILY_SERIES_DAYS_DEFAULT,
     DAILY_SERIES_DAYS_MAX,
+    EXPLAIN_DAYS_DEFAULT,
+    EXPLAIN_DAYS_MAX,
     PAGE_SIZE_DEFAULT,
     PAGE_SIZE_MAX,
+    explain_streak,
     get_progress,
     get_statistics,
 )
@@ -36,6 +42,7 @@ progress_router = APIGatewayHttpRouter()
 statistics_router = APIGatewayHttpRouter()
 reset_router = APIGatewayHttpRouter()
 live_ticket_router = APIGatewayHttpRouter()
+streak_explain_router = APIGatewayHttpRouter()
 
 
 @progress_router.get(
@@ -74,6 +81,43 @@ def read_statistics(
 ) -> StatisticsResponse:
     user_id = current_user_id(statistics_router)
     return get_statistics(user_id, days=days)
+
+
+@streak_explain_router.get(
+    "/progress/streak/explain",
+    summary="Why my streak is what it is",
+    description=(
+        f"Each local day from `from` to `to` (both or neither; at most {EXPLAIN_DAYS_MAX} days; default: the"
+        f" last {EXPLAIN_DAYS_DEFAULT} local days to today) with its kind, the kind of GET /progress/statistics"
+        " (`none` for its null), or `pending` for a day of no kind whose attempts may not all be in yet, and"
+        " why: the attempts of a practice day, the reason (and incident) of a covered day, the settings"
+        " version of a rest day, the source of a frozen day's freeze, the repair of a repaired day; and the"
+        " timezone, day start and daily goal in force that day."
+    ),
+    tags=["streak"],
+    responses=responses_for(StreakExplainResponse, "The caller's days, explained"),
+)
+def read_streak_explain(
+    from_date: Annotated[
+        dt.date | None, Query(alias="from", description="first local day, YYYY-MM-DD")
+    ] = None,
+    to_date: Annotated[dt.date | None, Query(alias="to", description="last local day, YYYY-MM-DD")] = None,
+) -> StreakExplainResponse:
+    user_id = current_user_id(streak_explain_router)
+    problems = []
+    if (from_date is None) != (to_date is None):
+        missing = "from" if from_date is None else "to"
+        problems.append({"loc": ("query", missing), "msg": "give both from and to, or neither", "type": "missing"})
+    elif from_date is not None and to_date is not None:
+        if from_date > to_date:
+            problems.append({"loc": ("query", "to"), "msg": "to is before from", "type": "range_order"})
+        elif (to_date - from_date).days + 1 > EXPLAIN_DAYS_MAX:
+            problems.append(
+                {"loc": ("query", "to"), "msg": f"at most {EXPLAIN_DAYS_MAX} days", "type": "range_too_long"}
+            )
+    if problems:
+        raise RequestValidationError(problems)
+    return explain_streak(user_id, first_day=from_date, last_day=to_date)
 
 
 @reset_router.post(
