@@ -461,7 +461,9 @@ class ExplainDay(BaseModel):
     frozen: ExplainFrozen | None
     repaired: ExplainRepaired | None
     day_start_minutes: int = Field(description="the day start in force that day (minutes after midnight)")
-    settings_effective_from: dt.date | None = Field(description="the settings version in force; null: defaults")
+    settings_effective_from: dt.date | None = Field(
+        description="the settings version in force; null: defaults"
+    )
     goal: ExplainGoal = Field(description="the daily goal in force that day")
 
 

@@ -43,6 +43,8 @@ statistics_router = APIGatewayHttpRouter()
 reset_router = APIGatewayHttpRouter()
 live_ticket_router = APIGatewayHttpRouter()
 streak_explain_router = APIGatewayHttpRouter()
+# a local day in a query (GET /progress/streak/explain): ISO digits only, checked as a date afterwards
+LOCAL_DAY_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
 @progress_router.get(
@@ -98,26 +100,40 @@ def read_statistics(
     responses=responses_for(StreakExplainResponse, "The caller's days, explained"),
 )
 def read_streak_explain(
-    from_date: Annotated[
-        dt.date | None, Query(alias="from", description="first local day, YYYY-MM-DD")
+    from_day: Annotated[
+        str | None, Query(alias="from", pattern=LOCAL_DAY_PATTERN, description="first local day, YYYY-MM-DD")
     ] = None,
-    to_date: Annotated[dt.date | None, Query(alias="to", description="last local day, YYYY-MM-DD")] = None,
+    to_day: Annotated[
+        str | None, Query(alias="to", pattern=LOCAL_DAY_PATTERN, description="last local day, YYYY-MM-DD")
+    ] = None,
 ) -> StreakExplainResponse:
     user_id = current_user_id(streak_explain_router)
-    problems = []
-    if (from_date is None) != (to_date is None):
-        missing = "from" if from_date is None else "to"
-        problems.append({"loc": ("query", missing), "msg": "give both from and to, or neither", "type": "missing"})
-    elif from_date is not None and to_date is not None:
-        if from_date > to_date:
-            problems.append({"loc": ("query", "to"), "msg": "to is before from", "type": "range_order"})
-        elif (to_date - from_date).days + 1 > EXPLAIN_DAYS_MAX:
-            problems.append(
-                {"loc": ("query", "to"), "msg": f"at most {EXPLAIN_DAYS_MAX} days", "type": "range_too_long"}
-            )
-    if problems:
-        raise RequestValidationError(problems)
-    return explain_streak(user_id, first_day=from_date, last_day=to_date)
+    first_day, last_day = _explain_range(from_day, to_day)
+    return explain_streak(user_id, first_day=first_day, last_day=last_day)
+
+
+def _explain_range(from_day: str | None, to_day: str | None) -> tuple[dt.date | None, dt.date | None]:
+    """The days `from` and `to` name, checked: both or neither, real dates, in order, at most
+    EXPLAIN_DAYS_MAX days; otherwise the 422 of a query parameter, the parameter named in `details`."""
+
+    def invalid(name: str, message: str, kind: str) -> RequestValidationError:
+        return RequestValidationError([{"loc": ("query", name), "msg": message, "type": kind}])
+
+    if from_day is None and to_day is None:
+        return None, None
+    if from_day is None or to_day is None:
+        raise invalid("from" if from_day is None else "to", "give both from and to, or neither", "missing")
+    days = {}
+    for name, value in (("from", from_day), ("to", to_day)):
+        try:
+            days[name] = dt.date.fromisoformat(value)
+        except ValueError:
+            raise invalid(name, "not a date (YYYY-MM-DD)", "date_parsing") from None
+    if days["from"] > days["to"]:
+        raise invalid("to", "to is before from", "range_order")
+    if (days["to"] - days["from"]).days + 1 > EXPLAIN_DAYS_MAX:
+        raise invalid("to", f"at most {EXPLAIN_DAYS_MAX} days from from to to", "range_too_long")
+    return days["from"], days["to"]
 
 
 @reset_router.post(
