@@ -1,4 +1,5 @@
-"""get_statistics: GET /progress/statistics and GET /progress/streak/explain; thin handler; the route and all logic live in the CommonLayer (progress_common)."""
+"""get_statistics: GET /progress/statistics and GET /progress/streak/explain (docs/api.md, "Which function
+serves which route"); thin handler: the routes and all logic live in the CommonLayer (progress_common)."""
 
 from __future__ import annotations
 
