@@ -73,7 +73,7 @@ TABLES = (
 SERVICE_TABLES = ("ingest_incidents", "ingest_watermark")
 
 
-def apply_unmigrated_snapshot(url: str) -> None:
+def apply_unmigrated_snapshot(engine: Engine) -> None:
     """The frozen SQL of migrations/sql/0015 while no migration file of revision 0015 applies it yet (the
     streak explain's functions, written apart from the 0015 migration that will carry them): applied after
     the migrations, as that migration will. A no-op once versions/0015_*.py exists."""
@@ -82,13 +82,9 @@ def apply_unmigrated_snapshot(url: str) -> None:
     versions = ROOT / "progress_admin" / "migrations" / "versions"
     if any(versions.glob("0015_*.py")) or not (sqlsource.SNAPSHOT_DIR / "0015").is_dir():
         return
-    engine = common_db.make_engine(load_settings({"DATABASE_URL": url}), pool_size=1, check_schema=False)
-    try:
-        with engine.begin() as conn:
-            for obj in sqlsource.snapshot_objects("0015"):
-                conn.exec_driver_sql(obj.sql())
-    finally:
-        engine.dispose()
+    with engine.begin() as conn:
+        for obj in sqlsource.snapshot_objects("0015"):
+            conn.exec_driver_sql(obj.sql())
 
 
 @pytest.fixture(scope="session")
@@ -108,7 +104,11 @@ def test_database() -> Iterator[ScratchDatabase]:
         get_settings.cache_clear()
         try:
             migrate(load_settings())
-            apply_unmigrated_snapshot(database.url)
+            snapshot_engine = common_db.make_engine(load_settings(), pool_size=1)
+            try:
+                apply_unmigrated_snapshot(snapshot_engine)
+            finally:
+                snapshot_engine.dispose()
             yield database
         finally:
             common_db.set_engine(None)
