@@ -22,13 +22,20 @@ def build_openapi() -> dict[str, Any]:
 
     from progress_common.data_routes import erase_router, export_request_router, export_status_router
     from progress_common.http import build_resolver
-    from progress_common.routes import live_ticket_router, progress_router, reset_router, statistics_router
+    from progress_common.routes import (
+        live_ticket_router,
+        progress_router,
+        reset_router,
+        statistics_router,
+        streak_explain_router,
+    )
     from progress_common.streak_routes import freeze_grant_router, repair_router, settings_router
 
     app = build_resolver()
     for router in (
         progress_router,
         statistics_router,
+        streak_explain_router,
         reset_router,
         live_ticket_router,
         export_request_router,
@@ -45,7 +52,7 @@ def build_openapi() -> dict[str, Any]:
             version=VERSION,
             description=(
                 "Learner progress: how am I doing, my statistics, start over, my data, keeping a streak (settings,"
-                " repair). The caller is whoever the verified JWT says (claim `sub` by default), except for"
+                " repair, explain). The caller is whoever the verified JWT says (claim `sub` by default), except for"
                 " erasure and freeze grants (the app's backend, each with its own scope); errors are"
                 ' `{"error": {"code", "message"}}`.'
             ),

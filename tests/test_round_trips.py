@@ -24,6 +24,7 @@ from tests.events import call, http_event
 ROUTES = {
     ("GET", "/progress"): "get_progress",
     ("GET", "/progress/statistics"): "get_statistics",
+    ("GET", "/progress/streak/explain"): "get_statistics",
     ("POST", "/progress/reset"): "reset_progress",
     ("GET", "/progress/settings"): "settings",
     ("PUT", "/progress/settings"): "settings",
@@ -97,6 +98,8 @@ def test_each_get_and_reset_is_one_round_trip_on_a_warm_container(proxy, api, db
         ("GET", "/progress", {"limit": "5", "cursor": first_page["next_cursor"]}),
         ("GET", "/progress/statistics", None),
         ("GET", "/progress/statistics", {"days": "366"}),
+        ("GET", "/progress/streak/explain", None),
+        ("GET", "/progress/streak/explain", {"from": "2025-01-01", "to": "2026-01-01"}),
         ("POST", "/progress/reset", None),
         ("POST", "/progress/reset", None),  # the second one finds nothing
     ]

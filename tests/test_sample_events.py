@@ -46,6 +46,8 @@ def test_sample_events_run(load_function, db, aws) -> None:
     assert progress["statusCode"] == 200 and json.loads(progress["body"])["total_attempts"] == 2
     stats = run("get_statistics")
     assert stats["statusCode"] == 200 and json.loads(stats["body"])["sessions"]["total"] == 1
+    explained = run("streak_explain", "get_statistics")  # the second route of GetStatisticsFunction
+    assert explained["statusCode"] == 200 and len(json.loads(explained["body"])["days"]) == 25
     assert run("archive_attempts")["moved"] == 0
     swept = run("sweep")  # the local watermark (conftest): the sweep's own instant
     assert swept["watermark"] == swept["now"] and swept["open_incident"] is None

@@ -62,6 +62,7 @@ def test_routes_are_the_ten_of_the_design() -> None:
     assert {(r.method, r.path, r.function) for r in http_routes(TEMPLATE)} == {
         ("GET", "/progress", "GetProgressFunction"),
         ("GET", "/progress/statistics", "GetStatisticsFunction"),
+        ("GET", "/progress/streak/explain", "GetStatisticsFunction"),
         ("POST", "/progress/reset", "ResetProgressFunction"),
         ("POST", "/progress/live-ticket", "LiveTicketFunction"),
         ("POST", "/progress/export", "RequestExportFunction"),

@@ -423,3 +423,65 @@ class ErasureResponse(BaseModel):
     user_id: int
     erased: bool = Field(description="true: nothing of this learner is stored any more")
     deleted: ErasedCounts = Field(description="what this call removed (zeros when there was nothing left)")
+
+
+class ExplainCovered(BaseModel):
+    reason: str = Field(description="the reason the cover was given with")
+    incident_id: str | None = Field(description="the ingest incident that covered the day; null: an operator")
+    covered_at: Timestamp
+
+
+class ExplainRest(BaseModel):
+    settings_effective_from: dt.date = Field(description="the settings version that made the day a rest day")
+    rest_weekdays: list[int] = Field(description="its rest weekdays, ISO numbers (1 Monday .. 7 Sunday)")
+
+
+class ExplainFrozen(BaseModel):
+    source: Literal["starter", "earned", "granted"] = Field(description="where the freeze spent came from")
+    stored: bool = Field(
+        description="true: spent by the walk over the learner's history; false: set aside by this read for a"
+        " day since the last history day (returned if the learner practises on that day)"
+    )
+
+
+class ExplainRepaired(BaseModel):
+    repair_id: str
+    created_at: Timestamp
+    gap_from: dt.date
+    gap_to: dt.date
+
+
+class ExplainGoal(BaseModel):
+    unit: Literal["attempts", "correct"]
+    target: int
+    met: bool
+
+
+class ExplainDay(BaseModel):
+    date: dt.date
+    kind: Literal["practice", "covered", "rest", "frozen", "repaired", "pending", "none"] = Field(
+        description="the statistics' kind of the day (null there is `none` here), or `pending` for a day"
+        " of no kind not settled yet"
+    )
+    settled: bool = Field(description="the day is settled: every attempt made in it has been folded in")
+    attempts: int
+    correct: int
+    covered: ExplainCovered | None
+    rest: ExplainRest | None
+    frozen: ExplainFrozen | None
+    repaired: ExplainRepaired | None
+    day_start_minutes: int = Field(description="the day start in force that day (minutes after midnight)")
+    settings_effective_from: dt.date | None = Field(
+        description="the settings version in force; null: defaults"
+    )
+    goal: ExplainGoal = Field(description="the daily goal in force that day")
+
+
+class StreakExplainResponse(BaseModel):
+    user_id: int
+    timezone: str
+    today: dt.date
+    from_date: dt.date = Field(description="the first day explained")
+    to_date: dt.date = Field(description="the last day explained")
+    data_complete_through: Timestamp | None = Field(description=DATA_COMPLETE_THROUGH)
+    days: list[ExplainDay]

@@ -19,7 +19,7 @@ from progress_common.cursor import decode_cursor, encode_cursor
 from progress_common.db import get_engine, run_idempotent
 from progress_common.errors import InvalidCursorError
 from progress_common.identity import BIGINT_MAX
-from progress_common.models import WEEKDAY_NAMES, ProgressResponse, StatisticsResponse
+from progress_common.models import WEEKDAY_NAMES, ProgressResponse, StatisticsResponse, StreakExplainResponse
 from progress_common.sqltext import UnrenderableValueError, render_sql
 
 # One short statement each, its values written into the text (sqltext): a simple Query, one round trip.
@@ -172,5 +172,51 @@ def get_statistics(
             },
             "by_exercise": by_exercise,
             "daily": daily,
+        }
+    )
+
+
+# GET /progress/streak/explain: its range (DESIGN, "Explaining a streak") and default (the last 30 local days)
+EXPLAIN_DAYS_MAX, EXPLAIN_DAYS_DEFAULT = 366, 30
+EXPLAIN_SQL = (
+    "SELECT progress_read_streak_explain_v1(CAST({user_id} AS bigint), CAST({now} AS timestamptz),"
+    " CAST({first} AS date), CAST({last} AS date))"
+)
+
+
+def explain_streak(
+    user_id: int,
+    *,
+    first_day: dt.date | None = None,
+    last_day: dt.date | None = None,
+    engine: Engine | None = None,
+) -> StreakExplainResponse:
+    """Each local day from first_day to last_day (None, None: the last 30 local days) with its kind and why,
+    one statement (progress_read_streak_explain_v1). The route checks the range."""
+    engine = engine or get_engine()
+    sql = render_sql(EXPLAIN_SQL, user_id=user_id, now=clock.utc_now(), first=first_day, last=last_day)
+    ((document,),) = run_idempotent(sql, engine=engine)
+    row: dict[str, Any] = json.loads(document)
+    zone = row["timezone"]
+    complete = row["data_complete_through"]
+    days = [
+        {
+            **day,
+            "covered": day["covered"]
+            and {**day["covered"], "covered_at": _in_zone(day["covered"]["covered_at"], zone)},
+            "repaired": day["repaired"]
+            and {**day["repaired"], "created_at": _in_zone(day["repaired"]["created_at"], zone)},
+        }
+        for day in row["days"]
+    ]
+    return StreakExplainResponse.model_validate(
+        {
+            "user_id": user_id,
+            "timezone": zone,
+            "today": row["today"],
+            "from_date": row["from"],
+            "to_date": row["to"],
+            "data_complete_through": _in_zone(complete, zone) if complete else None,
+            "days": days,
         }
     )

@@ -75,6 +75,10 @@ NEW_FUNCTIONS = (
     "progress_signals_mark_v1(bigint[], bigint[], timestamptz)",
     "progress_settings_get_v2(bigint, timestamptz)",
     "progress_settings_put_v2(bigint, timestamptz, jsonb)",
+    # GET /progress/streak/explain: each day's kind, shared with the statistics, and why
+    "progress_day_kind(date, boolean, boolean, date, smallint[], boolean, boolean)",
+    "progress_frozen_days(bigint, json, date)",
+    "progress_read_streak_explain_v1(bigint, timestamptz, date, date)",
 )
 
 
@@ -96,6 +100,7 @@ def downgrade() -> None:
             "progress_attempts_inserted",
             "progress_erase_user_v3",
             "progress_reset_user_v4",
+            "progress_read_statistics_v3",
         },
     )
     apply_snapshot(op, "0006", only={"progress_set_timezone_v1"})

@@ -263,6 +263,7 @@ BEGIN
         'rest_weekdays', coalesce(v.rest_weekdays, '{}'),
         'day_start_minutes', coalesce(v.day_start_minutes, 0),
         'frozen_since', pending_days,
+        'frozen_since_sources', pending_sources,
         'repair', repair,
         'day', json_build_object(
             'date', today, 'attempts', today_attempts, 'correct', today_correct,

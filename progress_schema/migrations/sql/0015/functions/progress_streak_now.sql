@@ -2,8 +2,7 @@
 -- "Keeping a streak"; docs/streaks.md step 4): the walk's checkpoint kept on the profile (the state at the
 -- learner's last history day) continued over the days since, which have no history, to today. Never
 -- writes. p is NULL-filled for a user without a profile. Also the repair offer, today's goal, the week,
--- the weekly streak, the ingest status (streak_status, data_complete_through; docs/signals.md) and the
--- signal kinds paused after 3 ignored (reminders_paused, kept on the profile by the sweep).
+-- the weekly streak, and the ingest status (streak_status, data_complete_through; docs/signals.md).
 CREATE OR REPLACE FUNCTION progress_streak_now(p user_profiles, p_now timestamptz) RETURNS json
 LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
@@ -264,6 +263,7 @@ BEGIN
         'rest_weekdays', coalesce(v.rest_weekdays, '{}'),
         'day_start_minutes', coalesce(v.day_start_minutes, 0),
         'frozen_since', pending_days,
+        'frozen_since_sources', pending_sources,
         'repair', repair,
         'day', json_build_object(
             'date', today, 'attempts', today_attempts, 'correct', today_correct,
@@ -272,8 +272,7 @@ BEGIN
         'week', week,
         'weekly_streak', weekly_streak,
         'streak_status', status,
-        'data_complete_through', complete,
-        'reminders_paused', coalesce(p.reminders_paused, '{}')
+        'data_complete_through', complete
     );
 END
 $fn$;
