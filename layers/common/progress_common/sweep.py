@@ -1,6 +1,7 @@
 """The minute sweep (SweepFunction, EventBridge Scheduler every minute; `progress-admin serve` and `sweep`
-locally): advances the ingest watermark from what the attempts queue proves, opens and closes incidents, and
-covers the days of the learners a closed incident affected (docs/signals.md).
+locally): advances the ingest watermark from what the attempts queue proves, opens and closes incidents,
+covers the days of the learners a closed incident affected, and publishes the signal outbox to EventBridge
+(signals_publish.py; docs/signals.md).
 
 Every step takes "now" from one clock (progress_common.clock, or the instant given), so a test or
 `progress-admin sweep --at` can run it as of any minute. Each step is one statement, its own transaction;
@@ -21,6 +22,7 @@ from progress_common import clock
 from progress_common.db import run_idempotent, unavailable_as_typed_error
 from progress_common.observability import logger, metrics
 from progress_common.settings import IngestSettings, get_ingest_settings
+from progress_common.signals_publish import PublishReport, publish_pending
 from progress_common.watermark import Evidence, read_evidence
 
 ADVANCE_SQL = text(
@@ -45,6 +47,7 @@ class SweepReport:
     incident_opened: int | None = None
     incident_closed: int | None = None
     covered: list[dict[str, Any]] = field(default_factory=list)
+    signals: PublishReport | None = None
 
     @property
     def lag_seconds(self) -> float | None:
@@ -62,6 +65,7 @@ class SweepReport:
             "incident_opened": self.incident_opened,
             "incident_closed": self.incident_closed,
             "covered": self.covered,
+            "signals": self.signals.as_dict() if self.signals is not None else None,
         }
 
 
@@ -107,7 +111,8 @@ def run_sweep(
     be reached (the scheduler's retry, or the next minute, carries on)."""
     now = now or clock.utc_now()
     report = SweepReport(now=now)
-    evidence = read_evidence(now, ingest or get_ingest_settings())
+    ingest = ingest or get_ingest_settings()
+    evidence = read_evidence(now, ingest)
     state = advance_watermark(now, evidence, engine=engine)
     report.watermark = _instant(state["watermark"])
     report.advanced = bool(state["advanced"])
@@ -136,6 +141,9 @@ def run_sweep(
         if batch["covered"]:
             logger.warning("incident covered its learners' missed days", extra=batch)
             break
+    # after the signals step (the outbox it wrote goes out in the same minute), within the remaining time;
+    # what does not fit, or what EventBridge did not take, stays pending for the next sweep
+    report.signals = publish_pending(now, bus=ingest.event_bus_name, engine=engine, remaining_ms=remaining_ms)
     _emit(report)
     return report
 
