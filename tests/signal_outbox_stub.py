@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, text
 
+FUNCTIONS = ("progress_signals_pending_v1", "progress_signals_mark_v1")
 STATEMENTS = (
     """
     CREATE TABLE signal_outbox (
@@ -58,3 +59,10 @@ def ensure_signal_outbox(engine: Engine) -> bool:
         for statement in STATEMENTS:
             conn.exec_driver_sql(statement)
     return True
+
+
+def stand_in_functions() -> set[str]:
+    """The stand-in's functions the SQL source does not define (yet): what tests/test_sql_source.py lets be."""
+    from progress_admin import sqlsource
+
+    return set(FUNCTIONS) - {o.name for o in sqlsource.current_objects() if o.kind == "functions"}

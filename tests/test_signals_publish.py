@@ -56,7 +56,9 @@ def subscriber(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     bus = f"signals-{uuid.uuid4().hex[:12]}"
     events.create_event_bus(Name=bus)
     queue_url = sqs.create_queue(QueueName=f"notifier-{uuid.uuid4().hex[:12]}")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     # the rule of docs/signals.md and examples/signals-to-sqs.yaml
     events.put_rule(Name="to-notifier", EventBusName=bus, EventPattern=json.dumps({"source": [EVENT_SOURCE]}))
     events.put_targets(Rule="to-notifier", EventBusName=bus, Targets=[{"Id": "notifier", "Arn": queue_arn}])
@@ -70,7 +72,9 @@ def received(subscriber: dict[str, Any]) -> list[dict[str, Any]]:
     sqs, url = subscriber["sqs"], subscriber["queue_url"]
     events = []
     while True:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
+            "Messages", []
+        )
         if not messages:
             return events
         for message in messages:
@@ -97,7 +101,9 @@ def outbox(db: Engine) -> dict[int, tuple[str, int]]:
     with db.connect() as conn:
         return {
             id_: (status, attempts)
-            for id_, status, attempts in conn.execute(text("SELECT id, status, publish_attempts FROM signal_outbox"))
+            for id_, status, attempts in conn.execute(
+                text("SELECT id, status, publish_attempts FROM signal_outbox")
+            )
         }
 
 
@@ -217,7 +223,9 @@ def test_eventbridge_not_answering_costs_bounded_time_and_the_rows_stay_pending(
 
     ids = write_outbox(db, many(new_user_id(), 25))
     settings = get_settings()
-    bound = settings.aws_max_attempts * (settings.aws_connect_timeout_seconds + settings.aws_read_timeout_seconds)
+    bound = settings.aws_max_attempts * (
+        settings.aws_connect_timeout_seconds + settings.aws_read_timeout_seconds
+    )
     with silent_server() as port:
         monkeypatch.setenv("AWS_ENDPOINT_URL_EVENTBRIDGE", f"http://127.0.0.1:{port}")
         signals_publish.forget_client()

@@ -46,6 +46,16 @@ def outbox_reply(query: str) -> Reply:
     if not 1 <= limit <= MAX_LIMIT:
         return json_reply(400, {"message": f"limit must be between 1 and {MAX_LIMIT}"})
     rows = run_idempotent(OUTBOX_SQL, {"user_id": user_id, "limit": limit})
-    columns = ("id", "user_id", "kind", "local_day", "due_at", "detail", "status", "publish_attempts", "published_at")
+    columns = (
+        "id",
+        "user_id",
+        "kind",
+        "local_day",
+        "due_at",
+        "detail",
+        "status",
+        "publish_attempts",
+        "published_at",
+    )
     signals = [{name: _iso(value) for name, value in zip(columns, row, strict=True)} for row in rows]
     return json_reply(200, {"signals": signals})
