@@ -243,6 +243,34 @@ def test_eventbridge_not_answering_costs_bounded_time_and_the_rows_stay_pending(
     assert sorted(e["detail"]["outbox_id"] for e in received(subscriber)) == sorted(ids)
 
 
+def test_two_overlapping_sweeps_send_disjoint_signals(db, subscriber, new_user_id, monkeypatch) -> None:
+    ids = write_outbox(db, many(new_user_id(), 40))
+    client = signals_publish.events_client()
+    real = client.put_events
+
+    def slow(**kwargs: Any) -> Any:
+        time.sleep(0.05)  # each sweep is still sending while the other reads
+        return real(**kwargs)
+
+    monkeypatch.setattr(client, "put_events", slow)
+    answers: list[Any] = []
+    start = threading.Barrier(2)
+
+    def one_sweep() -> None:
+        start.wait()
+        answers.append(publish_pending(NOW, bus=subscriber["bus"], limit=10))
+
+    threads = [threading.Thread(target=one_sweep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(a.published for a in answers)[0] > 0  # both sent some: they did overlap
+    assert sum(a.published for a in answers) == 40
+    events = received(subscriber)
+    assert sorted(e["detail"]["outbox_id"] for e in events) == sorted(ids)  # each once
+
+
 class Killed(BaseException):
     """The invocation's end (a timeout, the container gone): no handler of ours sees it."""
 

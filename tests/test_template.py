@@ -860,6 +860,13 @@ def test_the_sweep_publishes_signals_to_the_stacks_own_bus_only_and_an_alarm_wat
     assert signals_publish.EVENT_SOURCE in TEMPLATE_TEXT
     outputs = TEMPLATE["Outputs"]
     assert outputs["SignalsBusArn"]["Value"] == {"Fn::GetAtt": ["SignalsBus", "Arn"]}
+    # the sweep reaches EventBridge from the private subnets (unless the VPC does already)
+    endpoint = RESOURCES["EventsEndpoint"]
+    assert endpoint["Condition"] == "CreateEventsInterfaceEndpoint"
+    assert endpoint["Properties"]["ServiceName"] == {"Fn::Sub": "com.amazonaws.${AWS::Region}.events"}
+    assert endpoint["Properties"]["PrivateDnsEnabled"] is True
+    assert TEMPLATE["Parameters"]["CreateEventsEndpoint"]["Default"] == "true"
+    assert "EventsEndpoint" not in _deployed(CreateEventsEndpoint="false")
 
 
 # ---- issue 22: keeping a streak -----------------------------------------------------------------------

@@ -7,6 +7,8 @@ ten entries a call, and marks them by id (`progress_signals_mark_v1`: one statem
 
 At least once, never twice by choice:
 - A row is marked published only after EventBridge accepted its entry; a marked row is never read again.
+- A read, its PutEvents calls and its mark are one transaction, and the pending read locks the rows it returns
+  (FOR UPDATE SKIP LOCKED): two overlapping sweeps send disjoint rows.
 - An entry EventBridge refused (FailedEntryCount, the entry's ErrorCode), or a call that did not answer
   within the bounded timeouts (settings.aws_*), leaves its rows pending: the next sweep sends them again.
 - A sweep killed after the outbox write and before the mark loses nothing (the rows are pending); if it was
@@ -23,13 +25,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
-from progress_common.db import run_idempotent, unavailable_as_typed_error
+from progress_common.db import get_engine, unavailable_as_typed_error
 from progress_common.observability import logger, metrics
 from progress_common.settings import get_settings
 
@@ -125,11 +128,20 @@ def _as_signal(row: Sequence[Any]) -> Signal:
     return Signal(int(id_), int(user_id), str(kind), local_day, due_at, dict(detail or {}))
 
 
-def read_pending(*, engine: Engine | None = None, limit: int = READ_LIMIT) -> list[Signal]:
-    """The signals still to publish, oldest first (one statement)."""
-    with unavailable_as_typed_error():
-        rows = run_idempotent(PENDING_SQL, {"limit": limit}, engine=engine)
-    return [_as_signal(row) for row in rows]
+@contextmanager
+def claimed(engine: Engine | None = None) -> Iterator[Connection]:
+    """One transaction for a read, its PutEvents calls and its mark: the pending read locks the rows it
+    returns (FOR UPDATE SKIP LOCKED), so an overlapping sweep skips them instead of sending them too. A sweep
+    that dies lets go of them when its connection goes (they are still pending)."""
+    with unavailable_as_typed_error(), (engine or get_engine()).connect() as conn:
+        conn.execution_options(isolation_level="READ COMMITTED")  # the engine is autocommit: a transaction
+        with conn.begin():
+            yield conn
+
+
+def read_pending(conn: Connection, *, limit: int = READ_LIMIT) -> list[Signal]:
+    """The signals still to publish, oldest first, locked for this transaction (one statement)."""
+    return [_as_signal(row) for row in conn.execute(PENDING_SQL, {"limit": limit}).all()]
 
 
 def _array(ids: Sequence[int]) -> str:
@@ -137,18 +149,23 @@ def _array(ids: Sequence[int]) -> str:
 
 
 def mark(
-    published: Sequence[int], failed: Sequence[int], now: dt.datetime, *, engine: Engine | None = None
+    published: Sequence[int],
+    failed: Sequence[int],
+    now: dt.datetime,
+    *,
+    conn: Connection | None = None,
+    engine: Engine | None = None,
 ) -> None:
     """Mark rows published, and count a failed attempt on the others (they stay pending); one statement,
-    safe to run twice."""
+    safe to run twice. In the read's transaction (conn), else on its own."""
     if not published and not failed:
         return
-    with unavailable_as_typed_error():
-        run_idempotent(
-            MARK_SQL,
-            {"published": _array(published), "failed": _array(failed), "now": now.isoformat()},
-            engine=engine,
-        )
+    params = {"published": _array(published), "failed": _array(failed), "now": now.isoformat()}
+    if conn is not None:
+        conn.execute(MARK_SQL, params)
+        return
+    with unavailable_as_typed_error(), (engine or get_engine()).connect() as own:
+        own.execute(MARK_SQL, params)
 
 
 _client_lock = threading.Lock()
@@ -211,18 +228,18 @@ def publish_pending(
     """Publish what the outbox holds, within the remaining invocation time (docstring of the module)."""
     report = PublishReport()
     while True:
-        signals = read_pending(engine=engine, limit=limit)
-        if not signals:
-            break
-        if bus is None:
-            for signal in signals:
-                line = signal.line()
-                logger.info(line, extra={"signal": signal.event_detail(), "event_bus": None})
-                report.local.append(line)
-            mark([s.id for s in signals], [], now, engine=engine)
-            report.published += len(signals)
-        else:
-            if not _publish(bus, signals, now, report, engine=engine):
+        with claimed(engine) as conn:
+            signals = read_pending(conn, limit=limit)
+            if not signals:
+                break
+            if bus is None:
+                for signal in signals:
+                    line = signal.line()
+                    logger.info(line, extra={"signal": signal.event_detail(), "event_bus": None})
+                    report.local.append(line)
+                mark([s.id for s in signals], [], now, conn=conn)
+                report.published += len(signals)
+            elif not _publish(bus, signals, now, report, conn):
                 break
         if len(signals) < limit:
             break
@@ -233,7 +250,9 @@ def publish_pending(
     return report
 
 
-def _publish(bus: str, signals: list[Signal], now: dt.datetime, report: PublishReport, **db: Any) -> bool:
+def _publish(
+    bus: str, signals: list[Signal], now: dt.datetime, report: PublishReport, conn: Connection
+) -> bool:
     """Send one read's signals in batches of ten; mark them in one statement. False: stop this sweep (some
     failed, or EventBridge did not answer), the rest stays pending for the next one."""
     published: list[int] = []
@@ -259,7 +278,7 @@ def _publish(bus: str, signals: list[Signal], now: dt.datetime, report: PublishR
             break
         published.extend(ok)
         failed.extend(refused)
-    mark(published, failed, now, **db)
+    mark(published, failed, now, conn=conn)
     report.published += len(published)
     report.failed += len(failed)
     if failed and not report.unavailable:
