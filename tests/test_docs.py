@@ -24,6 +24,7 @@ LOCAL_ROUTES = {
     "POST /local/attempts",
     "POST /local/sqs",
     "GET /local/exports",
+    "GET /local/signals",
     "POST /@connections/{id}",
     "DELETE /@connections/{id}",
     "GET /openapi.json",

@@ -60,7 +60,7 @@ def erase(
 def tables(engine: Engine) -> dict[str, bool]:
     """Every table of the schema, and whether it has a user_id column."""
     with engine.connect() as conn:
-        return {name: has_user_id for name, has_user_id in conn.execute(TABLES_SQL)}
+        return dict(conn.execute(TABLES_SQL).all())
 
 
 def rows_of(engine: Engine, user_id: int) -> dict[str, int]:

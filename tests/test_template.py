@@ -26,6 +26,7 @@ from tests.helpers import sam_translate
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = load_template(ROOT / "template.yaml")
 FUNCTIONS = functions(TEMPLATE)
+TEMPLATE_TEXT = (ROOT / "template.yaml").read_text()
 
 
 def test_every_function_has_its_handler_file_and_build_makefile() -> None:
@@ -178,6 +179,8 @@ def test_no_function_has_a_wider_policy_than_it_needs() -> None:
         ("sqs:GetQueueAttributes", {"Fn::GetAtt": ["AttemptsQueue", "Arn"]}),
         # CloudWatch's metric reads have no resource-level permissions: the one "*" of the stack
         ("cloudwatch:GetMetricData", "*"),
+        # the signals: PutEvents on the stack's bus, and no other
+        ("events:PutEvents", {"Fn::GetAtt": ["SignalsBus", "Arn"]}),
     ]
 
 
@@ -805,6 +808,66 @@ def test_the_sweep_runs_every_minute_reads_the_attempts_queue_and_has_its_alarms
         and r["Properties"].get("Dimensions") == [{"Name": "FunctionName", "Value": {"Ref": "SweepFunction"}}]
     ]
     assert [a["MetricName"] for a in errors] == ["Errors"]
+
+
+def test_the_sweep_publishes_signals_to_the_stacks_own_bus_only_and_an_alarm_watches_failures() -> None:
+    from progress_common import signals_publish
+
+    bus = RESOURCES["SignalsBus"]
+    assert bus["Type"] == "AWS::Events::EventBus"
+    assert bus["Properties"]["Name"] == {"Fn::Sub": "${AWS::StackName}-signals"}
+    sweep = FUNCTIONS["SweepFunction"]["Properties"]
+    assert sweep["Environment"]["Variables"]["EVENT_BUS_NAME"] == {"Ref": "SignalsBus"}
+    # the only events:* permission of the stack: PutEvents, on that bus's ARN
+    grants = [
+        (name, statement)
+        for name, resource in FUNCTIONS.items()
+        for policy in resource["Properties"].get("Policies", [])
+        if isinstance(policy, dict) and "Statement" in policy
+        for statement in policy["Statement"]
+        if "events:" in str(statement.get("Action"))
+    ]
+    assert grants == [
+        (
+            "SweepFunction",
+            {
+                "Sid": "PublishSignalsToTheBus",
+                "Effect": "Allow",
+                "Action": "events:PutEvents",
+                "Resource": {"Fn::GetAtt": ["SignalsBus", "Arn"]},
+            },
+        )
+    ]
+    # after SAM: the role's statement names the bus's ARN, nothing wider
+    roles = _function_roles(_deployed())
+    statements = [
+        statement
+        for policy in roles["SweepFunctionRole"].get("Policies", [])
+        for statement in _statements(policy["PolicyDocument"])
+        if statement.get("Sid") == "PublishSignalsToTheBus"
+    ]
+    assert [(s["Action"], s["Resource"]) for s in statements] == [
+        ("events:PutEvents", {"Fn::GetAtt": ["SignalsBus", "Arn"]})
+    ]
+    # the failures the publisher counts raise an alarm that reaches the topic
+    alarm = _alarm_on("SignalsPublishFailed")
+    assert alarm["Namespace"] == "ProgressService" and alarm["Threshold"] == 1
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    layer_source = (LAYER / "signals_publish.py").read_text()
+    for metric in ("SignalsPublished", "SignalsPublishFailed"):
+        assert f'name="{metric}"' in layer_source, metric
+    # the source the docs and the example rule name is the publisher's
+    assert signals_publish.EVENT_SOURCE == "progress.service"
+    assert signals_publish.EVENT_SOURCE in TEMPLATE_TEXT
+    outputs = TEMPLATE["Outputs"]
+    assert outputs["SignalsBusArn"]["Value"] == {"Fn::GetAtt": ["SignalsBus", "Arn"]}
+    # the sweep reaches EventBridge from the private subnets (unless the VPC does already)
+    endpoint = RESOURCES["EventsEndpoint"]
+    assert endpoint["Condition"] == "CreateEventsInterfaceEndpoint"
+    assert endpoint["Properties"]["ServiceName"] == {"Fn::Sub": "com.amazonaws.${AWS::Region}.events"}
+    assert endpoint["Properties"]["PrivateDnsEnabled"] is True
+    assert TEMPLATE["Parameters"]["CreateEventsEndpoint"]["Default"] == "true"
+    assert "EventsEndpoint" not in _deployed(CreateEventsEndpoint="false")
 
 
 # ---- issue 22: keeping a streak -----------------------------------------------------------------------

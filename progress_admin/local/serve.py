@@ -99,7 +99,8 @@ BANNER = """\
  attempts: POST {url}/local/attempts (a JSON list of message bodies, one SQS batch)
  Exports: POST {url}/progress/export; files in .local/exports, download links
  on {url}/local/exports/... (signed, 15 minutes); the worker runs in this process
- The minute sweep (SweepFunction) runs at the start of every minute
+ The minute sweep (SweepFunction) runs at the start of every minute; signals
+ go to no bus here: logged, and listed newest first on {url}/local/signals
  A token for user_7 and its dashboard URL: progress-admin token --user user_7
 ==============================================================================
 """

@@ -30,6 +30,8 @@ from progress_admin.local.gateway import (
     unverified_claims,
 )
 from progress_admin.local.live import LiveLoop
+from progress_admin.local.signals import outbox_reply
+from progress_admin.local.signals import serves as serves_signals
 from progress_admin.local.static import dashboard_csp, dashboard_reply, docs_reply, serves_docs
 from progress_admin.local.sweep import SweepLoop
 from progress_admin.local.web import C_PARSER, BadHttpMessage, LineTooLong, web
@@ -226,6 +228,8 @@ class LocalServer:
             return to_response(dashboard)
         if method in ("GET", "HEAD") and serves_docs(raw_path):
             return to_response(docs_reply(raw_path, self.openapi))
+        if serves_signals(method, raw_path):
+            return to_response(await self.invoke(outbox_reply, request.rel_url.raw_query_string))
         if self.live is not None and self.live.serves(method, raw_path):
             return to_response(await self.live.handle(method, raw_path, request.headers, body))
         if self.exports is not None and self.exports.serves(method, raw_path):

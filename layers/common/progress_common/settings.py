@@ -183,7 +183,8 @@ def set_export_settings(settings: ExportSettings | None) -> None:
 
 
 class IngestSettings(BaseModel):
-    """The sweep's view of the attempts queue (docs/signals.md, "Settled days"), from the environment; set
+    """The sweep's view of the attempts queue (docs/signals.md, "Settled days") and the bus it publishes
+    signals to, from the environment; set
     only in the sweep function (template.yaml), and by `progress-admin serve` and `sweep` locally."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -197,6 +198,9 @@ class IngestSettings(BaseModel):
     # ApproximateAgeOfOldestMessage counts a delayed message is not documented, so the watermark stays this
     # far behind what the metric proves. 0 only when no producer ever delays a message.
     ingest_max_delay_seconds: int = Field(default=900, ge=0, le=900)
+    # the EventBridge bus the sweep publishes the signal outbox to (docs/signals.md, "Publishing"); unset
+    # (serve, `progress-admin sweep`): each signal is logged as one line and marked published locally
+    event_bus_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._/:-]{1,1600}$")
 
     @model_validator(mode="after")
     def _a_queue_to_watch(self) -> IngestSettings:

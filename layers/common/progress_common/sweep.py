@@ -1,7 +1,7 @@
 """The minute sweep (SweepFunction, EventBridge Scheduler every minute; `progress-admin serve` and `sweep`
-locally): advances the ingest watermark from what the attempts queue proves, opens and closes incidents, and
-covers the days of the learners a closed incident affected, and writes the signals due to the outbox
-(docs/signals.md).
+locally): advances the ingest watermark from what the attempts queue proves, opens and closes incidents,
+covers the days of the learners a closed incident affected, writes the signals due to the outbox, and
+publishes the outbox to EventBridge (signals_publish.py; docs/signals.md).
 
 Every step takes "now" from one clock (progress_common.clock, or the instant given), so a test or
 `progress-admin sweep --at` can run it as of any minute. Each step is one statement, its own transaction;
@@ -22,6 +22,7 @@ from progress_common import clock
 from progress_common.db import run_idempotent, unavailable_as_typed_error
 from progress_common.observability import logger, metrics
 from progress_common.settings import IngestSettings, get_ingest_settings
+from progress_common.signals_publish import PublishReport, publish_pending
 from progress_common.watermark import Evidence, read_evidence
 
 ADVANCE_SQL = text(
@@ -53,6 +54,7 @@ class SweepReport:
     incident_closed: int | None = None
     covered: list[dict[str, Any]] = field(default_factory=list)
     signals: dict[str, int] = field(default_factory=dict)
+    published: PublishReport | None = None
 
     @property
     def lag_seconds(self) -> float | None:
@@ -71,6 +73,7 @@ class SweepReport:
             "incident_closed": self.incident_closed,
             "covered": self.covered,
             "signals": self.signals,
+            "published": self.published.as_dict() if self.published is not None else None,
         }
 
 
@@ -148,7 +151,8 @@ def run_sweep(
     be reached (the scheduler's retry, or the next minute, carries on)."""
     now = now or clock.utc_now()
     report = SweepReport(now=now)
-    evidence = read_evidence(now, ingest or get_ingest_settings())
+    ingest = ingest or get_ingest_settings()
+    evidence = read_evidence(now, ingest)
     state = advance_watermark(now, evidence, engine=engine)
     report.watermark = _instant(state["watermark"])
     report.advanced = bool(state["advanced"])
@@ -178,6 +182,11 @@ def run_sweep(
             logger.warning("incident covered its learners' missed days", extra=batch)
             break
     report.signals = sweep_signals(now, engine=engine, remaining_ms=remaining_ms)
+    # after the signals step (the outbox it wrote goes out in the same minute), within the remaining time;
+    # what does not fit, or what EventBridge did not take, stays pending for the next sweep
+    report.published = publish_pending(
+        now, bus=ingest.event_bus_name, engine=engine, remaining_ms=remaining_ms
+    )
     _emit(report)
     return report
 
