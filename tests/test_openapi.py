@@ -19,7 +19,7 @@ def test_document_describes_every_route_of_the_template_its_errors_and_the_jwt()
 
     document = json.loads((ROOT / "docs/openapi.json").read_text())
     routes = {(r.path, r.method.lower()) for r in http_routes(load_template(ROOT / "template.yaml"))}
-    assert len(routes) == 11
+    assert len(routes) == 12
     assert {(path, method) for path, item in document["paths"].items() for method in item} == routes
     assert document["security"] == [{"jwt": []}]
     for path, method in routes:

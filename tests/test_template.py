@@ -59,7 +59,7 @@ def test_every_function_has_its_handler_file_and_build_makefile() -> None:
         assert f"build-{name}:" in (ROOT / props["CodeUri"] / "Makefile").read_text()
 
 
-def test_routes_are_the_ten_of_the_design() -> None:
+def test_routes_are_those_of_the_design() -> None:
     assert {(r.method, r.path, r.function) for r in http_routes(TEMPLATE)} == {
         ("GET", "/progress", "GetProgressFunction"),
         ("GET", "/progress/statistics", "GetStatisticsFunction"),
