@@ -136,9 +136,7 @@ def run_one(history: int) -> dict[str, Any]:
         settings = load_settings({"DATABASE_URL": database.url})
         migrate(settings)
         engine = common_db.make_engine(settings, pool_size=2)
-        from tests.signal_outbox_stub import ensure_signal_outbox
-
-        stand_in = ensure_signal_outbox(engine)
+        stand_in = False
         try:
             seed(engine, history)
             client = CountingEventBridge()

@@ -69,6 +69,7 @@ TABLES = (
     "exports",
     "ingest_holds",
     "signal_outbox",
+    "user_reminders",
 )
 # tables of the service's own state, no learner's: emptied after each test too
 SERVICE_TABLES = ("ingest_incidents", "ingest_watermark")
@@ -99,10 +100,7 @@ def test_database() -> Iterator[ScratchDatabase]:
 @pytest.fixture(scope="session")
 def engine(test_database: ScratchDatabase) -> Iterator[Engine]:
     """The shared (autocommit) engine the functions use, pointed at the test database."""
-    from tests.signal_outbox_stub import ensure_signal_outbox
-
     eng = common_db.make_engine(get_settings(), pool_size=4, check_schema=True)
-    ensure_signal_outbox(eng)  # until the migration creates the outbox (signals-core): its stand-in
     common_db.set_engine(eng)
     yield eng
     common_db.set_engine(None)

@@ -58,13 +58,9 @@ def erase(
 
 
 def tables(engine: Engine) -> dict[str, bool]:
-    """Every table of the schema, and whether it has a user_id column (less the signal outbox's test stand-in,
-    tests/signal_outbox_stub.py, until the migration creates the outbox and erasure removes its rows)."""
-    from tests.signal_outbox_stub import stand_in_tables
-
-    waived = stand_in_tables()
+    """Every table of the schema, and whether it has a user_id column."""
     with engine.connect() as conn:
-        return {name: has_user_id for name, has_user_id in conn.execute(TABLES_SQL) if name not in waived}
+        return {name: has_user_id for name, has_user_id in conn.execute(TABLES_SQL)}
 
 
 def rows_of(engine: Engine, user_id: int) -> dict[str, int]:
@@ -84,6 +80,18 @@ def give_the_learner_everything(
     """A row of the learner in every table the service has: history, live ticket and connection, an export
     with its file."""
     seed_learner(engine, user_id)
+    with engine.begin() as conn:  # a reminders setting and a signal (docs/signals.md)
+        conn.execute(
+            text("SELECT progress_settings_put_v2(:u, now(), CAST(:c AS jsonb))"),
+            {"u": user_id, "c": '{"reminders": {"reminder_time": "19:00"}}'},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO signal_outbox (user_id, kind, local_day, due_at)"
+                " VALUES (:u, 'milestone', '2026-06-01', now())"
+            ),
+            {"u": user_id},
+        )
     issue_ticket(user_id)
     bind_connection_for(user_id)
     call(handlers["request_export"], http_event("POST", "/progress/export", claims={"sub": str(user_id)}))
@@ -138,6 +146,8 @@ def test_erasure_leaves_no_row_of_the_learner_in_any_table_of_the_schema(
         "freeze_grants": "freeze_grants",
         "streak_repairs": "repairs",
         "user_frozen_days": "frozen_days",
+        "signal_outbox": "signals",
+        "user_reminders": "reminders",
     }
     assert set(by_table) == set(before), "each table's count in the answer"
     assert {by_table[table]: count for table, count in before.items()} == {

@@ -64,22 +64,12 @@ def transaction(engine: Engine) -> Iterator[Connection]:
         eng.dispose()
 
 
-def _beyond_the_stand_in(found: list[str]) -> list[str]:
-    """Drift, less the signal outbox's stand-in (tests/signal_outbox_stub.py) while the source lacks it."""
-    from tests.signal_outbox_stub import stand_in_functions
-
-    waived = stand_in_functions()
-    return [line for line in found if not any(f"function {name}(" in line for name in waived)]
-
-
 def test_migrated_database_matches_the_sql_files(transaction: Connection) -> None:
-    assert _beyond_the_stand_in(drift(transaction)) == []
+    assert drift(transaction) == []
 
 
 def test_database_holds_exactly_the_source_objects(transaction: Connection) -> None:
-    from tests.signal_outbox_stub import stand_in_functions
-
-    functions = {name for name, _, _ in transaction.execute(FUNCTIONS_SQL)} - stand_in_functions()
+    functions = {name for name, _, _ in transaction.execute(FUNCTIONS_SQL)}
     triggers = {name for name, _ in transaction.execute(TRIGGERS_SQL)}
     current = sqlsource.current_objects()
     source_functions = {o.name for o in current if o.kind == "functions"}
@@ -98,7 +88,7 @@ def test_drift_is_detected(transaction: Connection) -> None:
     transaction.execute(
         text("CREATE FUNCTION progress_not_in_source() RETURNS int LANGUAGE sql AS 'SELECT 1'")
     )
-    assert _beyond_the_stand_in(drift(transaction)) == [
+    assert drift(transaction) == [
         "function progress_not_in_source()",
         "function progress_refresh_day_summary(p_user_id bigint, p_changed_from date)",
     ]
@@ -161,10 +151,7 @@ def test_the_layer_calls_only_versioned_functions() -> None:
         for name in re.findall(r"\b(progress_\w+)\(", path.read_text())
         if re.search(rf"(SELECT|FROM) {name}\(", path.read_text())
     }
-    from tests.signal_outbox_stub import stand_in_functions
-
-    # the signal outbox's functions are signals-core's; until they are in the source, their test stand-in
-    source = {o.name for o in sqlsource.current_objects() if o.kind == "functions"} | stand_in_functions()
+    source = {o.name for o in sqlsource.current_objects() if o.kind == "functions"}
     assert called, "the layer calls no database function?"
     for name in called:
         assert re.fullmatch(r"progress_\w+_v\d+", name), f"{name} has no version in its name"

@@ -79,6 +79,18 @@ def grant(api, body: dict[str, Any], **kwargs: Any):
 
 # ---- settings ------------------------------------------------------------------------------------------
 
+DEFAULT_REMINDERS = {
+    "kinds": {
+        "streak_saver": True,
+        "weekly_goal_at_risk": True,
+        "milestone": True,
+        "freeze_used": True,
+        "streak_lost": True,
+    },
+    "reminder_time": "20:00",
+    "quiet_hours": None,
+}
+
 
 def test_a_learner_without_settings_reads_the_defaults(api, new_user_id, set_now) -> None:
     set_now(at(TODAY, "UTC"))
@@ -92,6 +104,7 @@ def test_a_learner_without_settings_reads_the_defaults(api, new_user_id, set_now
         "weekly_goal_days": None,
         "week_start": "mon",
         "effective_from": None,
+        "reminders": DEFAULT_REMINDERS,
     }
 
 
@@ -127,6 +140,41 @@ BAD_SETTINGS = [
     ({"daily_goal": 10}, ["body", "daily_goal"], "model_attributes_type"),
     ({"week_start": "monday"}, ["body", "week_start"], "literal_error"),
     ({"reminder_time": "20:00"}, ["body", "reminder_time"], "extra_forbidden"),
+    ({"reminders": None}, ["body", "reminders"], "value_error"),
+    (
+        {"reminders": {"reminder_time": "8pm"}},
+        ["body", "reminders", "reminder_time"],
+        "string_pattern_mismatch",
+    ),
+    (
+        {"reminders": {"reminder_time": "24:00"}},
+        ["body", "reminders", "reminder_time"],
+        "string_pattern_mismatch",
+    ),
+    ({"reminders": {"reminder_time": 2000}}, ["body", "reminders", "reminder_time"], "string_type"),
+    ({"reminders": {"reminder_time": None}}, ["body", "reminders", "reminder_time"], "value_error"),
+    (
+        {"reminders": {"kinds": {"streak_saver": "no"}}},
+        ["body", "reminders", "kinds", "streak_saver"],
+        "bool_type",
+    ),
+    (
+        {"reminders": {"kinds": {"streak_saver": 0}}},
+        ["body", "reminders", "kinds", "streak_saver"],
+        "bool_type",
+    ),
+    ({"reminders": {"kinds": {"push": True}}}, ["body", "reminders", "kinds", "push"], "extra_forbidden"),
+    (
+        {"reminders": {"quiet_hours": {"from": "22:00"}}},
+        ["body", "reminders", "quiet_hours", "to"],
+        "missing",
+    ),
+    (
+        {"reminders": {"quiet_hours": {"from": "22:00", "to": "7:00"}}},
+        ["body", "reminders", "quiet_hours", "to"],
+        "string_pattern_mismatch",
+    ),
+    ({"reminders": {"snooze": True}}, ["body", "reminders", "snooze"], "extra_forbidden"),
 ]
 
 
@@ -186,6 +234,7 @@ def test_a_change_applies_from_the_learners_next_local_day(
         "weekly_goal_days": 4,
         "week_start": "mon",
         "effective_from": effective_from,
+        "reminders": DEFAULT_REMINDERS,
     }
     # stored as ISO weekdays (Monday = 1), one full version row
     (stored,) = rows(db, "SELECT * FROM user_settings WHERE user_id = :u", u=user)
@@ -577,3 +626,64 @@ def test_each_streak_request_is_one_statement(
         assert status in (200, 409)
         assert count_sql.count == 1, (method, path, count_sql.statements)
         assert "%" not in count_sql.statements[0] and len(count_sql.statements[0]) < 16 * 1024
+
+
+# ---- reminders (docs/signals.md "Signals") -------------------------------------------------------------
+
+
+def test_reminders_apply_at_once_merge_by_kind_and_write_no_settings_version(
+    api, db, new_user_id, set_now
+) -> None:
+    set_now(at(TODAY, "UTC"))
+    user = new_user_id()
+    status, _, body = api(
+        "PUT",
+        "/progress/settings",
+        user,
+        {"reminders": {"kinds": {"milestone": False}, "quiet_hours": {"from": "22:00", "to": "07:30"}}},
+    )
+    assert status == 200, body
+    assert body["reminders"] == {
+        **DEFAULT_REMINDERS,
+        "kinds": {**DEFAULT_REMINDERS["kinds"], "milestone": False},
+        "quiet_hours": {"from": "22:00", "to": "07:30"},
+    }
+    assert body["effective_from"] is None  # only reminders: no settings version
+    assert rows(db, "SELECT * FROM user_settings WHERE user_id = :u", u=user) == []
+    status, _, body = api(
+        "PUT",
+        "/progress/settings",
+        user,
+        {"reminders": {"kinds": {"streak_lost": False}, "reminder_time": "07:15", "quiet_hours": None}},
+    )
+    assert status == 200, body
+    assert body["reminders"] == {
+        "kinds": {**DEFAULT_REMINDERS["kinds"], "milestone": False, "streak_lost": False},
+        "reminder_time": "07:15",
+        "quiet_hours": None,
+    }
+    assert api("GET", "/progress/settings", user)[2] == body
+    # the learner is planned again at the next sweep
+    assert rows(
+        db, "SELECT next_signal_at = '-infinity' AS due FROM user_profiles WHERE user_id = :u", u=user
+    ) == [{"due": True}]
+
+
+def test_get_progress_says_reminders_paused_in_one_round_trip(
+    api, db, new_user_id, set_now, count_sql
+) -> None:
+    set_now(at(TODAY, "UTC"))
+    user = new_user_id()
+    practise(db, user, TODAY - dt.timedelta(days=1))
+    with db.begin() as conn:
+        conn.execute(
+            text("UPDATE user_profiles SET reminders_paused = '{streak_saver}' WHERE user_id = :u"),
+            {"u": user},
+        )
+    count_sql.reset()
+    status, _, body = api("GET", "/progress", user)
+    assert status == 200 and body["reminders_paused"] == ["streak_saver"]
+    assert count_sql.count == 1
+    # practice ends the pause, in the attempts' own statement
+    practise(db, user, TODAY)
+    assert api("GET", "/progress", user)[2]["reminders_paused"] == []

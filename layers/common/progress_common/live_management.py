@@ -93,6 +93,8 @@ def _post_all(client: Any, jobs: list[tuple[str, bytes | None]], deadline: float
     from concurrent.futures import ThreadPoolExecutor, wait
 
     outcomes = {connection_id: "skipped" for connection_id, _ in jobs}
+    if time.monotonic() >= deadline:
+        return outcomes  # no time left: nothing is sent, not even on a thread that would outlive the call
     executor = ThreadPoolExecutor(max_workers=min(PUSH_WORKERS, len(jobs)), thread_name_prefix="live-push")
     try:
         futures = {executor.submit(_post, client, cid, data): cid for cid, data in jobs}

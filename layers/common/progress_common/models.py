@@ -212,6 +212,9 @@ class StreakKeeping(BaseModel):
     weekly_streak: int = Field(description="consecutive met weeks ending this week if met, else last week")
 
 
+SignalKind = Literal["streak_saver", "weekly_goal_at_risk", "milestone", "freeze_used", "streak_lost"]
+
+
 class ProgressResponse(StreakKeeping):
     user_id: int
     total_attempts: int
@@ -225,6 +228,11 @@ class ProgressResponse(StreakKeeping):
     timezone: str
     streak_status: Literal["active", "pending", "broken"] | None = Field(description=STREAK_STATUS)
     data_complete_through: Timestamp | None = Field(description=DATA_COMPLETE_THROUGH)
+    reminders_paused: list[SignalKind] = Field(
+        default_factory=list,
+        description="signal kinds paused after 3 signals with no practice within 2 h; practice ends the pause"
+        " (docs/signals.md)",
+    )
     recent_attempts: list[RecentAttempt]
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
 
@@ -405,6 +413,8 @@ class ErasedCounts(BaseModel):
     freeze_grants: int = Field(description="freezes granted by the app's backend (POST /progress/freezes)")
     repairs: int = Field(description="repaired breaks of the learner's streak")
     frozen_days: int = Field(description="days a freeze kept the learner's streak")
+    signals: int = Field(default=0, description="signals written for the app's notifier (docs/signals.md)")
+    reminders: int = Field(default=0, description="the learner's reminders settings (0 or 1)")
     exports: int
     export_files: int
 

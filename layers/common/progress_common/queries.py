@@ -137,6 +137,7 @@ def get_progress(
             **row["common"],
             "streak_status": streak["streak_status"],
             "data_complete_through": _in_zone(complete, row["common"]["timezone"]) if complete else None,
+            "reminders_paused": streak.get("reminders_paused", []),
             "recent_attempts": recent,
             "next_cursor": next_cursor,
         }

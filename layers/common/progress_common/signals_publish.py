@@ -47,7 +47,8 @@ READ_LIMIT = 500
 PUBLISH_RESERVE_MS = 10_000
 
 PENDING_SQL = text(
-    "SELECT id, user_id, kind, local_day, due_at, detail FROM progress_signals_pending_v1(CAST(:limit AS integer))"
+    "SELECT id, user_id, kind, local_day, due_at, detail"
+    " FROM progress_signals_pending_v1(CAST(:limit AS integer), CAST(:now AS timestamptz))"
 )
 MARK_SQL = text(
     "SELECT progress_signals_mark_v1(CAST(:published AS bigint[]), CAST(:failed AS bigint[]),"
@@ -139,9 +140,12 @@ def claimed(engine: Engine | None = None) -> Iterator[Connection]:
             yield conn
 
 
-def read_pending(conn: Connection, *, limit: int = READ_LIMIT) -> list[Signal]:
-    """The signals still to publish, oldest first, locked for this transaction (one statement)."""
-    return [_as_signal(row) for row in conn.execute(PENDING_SQL, {"limit": limit}).all()]
+def read_pending(conn: Connection, now: dt.datetime, *, limit: int = READ_LIMIT) -> list[Signal]:
+    """The signals still to publish, in id order, re-checked at `now` (the rows whose condition no longer
+    holds are suppressed by the same statement) and locked for this transaction (one statement)."""
+    return [
+        _as_signal(row) for row in conn.execute(PENDING_SQL, {"limit": limit, "now": now.isoformat()}).all()
+    ]
 
 
 def _array(ids: Sequence[int]) -> str:
@@ -229,7 +233,7 @@ def publish_pending(
     report = PublishReport()
     while True:
         with claimed(engine) as conn:
-            signals = read_pending(conn, limit=limit)
+            signals = read_pending(conn, now, limit=limit)
             if not signals:
                 break
             if bus is None:

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 from sqlalchemy import Engine
 
 from progress_common import clock
@@ -29,9 +29,9 @@ DAILY_GOAL_TARGET_MAX = 500
 GRANT_COUNT_MAX = 2
 GRANT_KEY_MAX_LENGTH = 200
 
-SETTINGS_GET_SQL = "SELECT progress_settings_get_v1(CAST({user_id} AS bigint), CAST({now} AS timestamptz))"
+SETTINGS_GET_SQL = "SELECT progress_settings_get_v2(CAST({user_id} AS bigint), CAST({now} AS timestamptz))"
 SETTINGS_PUT_SQL = (
-    "SELECT progress_settings_put_v1(CAST({user_id} AS bigint), CAST({now} AS timestamptz), {changes})"
+    "SELECT progress_settings_put_v2(CAST({user_id} AS bigint), CAST({now} AS timestamptz), {changes})"
 )
 GRANT_SQL = "SELECT progress_freezes_grant_v1(CAST({user_id} AS bigint), CAST({now} AS timestamptz), {grant})"
 REPAIR_SQL = "SELECT progress_streak_repair_v1(CAST({user_id} AS bigint), CAST({now} AS timestamptz))"
@@ -47,6 +47,63 @@ class DailyGoalSetting(BaseModel):
 
     unit: GoalUnit = Field(description="what counts: every attempt, or correct ones only")
     target: StrictInt = Field(ge=1, le=DAILY_GOAL_TARGET_MAX, description="how many a day meets the goal")
+
+
+# a local wall time, "HH:MM" (24 h)
+LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+LocalTime = Annotated[StrictStr, Field(pattern=LOCAL_TIME_PATTERN, examples=["20:00"])]
+
+
+class SignalKinds(BaseModel):
+    """Which signal kinds the app's notifier receives for the learner (docs/signals.md); a kind left out keeps
+    its value (every kind is on until turned off). A kind turned off is never written."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    streak_saver: StrictBool | None = None
+    weekly_goal_at_risk: StrictBool | None = None
+    milestone: StrictBool | None = None
+    freeze_used: StrictBool | None = None
+    streak_lost: StrictBool | None = None
+
+
+class QuietHours(BaseModel):
+    """Local hours in which no signal goes out: a signal due inside them is moved to their end. `from` after
+    `to` wraps midnight (22:00-07:00)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True)
+
+    from_: LocalTime = Field(alias="from", description="local start, HH:MM")
+    to: LocalTime = Field(description="local end, HH:MM (the moved signals go out then)")
+
+
+class RemindersChange(BaseModel):
+    """The `reminders` of PUT /progress/settings: any subset; they apply at once (no past figure changes)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    kinds: SignalKinds | None = Field(default=None, description="kinds on (true) or off (false)")
+    reminder_time: LocalTime | None = Field(
+        default=None, description="local time of the streak_saver, HH:MM (default 20:00)"
+    )
+    quiet_hours: QuietHours | None = Field(default=None, description="null: none")
+
+    @field_validator("kinds", "reminder_time")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must not be null")
+        return value
+
+    def changes(self) -> dict[str, Any]:
+        given: dict[str, Any] = {}
+        if "kinds" in self.model_fields_set and self.kinds is not None:
+            given["kinds"] = self.kinds.model_dump(exclude_none=True)
+        if "reminder_time" in self.model_fields_set:
+            given["reminder_time"] = self.reminder_time
+        if "quiet_hours" in self.model_fields_set:
+            given["quiet_hours"] = self.quiet_hours.model_dump(by_alias=True) if self.quiet_hours else None
+        return given
 
 
 class SettingsChange(BaseModel):
@@ -74,6 +131,17 @@ class SettingsChange(BaseModel):
         default=None, ge=1, le=7, description="practice days a week; null: no weekly goal"
     )
     week_start: WeekdayName = Field(default="mon", description="the first day of the learner's weeks")
+    reminders: RemindersChange | None = Field(
+        default=None,
+        description="the signals for the app's notifier (docs/signals.md): apply at once, change no past figure",
+    )
+
+    @field_validator("reminders")
+    @classmethod
+    def _reminders_not_null(cls, value: RemindersChange | None) -> RemindersChange | None:
+        if value is None:
+            raise ValueError("reminders must be an object")
+        return value
 
     @field_validator("rest_weekdays")
     @classmethod
@@ -84,7 +152,9 @@ class SettingsChange(BaseModel):
 
     def changes(self) -> dict[str, Any]:
         """The fields the request gave, as progress_settings_put_v1 takes them (weekdays as ISO numbers)."""
-        given = self.model_dump(include=self.model_fields_set)
+        given = self.model_dump(include=self.model_fields_set - {"reminders"})
+        if self.reminders is not None:
+            given["reminders"] = self.reminders.changes()
         if "rest_weekdays" in given:
             given["rest_weekdays"] = sorted(WEEKDAY_NAMES.index(day) + 1 for day in given["rest_weekdays"])
         if "week_start" in given:
@@ -99,6 +169,27 @@ class DailyGoalInForce(BaseModel):
     target: int
 
 
+class SignalKindsInForce(BaseModel):
+    streak_saver: bool
+    weekly_goal_at_risk: bool
+    milestone: bool
+    freeze_used: bool
+    streak_lost: bool
+
+
+class QuietHoursInForce(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    from_: str = Field(alias="from")
+    to: str
+
+
+class RemindersInForce(BaseModel):
+    kinds: SignalKindsInForce
+    reminder_time: str = Field(description="local HH:MM of the streak_saver")
+    quiet_hours: QuietHoursInForce | None
+
+
 class SettingsResponse(BaseModel):
     rest_weekdays: list[WeekdayName] = Field(description="in week order, Monday first")
     day_start_minutes: int
@@ -111,6 +202,9 @@ class SettingsResponse(BaseModel):
     effective_from: dt.date | None = Field(
         description="the learner's local day from which these settings apply (a change applies from the next"
         " local day; the days before keep the settings they were lived under); null: the defaults, never changed"
+    )
+    reminders: RemindersInForce = Field(
+        description="the signals for the app's notifier: in force at once (they change no past figure)"
     )
 
 

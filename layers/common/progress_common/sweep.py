@@ -1,7 +1,7 @@
 """The minute sweep (SweepFunction, EventBridge Scheduler every minute; `progress-admin serve` and `sweep`
 locally): advances the ingest watermark from what the attempts queue proves, opens and closes incidents,
-covers the days of the learners a closed incident affected, and publishes the signal outbox to EventBridge
-(signals_publish.py; docs/signals.md).
+covers the days of the learners a closed incident affected, writes the signals due to the outbox and
+publishes the outbox to EventBridge (signals_publish.py; docs/signals.md).
 
 Every step takes "now" from one clock (progress_common.clock, or the instant given), so a test or
 `progress-admin sweep --at` can run it as of any minute. Each step is one statement, its own transaction;
@@ -34,6 +34,12 @@ COVER_SQL = text("SELECT progress_incident_cover_v1(CAST(:limit AS integer))")
 COVER_BATCH = 500
 # leave this much of the invocation for the rest of the sweep
 COVER_RESERVE_MS = 5_000
+SIGNALS_SQL = text("SELECT progress_signals_sweep_v1(CAST(:now AS timestamptz), CAST(:limit AS integer))")
+# learners planned per signals statement (each a short transaction locking that many profiles), and at most
+# this many statements a sweep (the rest are due still and go first at the next minute)
+SIGNALS_BATCH = 500
+SIGNALS_MAX_BATCHES = 40
+SIGNALS_RESERVE_MS = 3_000
 
 
 @dataclass
@@ -47,7 +53,8 @@ class SweepReport:
     incident_opened: int | None = None
     incident_closed: int | None = None
     covered: list[dict[str, Any]] = field(default_factory=list)
-    signals: PublishReport | None = None
+    signals: dict[str, int] = field(default_factory=dict)
+    published: PublishReport | None = None
 
     @property
     def lag_seconds(self) -> float | None:
@@ -65,7 +72,8 @@ class SweepReport:
             "incident_opened": self.incident_opened,
             "incident_closed": self.incident_closed,
             "covered": self.covered,
-            "signals": self.signals.as_dict() if self.signals is not None else None,
+            "signals": self.signals,
+            "published": self.published.as_dict() if self.published is not None else None,
         }
 
 
@@ -94,6 +102,38 @@ def cover_incident_batch(*, engine: Engine | None = None, limit: int = COVER_BAT
     if answer is None:
         return None
     return answer if isinstance(answer, dict) else json.loads(answer)
+
+
+def sweep_signals_batch(
+    now: dt.datetime, *, engine: Engine | None = None, limit: int = SIGNALS_BATCH
+) -> dict[str, Any]:
+    """Plan the learners due at `now` (at most `limit`) and write their due signals to the outbox
+    (progress_signals_sweep_v1): one statement, its own transaction. Safe to retry: each signal is unique by
+    (user, kind, local day), and a learner already planned is no longer due."""
+    with unavailable_as_typed_error():
+        ((answer,),) = run_idempotent(SIGNALS_SQL, {"now": now.isoformat(), "limit": limit}, engine=engine)
+    return answer if isinstance(answer, dict) else json.loads(answer)
+
+
+def sweep_signals(
+    now: dt.datetime,
+    *,
+    engine: Engine | None = None,
+    remaining_ms: Callable[[], int] | None = None,
+    limit: int = SIGNALS_BATCH,
+) -> dict[str, int]:
+    """Every learner due at `now`, batch by batch while time remains: the totals of the batches."""
+    totals = {"evaluated": 0, "written": 0, "skipped_off": 0, "skipped_paused": 0, "batches": 0}
+    for _ in range(SIGNALS_MAX_BATCHES):
+        if remaining_ms is not None and remaining_ms() <= SIGNALS_RESERVE_MS:
+            break
+        batch = sweep_signals_batch(now, engine=engine, limit=limit)
+        totals["batches"] += 1
+        for key in ("evaluated", "written", "skipped_off", "skipped_paused"):
+            totals[key] += int(batch[key])
+        if not batch["more"]:
+            break
+    return totals
 
 
 def _instant(value: str | None) -> dt.datetime | None:
@@ -141,9 +181,12 @@ def run_sweep(
         if batch["covered"]:
             logger.warning("incident covered its learners' missed days", extra=batch)
             break
+    report.signals = sweep_signals(now, engine=engine, remaining_ms=remaining_ms)
     # after the signals step (the outbox it wrote goes out in the same minute), within the remaining time;
     # what does not fit, or what EventBridge did not take, stays pending for the next sweep
-    report.signals = publish_pending(now, bus=ingest.event_bus_name, engine=engine, remaining_ms=remaining_ms)
+    report.published = publish_pending(
+        now, bus=ingest.event_bus_name, engine=engine, remaining_ms=remaining_ms
+    )
     _emit(report)
     return report
 
@@ -151,6 +194,7 @@ def run_sweep(
 def _emit(report: SweepReport) -> None:
     metrics.add_metric(name="IngestIncidentOpen", unit="Count", value=1 if report.open_incident else 0)
     metrics.add_metric(name="IngestHolds", unit="Count", value=report.holds)
+    metrics.add_metric(name="SignalsWritten", unit="Count", value=report.signals.get("written", 0))
     if report.lag_seconds is not None:
         metrics.add_metric(name="IngestWatermarkLagSeconds", unit="Seconds", value=report.lag_seconds)
     logger.info("sweep", extra=report.as_dict())

@@ -69,8 +69,11 @@ BEGIN
                            >= coalesce(v.daily_goal_target, cfg.daily_goal))
                    ORDER BY series.day)
               FROM (SELECT today - i AS day FROM generate_series(0, p_days - 1) AS i) series
+              -- the series' range stated too: an index range of p_days rows, never all of the learner's days
               LEFT JOIN user_daily_stats d ON d.user_id = p_user_id AND d.day = series.day
+                                          AND d.day BETWEEN today - p_days + 1 AND today
               LEFT JOIN user_covered_days c ON c.user_id = p_user_id AND c.day = series.day
+                                           AND c.day BETWEEN today - p_days + 1 AND today
               LEFT JOIN LATERAL (SELECT x.* FROM unnest(versions) x WHERE x.effective_from <= series.day
                                   ORDER BY x.effective_from DESC LIMIT 1) v ON true
         )
