@@ -60,7 +60,7 @@ def erase(
 def tables(engine: Engine) -> dict[str, bool]:
     """Every table of the schema, and whether it has a user_id column."""
     with engine.connect() as conn:
-        return dict(conn.execute(TABLES_SQL).all())
+        return {name: has_user_id for name, has_user_id in conn.execute(TABLES_SQL)}
 
 
 def rows_of(engine: Engine, user_id: int) -> dict[str, int]:

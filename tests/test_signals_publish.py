@@ -4,8 +4,9 @@ receives each once with its outbox id; entries EventBridge refuses, or a bus tha
 rows pending for the next sweep; a sweep killed before the publish loses nothing; what was marked published is
 never sent again. Locally (no bus) each signal is logged and `GET /local/signals` lists the outbox.
 
-The rows are written here as the signals step writes them (one per learner, kind and local day); which
-learners are due, and when, is tested with that step.
+The rows are written here as the signals step writes them (one per learner, kind and local day), for
+learners whose condition holds at the sweep's instant (the pending read re-checks each row: tests/test_signals.py
+tests which learners are due, when, and what is suppressed).
 """
 
 from __future__ import annotations
@@ -27,12 +28,15 @@ from progress_common import signals_publish
 from progress_common.settings import IngestSettings
 from progress_common.signals_publish import EVENT_SOURCE, publish_pending
 from progress_common.sweep import run_sweep
+from tests.conftest import insert_attempts_sql
 from tests.helpers import FAKE_AWS_CREDENTIALS
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "docs/signal-event.schema.json").read_text())
 UTC = dt.UTC
-NOW = dt.datetime(2026, 12, 4, 20, 0, tzinfo=UTC)
+NOW = dt.datetime(2026, 6, 20, 10, 0, tzinfo=UTC)  # a Saturday
+MONDAY = dt.date(2026, 6, 15)
+D = dt.timedelta(days=1)
 KINDS = ("streak_saver", "weekly_goal_at_risk", "milestone", "freeze_used", "streak_lost")
 DETAILS: dict[str, dict[str, Any]] = {
     "streak_saver": {"current_streak": 6, "freeze_would_be_spent": True},
@@ -116,9 +120,31 @@ def sweep(subscriber: dict[str, Any] | None, now: dt.datetime = NOW, **kwargs: A
     return report.published.as_dict()
 
 
-def many(user: int, count: int) -> list[tuple[int, str, dt.date, dt.datetime]]:
-    """`count` streak savers of `count` learners, due in the same minute."""
-    return [(user + i, "streak_saver", NOW.date(), NOW - dt.timedelta(seconds=i % 60)) for i in range(count)]
+def practise(db: Engine, users: list[int], instant: dt.datetime) -> None:
+    insert_attempts_sql(
+        db, [{"user_id": u, "exercise_id": 1, "is_correct": True, "created_at": instant} for u in users]
+    )
+
+
+def many(db: Engine, new_user_id: Any, count: int) -> list[tuple[int, str, dt.date, dt.datetime]]:
+    """`count` milestones of `count` learners (who practised this morning: nothing else is due for them),
+    due in the same minute."""
+    users = [new_user_id() for _ in range(count)]
+    practise(db, users, NOW.replace(hour=8))
+    return [
+        (user, "milestone", NOW.date(), NOW - dt.timedelta(seconds=i % 60)) for i, user in enumerate(users)
+    ]
+
+
+def set_watermark(db: Engine, instant: dt.datetime) -> None:
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO ingest_watermark (singleton, watermark, advanced_at) VALUES (true, :w, :w)"
+                " ON CONFLICT (singleton) DO UPDATE SET watermark = :w, advanced_at = :w"
+            ),
+            {"w": instant},
+        )
 
 
 # ---- what a subscriber receives ------------------------------------------------------------------------
@@ -127,31 +153,65 @@ def many(user: int, count: int) -> list[tuple[int, str, dt.date, dt.datetime]]:
 def test_a_subscriber_receives_every_kind_once_with_its_outbox_id_as_the_schema_says(
     db, subscriber, new_user_id
 ) -> None:
-    user = new_user_id()
-    day = NOW.date()
-    ids = write_outbox(db, [(user, kind, day, NOW - dt.timedelta(minutes=i)) for i, kind in enumerate(KINDS)])
-    answer = sweep(subscriber)
+    saver, milestone, freeze, lost, weekly = (new_user_id() for _ in range(5))
+    # learners whose signal still holds on Saturday 10:00 UTC, when the publisher re-checks it
+    practise(db, [saver, milestone, freeze], NOW - D)  # a streak of 1, today not practised
+    practise(db, [lost], NOW - 3 * D)  # the run ended on Thursday, settled by now
+    practise(db, [weekly], dt.datetime(2026, 6, 8, 9, tzinfo=UTC))
+    practise(db, [weekly], dt.datetime(2026, 6, 15, 9, tzinfo=UTC))
+    with db.begin() as conn:  # 3 days a week, Monday practised: at risk on Saturday
+        conn.execute(
+            text("INSERT INTO user_settings (user_id, effective_from, weekly_goal_days) VALUES (:u, :d, 3)"),
+            {"u": weekly, "d": MONDAY - 14 * D},
+        )
+        conn.execute(text("SELECT progress_refresh_day_summary(:u)"), {"u": weekly})
+    set_watermark(db, NOW)
+    rows = [
+        (saver, "streak_saver", NOW.date(), NOW - dt.timedelta(minutes=1)),
+        (weekly, "weekly_goal_at_risk", MONDAY, NOW - dt.timedelta(minutes=2)),
+        (milestone, "milestone", NOW.date(), NOW - dt.timedelta(minutes=3)),
+        (freeze, "freeze_used", NOW.date() - 2 * D, NOW - dt.timedelta(minutes=4)),
+        (lost, "streak_lost", NOW.date() - 2 * D, NOW - dt.timedelta(minutes=5)),
+    ]
+    ids = write_outbox(db, rows)
+    answer = publish_pending(NOW, bus=subscriber["bus"]).as_dict()
     assert (answer["published"], answer["failed"], answer["unavailable"]) == (5, 0, False)
     events = received(subscriber)
     assert sorted(e["detail"]["outbox_id"] for e in events) == sorted(ids)
+    expected = {kind: (user, day, due) for user, kind, day, due in rows}
     for event in events:
         jsonschema.validate(event, SCHEMA)  # the whole event as the subscriber reads it: source and detail
         detail = event["detail"]
         kind = detail["kind"]
+        user, day, due = expected[kind]
         assert event["source"] == EVENT_SOURCE and event["detail-type"] == kind
         assert (detail["user_id"], detail["local_day"]) == (user, day.isoformat())
-        due = NOW - dt.timedelta(minutes=KINDS.index(kind))
         assert dt.datetime.fromisoformat(detail["due_at"]) == due
         assert dt.datetime.fromisoformat(event["time"].replace("Z", "+00:00")) == due  # Time = due_at
         assert {k: detail[k] for k in DETAILS[kind]} == DETAILS[kind]
-    assert set(outbox(db).values()) == {("published", 1)}
-    # the next sweep has nothing to send
-    assert sweep(subscriber)["published"] == 0
+    assert {status for status, _ in outbox(db).values()} == {"published"}
+    # the next publish has nothing to send
+    assert publish_pending(NOW, bus=subscriber["bus"]).published == 0
     assert received(subscriber) == []
 
 
+def test_a_signal_whose_condition_no_longer_holds_is_suppressed_never_sent(
+    db, subscriber, new_user_id
+) -> None:
+    user = new_user_id()
+    practise(db, [user], NOW - D)
+    (id_,) = write_outbox(db, [(user, "streak_saver", NOW.date(), NOW - dt.timedelta(minutes=1))])
+    practise(db, [user], NOW - dt.timedelta(seconds=30))  # practice arrived before the send
+    assert publish_pending(NOW, bus=subscriber["bus"]).published == 0
+    assert received(subscriber) == []
+    with db.connect() as conn:
+        assert conn.execute(
+            text("SELECT status, suppressed_reason FROM signal_outbox WHERE id = :i"), {"i": id_}
+        ).one() == ("suppressed", "practised")
+
+
 def test_put_events_carries_at_most_ten_entries(db, subscriber, new_user_id, monkeypatch) -> None:
-    ids = write_outbox(db, many(new_user_id(), 25))
+    ids = write_outbox(db, many(db, new_user_id, 25))
     client = signals_publish.events_client()
     real = client.put_events
     sizes: list[int] = []
@@ -169,7 +229,7 @@ def test_put_events_carries_at_most_ten_entries(db, subscriber, new_user_id, mon
 def test_a_sweep_reads_again_while_time_remains_and_leaves_the_rest_for_the_next(
     db, subscriber, new_user_id
 ) -> None:
-    write_outbox(db, many(new_user_id(), 7))
+    write_outbox(db, many(db, new_user_id, 7))
     budget = iter([60_000, 0])  # time for one more read, then none
     answer = publish_pending(NOW, bus=subscriber["bus"], remaining_ms=lambda: next(budget), limit=3)
     assert (answer.published, answer.more) == (6, True)
@@ -183,7 +243,7 @@ def test_a_sweep_reads_again_while_time_remains_and_leaves_the_rest_for_the_next
 def test_entries_eventbridge_refuses_stay_pending_and_go_out_on_the_next_sweep_none_twice(
     db, subscriber, new_user_id, monkeypatch
 ) -> None:
-    ids = write_outbox(db, many(new_user_id(), 12))
+    ids = write_outbox(db, many(db, new_user_id, 12))
     refused = {ids[1], ids[4], ids[11]}
     client = signals_publish.events_client()
     real = client.put_events
@@ -221,7 +281,7 @@ def test_eventbridge_not_answering_costs_bounded_time_and_the_rows_stay_pending(
     from progress_common.settings import get_settings
     from tests.faults import silent_server
 
-    ids = write_outbox(db, many(new_user_id(), 25))
+    ids = write_outbox(db, many(db, new_user_id, 25))
     settings = get_settings()
     bound = settings.aws_max_attempts * (
         settings.aws_connect_timeout_seconds + settings.aws_read_timeout_seconds
@@ -244,7 +304,7 @@ def test_eventbridge_not_answering_costs_bounded_time_and_the_rows_stay_pending(
 
 
 def test_two_overlapping_sweeps_send_disjoint_signals(db, subscriber, new_user_id, monkeypatch) -> None:
-    ids = write_outbox(db, many(new_user_id(), 40))
+    ids = write_outbox(db, many(db, new_user_id, 40))
     client = signals_publish.events_client()
     real = client.put_events
 
@@ -278,7 +338,7 @@ class Killed(BaseException):
 def test_a_sweep_killed_between_the_outbox_write_and_the_publish_loses_nothing(
     db, subscriber, new_user_id, monkeypatch
 ) -> None:
-    ids = write_outbox(db, many(new_user_id(), 4))  # the signals step committed its outbox rows ...
+    ids = write_outbox(db, many(db, new_user_id, 4))  # the signals step committed its outbox rows ...
 
     def killed(**kwargs: Any) -> Any:
         raise Killed
@@ -295,7 +355,7 @@ def test_a_sweep_killed_between_the_outbox_write_and_the_publish_loses_nothing(
 
 
 def test_a_retried_publish_never_sends_what_was_marked_published(db, subscriber, new_user_id) -> None:
-    ids = write_outbox(db, many(new_user_id(), 3))
+    ids = write_outbox(db, many(db, new_user_id, 3))
     assert sweep(subscriber)["published"] == 3
     # the sweep retried (a second invocation, the mark run again): nothing goes out again
     signals_publish.mark(ids, [], NOW)
@@ -310,7 +370,7 @@ def test_a_sweep_killed_after_put_events_sends_again_with_the_same_outbox_id(
 ) -> None:
     """The one duplicate at-least-once allows: EventBridge took the events, the mark never ran. The subscriber
     drops it by its outbox id."""
-    ids = write_outbox(db, many(new_user_id(), 2))
+    ids = write_outbox(db, many(db, new_user_id, 2))
 
     def killed(*args: Any, **kwargs: Any) -> None:
         raise Killed
@@ -334,6 +394,7 @@ def test_without_a_bus_each_signal_is_logged_as_one_line_and_marked_published(
     from progress_common.observability import logger
 
     user = new_user_id()
+    practise(db, [user], NOW - D)
     (id_,) = write_outbox(db, [(user, "streak_saver", NOW.date(), NOW)])
     level = logger._logger.level
     logger.setLevel("INFO")  # the template's level (the tests run at WARNING)
@@ -360,28 +421,29 @@ def test_serve_lists_the_outbox_newest_first_and_logs_what_its_sweep_publishes(d
     try:
         user, other = new_user_id(), new_user_id()
         now = dt.datetime.now(UTC).replace(microsecond=0)
+        practise(db, [user, other], now - dt.timedelta(minutes=10))
         write_outbox(
             db,
             [
-                (user, "milestone", now.date(), now - dt.timedelta(minutes=2)),
-                (user, "streak_saver", now.date(), now - dt.timedelta(minutes=1)),
-                (other, "freeze_used", now.date(), now - dt.timedelta(minutes=3)),
+                (user, "milestone", now.date() - D, now - dt.timedelta(minutes=2)),
+                (user, "freeze_used", now.date() - 2 * D, now - dt.timedelta(minutes=1)),
+                (other, "freeze_used", now.date() - 2 * D, now - dt.timedelta(minutes=3)),
             ],
         )
         assert server.sweep is not None
         answer = server.sweep.sweep_once()
-        assert answer is not None and answer["signals"]["published"] == 3
+        assert answer is not None and answer["published"]["published"] == 3
         assert sum(line.startswith("signal ") for line in lines) == 3
         url = f"http://127.0.0.1:{server.server_address[1]}/local/signals"
         status, _, body = http_request(url, "GET")
         assert status == 200
         listed = json.loads(body)["signals"]
-        assert [(s["kind"], s["status"]) for s in listed[:3]] == [
-            ("streak_saver", "published"),
-            ("milestone", "published"),
-            ("freeze_used", "published"),
+        assert [(s["kind"], s["user_id"], s["status"]) for s in listed[:3]] == [
+            ("freeze_used", user, "published"),
+            ("milestone", user, "published"),
+            ("freeze_used", other, "published"),
         ]
-        assert listed[0]["detail"] == DETAILS["streak_saver"]
+        assert listed[0]["detail"] == DETAILS["freeze_used"]
         status, _, body = http_request(f"{url}?user_id=user_{other}", "GET")
         assert [s["kind"] for s in json.loads(body)["signals"]] == ["freeze_used"]
         status, _, _ = http_request(f"{url}?limit=0", "GET")

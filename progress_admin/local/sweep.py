@@ -65,7 +65,7 @@ class SweepLoop:
             return None
         incident = f", incident {answer['open_incident']} open" if answer.get("open_incident") else ""
         self.log(f"sweep: watermark {answer['watermark']}, {answer['holds']} holds{incident}")
-        for line in (answer.get("signals") or {}).get("local", []):
+        for line in (answer.get("published") or {}).get("local", []):
             self.log(line)  # what the bus would carry (EVENT_BUS_NAME is unset locally)
         return answer
 

@@ -46,7 +46,6 @@ READ_LIMIT = 500
 # 50 calls x aws_max_attempts x (connect + read) seconds when EventBridge is slow but answers)
 PUBLISH_RESERVE_MS = 10_000
 
-# the read re-checks each signal's condition as of `now` (suppressing the ones that no longer hold)
 PENDING_SQL = text(
     "SELECT id, user_id, kind, local_day, due_at, detail"
     " FROM progress_signals_pending_v1(CAST(:limit AS integer), CAST(:now AS timestamptz))"
@@ -142,8 +141,11 @@ def claimed(engine: Engine | None = None) -> Iterator[Connection]:
 
 
 def read_pending(conn: Connection, now: dt.datetime, *, limit: int = READ_LIMIT) -> list[Signal]:
-    """The signals still to publish as of `now`, oldest first, locked for this transaction (one statement)."""
-    return [_as_signal(row) for row in conn.execute(PENDING_SQL, {"limit": limit, "now": now}).all()]
+    """The signals still to publish, in id order, re-checked at `now` (the rows whose condition no longer
+    holds are suppressed by the same statement) and locked for this transaction (one statement)."""
+    return [
+        _as_signal(row) for row in conn.execute(PENDING_SQL, {"limit": limit, "now": now.isoformat()}).all()
+    ]
 
 
 def _array(ids: Sequence[int]) -> str:

@@ -1,6 +1,6 @@
 """The minute sweep (SweepFunction, EventBridge Scheduler every minute; `progress-admin serve` and `sweep`
 locally): advances the ingest watermark from what the attempts queue proves, opens and closes incidents,
-covers the days of the learners a closed incident affected, writes the signals due to the outbox, and
+covers the days of the learners a closed incident affected, writes the signals due to the outbox and
 publishes the outbox to EventBridge (signals_publish.py; docs/signals.md).
 
 Every step takes "now" from one clock (progress_common.clock, or the instant given), so a test or
