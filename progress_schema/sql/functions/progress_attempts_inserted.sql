@@ -77,6 +77,8 @@ BEGIN
     UPDATE user_profiles p
        SET total_attempts = p.total_attempts + t.attempts,
            correct_attempts = p.correct_attempts + t.correct,
+           -- practice ends every pause of the learner's signals (docs/signals.md)
+           reminders_paused = '{}',
            updated_at = now()
       FROM (SELECT user_id, count(*) AS attempts, count(*) FILTER (WHERE is_correct) AS correct
               FROM new_rows GROUP BY user_id) t

@@ -4,13 +4,14 @@
 -- live connections, which the caller closes after the commit. tests/test_erasure.py enumerates the
 -- schema's tables: a table with a user_id column that this function does not empty fails it. v2: the holds
 -- of the learner's messages on their way to the DLQ (ingest_holds) too. v3 (Keeping a streak): the
--- learner's settings versions (user_settings), freeze grants, repairs and frozen days too.
+-- learner's settings versions (user_settings), freeze grants, repairs and frozen days too. 0015 (signals):
+-- the learner's signals (signal_outbox) and reminders settings (user_reminders) too.
 CREATE OR REPLACE FUNCTION progress_erase_user_v3(p_user_id bigint, OUT deleted jsonb, OUT connection_ids text[])
 LANGUAGE plpgsql AS $fn$
 DECLARE
     n_profile bigint; n_attempts bigint; n_archived bigint; n_quarantined bigint; n_sessions bigint;
     n_covered bigint; n_daily bigint; n_exercise bigint; n_tickets bigint; n_exports bigint; n_holds bigint;
-    n_settings bigint; n_grants bigint; n_repairs bigint; n_frozen bigint;
+    n_settings bigint; n_grants bigint; n_repairs bigint; n_frozen bigint; n_signals bigint; n_reminders bigint;
 BEGIN
     -- The profile row is the learner's lock, as for writers and reset: taken first (created when missing,
     -- so that a first write waiting on it cannot commit rows between the deletes below), removed last.
@@ -47,6 +48,10 @@ BEGIN
     GET DIAGNOSTICS n_repairs = ROW_COUNT;
     DELETE FROM user_frozen_days WHERE user_id = p_user_id;
     GET DIAGNOSTICS n_frozen = ROW_COUNT;
+    DELETE FROM signal_outbox WHERE user_id = p_user_id;
+    GET DIAGNOSTICS n_signals = ROW_COUNT;
+    DELETE FROM user_reminders WHERE user_id = p_user_id;
+    GET DIAGNOSTICS n_reminders = ROW_COUNT;
     DELETE FROM user_profiles WHERE user_id = p_user_id;
     deleted := jsonb_build_object(
         'profile', 1 - n_profile,
@@ -64,6 +69,8 @@ BEGIN
         'settings_versions', n_settings,
         'freeze_grants', n_grants,
         'repairs', n_repairs,
-        'frozen_days', n_frozen);
+        'frozen_days', n_frozen,
+        'signals', n_signals,
+        'reminders', n_reminders);
 END
 $fn$;

@@ -1,7 +1,7 @@
 -- GET /progress/statistics at the instant p_now: everything from the profile and the aggregates.
 -- The daily series and the streak come from the same per-day rows (and the same covered days). v3: the
 -- streak of progress_streak_now, and each day's kind (practice > covered > rest > frozen > repaired > none)
--- and whether its goal (the settings in force that day) was met.
+-- (progress_day_kind) and whether its goal (the settings in force that day) was met.
 CREATE OR REPLACE FUNCTION progress_read_statistics_v3(p_user_id bigint, p_now timestamptz, p_days integer)
 RETURNS text
 LANGUAGE plpgsql STABLE AS $fn$
@@ -27,12 +27,8 @@ BEGIN
     ELSE
         versions := '{}';
     END IF;
-    -- the frozen days of the series: those the walk stored before today (today is never missed yet: a walk
-    -- past it, to a day covered ahead, may have frozen it), and those since the last history day (the
-    -- read's); an array in place of a join: a hash join's set-up cost about 25 µs a read
-    frozen := ARRAY(SELECT json_array_elements_text(streak -> 'frozen_since'))::date[]
-              || ARRAY(SELECT f.day FROM user_frozen_days f
-                        WHERE f.user_id = p_user_id AND f.day > today - p_days AND f.day < today);
+    -- the frozen days of the series (progress_frozen_days: stored before today, and since the last history day)
+    frozen := (progress_frozen_days(p_user_id, streak, today - p_days + 1)).days;
     repaired := ARRAY(SELECT r.day::date
                         FROM streak_repairs sr, generate_series(sr.gap_from, sr.gap_to, interval '1 day') AS r(day)
                        WHERE sr.user_id = p_user_id AND sr.gap_to > today - p_days);
@@ -57,13 +53,8 @@ BEGIN
         'daily', (
             SELECT json_agg(json_build_array(
                        series.day, coalesce(d.attempts, 0), coalesce(d.correct, 0), c.day IS NOT NULL,
-                       CASE WHEN d.day IS NOT NULL THEN 'practice'
-                            WHEN c.day IS NOT NULL THEN 'covered'
-                            WHEN series.day >= cfg.rules_start
-                                 AND extract(isodow FROM series.day)::smallint = ANY (v.rest_weekdays) THEN 'rest'
-                            WHEN series.day = ANY (frozen) THEN 'frozen'
-                            WHEN series.day = ANY (repaired) THEN 'repaired'
-                       END,
+                       progress_day_kind(series.day, d.day IS NOT NULL, c.day IS NOT NULL, cfg.rules_start,
+                                         v.rest_weekdays, series.day = ANY (frozen), series.day = ANY (repaired)),
                        CASE WHEN coalesce(v.daily_goal_unit, 'attempts') = 'correct'
                             THEN coalesce(d.correct, 0) ELSE coalesce(d.attempts, 0) END
                            >= coalesce(v.daily_goal_target, cfg.daily_goal))

@@ -57,6 +57,8 @@ BEGIN
            break_run = w.break_run,
            weekly_chain = chain,
            weekly_chain_week = chain_week,
+           -- the learner's signals are planned again at the next sweep (docs/signals.md, the due index)
+           next_signal_at = '-infinity',
            updated_at = now()
       FROM (SELECT count(*)::int AS practice_days, min(day) AS first_day, max(day) AS last_day
               FROM user_daily_stats WHERE user_id = p_user_id) d

@@ -6,7 +6,8 @@
 -- back to its defaults (no freezes held, a perfect run, starter freezes not given, no break), so the next
 -- first attempt gives the starter freezes again, and has_grants false (no grant is left); the settings
 -- versions (user_settings) and has_settings stay: a reset keeps the learner's settings (docs/design.md).
--- The answer is v3's.
+-- The answer is v3's. 0015 (signals): the learner's signals go too (the reminders settings stay, like the
+-- other settings), the pause ends and nothing is due until the next attempt.
 CREATE OR REPLACE FUNCTION progress_reset_user_v4(
     p_user_id bigint, OUT deleted_attempts bigint, OUT deleted_archived bigint, OUT deleted_sessions bigint,
     OUT deleted_exports bigint, OUT connection_ids text[]
@@ -31,6 +32,7 @@ BEGIN
     DELETE FROM freeze_grants WHERE user_id = p_user_id;
     DELETE FROM streak_repairs WHERE user_id = p_user_id;
     DELETE FROM user_frozen_days WHERE user_id = p_user_id;
+    DELETE FROM signal_outbox WHERE user_id = p_user_id;
     DELETE FROM exports WHERE user_id = p_user_id;
     GET DIAGNOSTICS deleted_exports = ROW_COUNT;
     DELETE FROM live_tickets WHERE user_id = p_user_id;
@@ -46,6 +48,7 @@ BEGIN
            legacy_longest_streak = 0, streak_run_end = NULL, timezone_set_at = NULL,
            freezes = '{}', run_perfect = true, starter_given = false, break_from = NULL, break_to = NULL,
            break_run = NULL, has_grants = false, weekly_chain = 0, weekly_chain_week = NULL,
+           next_signal_at = NULL, reminders_paused = '{}',
            updated_at = now()
      WHERE user_id = p_user_id;
 END

@@ -13,7 +13,9 @@ BEGIN
     IF old_timezone = p_timezone THEN
         RETURN false;
     END IF;
-    UPDATE user_profiles SET timezone = p_timezone, updated_at = now() WHERE user_id = p_user_id;
+    -- the signals' local times follow the new zone: planned again at the next sweep (docs/signals.md)
+    UPDATE user_profiles SET timezone = p_timezone, next_signal_at = '-infinity', updated_at = now()
+     WHERE user_id = p_user_id;
     RETURN true;
 END
 $fn$;

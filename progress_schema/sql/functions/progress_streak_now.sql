@@ -2,7 +2,8 @@
 -- "Keeping a streak"; docs/streaks.md step 4): the walk's checkpoint kept on the profile (the state at the
 -- learner's last history day) continued over the days since, which have no history, to today. Never
 -- writes. p is NULL-filled for a user without a profile. Also the repair offer, today's goal, the week,
--- the weekly streak, and the ingest status (streak_status, data_complete_through; docs/signals.md).
+-- the weekly streak, the ingest status (streak_status, data_complete_through; docs/signals.md) and the
+-- signal kinds paused after 3 ignored (reminders_paused, kept on the profile by the sweep).
 CREATE OR REPLACE FUNCTION progress_streak_now(p user_profiles, p_now timestamptz) RETURNS json
 LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
@@ -272,7 +273,8 @@ BEGIN
         'week', week,
         'weekly_streak', weekly_streak,
         'streak_status', status,
-        'data_complete_through', complete
+        'data_complete_through', complete,
+        'reminders_paused', coalesce(p.reminders_paused, '{}')
     );
 END
 $fn$;
