@@ -80,6 +80,7 @@ def test_empty_user_gets_zeros_and_defaults(api, new_user_id) -> None:
         "timezone": "UTC",
         "streak_status": None,  # no history
         "data_complete_through": None,  # no sweep has established the watermark yet
+        "reminders_paused": [],  # no signal kind paused (docs/signals.md)
         "recent_attempts": [],
         "next_cursor": None,
         # keeping a streak: nothing held before the first attempt, the default goal, no week
