@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Engine, text
 from sqlalchemy import exc as sa_exc
 
+from progress_common.aws_clients import bounded_client
 from progress_common.db import get_engine, is_transient, run_idempotent, unavailable_as_typed_error
 from progress_common.errors import (
     DatabaseUnavailableError,
@@ -34,7 +35,7 @@ from progress_common.errors import (
 from progress_common.export_store import ExportStore, download_name, object_key, required_export_store
 from progress_common.models import ExportResponse
 from progress_common.observability import logger, metrics
-from progress_common.settings import get_export_settings, get_settings
+from progress_common.settings import get_export_settings
 from progress_common.sqltext import render_sql
 
 DOWNLOAD_URL_SECONDS = 15 * 60
@@ -91,18 +92,7 @@ def _queue() -> Any:
     global _queue_client
     with _queue_lock:
         if _queue_client is None:
-            import boto3  # only POST /progress/export needs it
-            from botocore.config import Config
-
-            settings = get_settings()
-            _queue_client = boto3.session.Session().client(
-                "sqs",
-                config=Config(
-                    connect_timeout=settings.aws_connect_timeout_seconds,
-                    read_timeout=settings.aws_read_timeout_seconds,
-                    retries={"mode": "standard", "total_max_attempts": settings.aws_max_attempts},
-                ),
-            )
+            _queue_client = bounded_client("sqs")
         return _queue_client
 
 

@@ -32,9 +32,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from progress_common.aws_clients import bounded_client
 from progress_common.db import get_engine, unavailable_as_typed_error
 from progress_common.observability import logger, metrics
-from progress_common.settings import get_settings
 
 # The events' `source` (docs/signal-event.schema.json): the one value a rule matches on
 EVENT_SOURCE = "progress.service"
@@ -181,18 +181,7 @@ def events_client() -> Any:
     global _events_client
     with _client_lock:
         if _events_client is None:
-            import boto3  # only the sweep publishes
-            from botocore.config import Config
-
-            settings = get_settings()
-            _events_client = boto3.session.Session().client(
-                "events",
-                config=Config(
-                    connect_timeout=settings.aws_connect_timeout_seconds,
-                    read_timeout=settings.aws_read_timeout_seconds,
-                    retries={"mode": "standard", "total_max_attempts": settings.aws_max_attempts},
-                ),
-            )
+            _events_client = bounded_client("events")
         return _events_client
 
 

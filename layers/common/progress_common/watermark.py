@@ -31,8 +31,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from progress_common.aws_clients import bounded_client
 from progress_common.observability import logger, metrics
-from progress_common.settings import IngestSettings, get_settings
+from progress_common.settings import IngestSettings
 
 AGE_METRIC = "ApproximateAgeOfOldestMessage"
 METRIC_PERIOD = dt.timedelta(minutes=1)
@@ -87,18 +88,7 @@ _clients_lock = threading.Lock()
 def _client(service: str) -> Any:
     with _clients_lock:
         if service not in _clients:
-            import boto3  # only the sweep reads the queue and its metric
-            from botocore.config import Config
-
-            settings = get_settings()
-            _clients[service] = boto3.session.Session().client(
-                service,
-                config=Config(
-                    connect_timeout=settings.aws_connect_timeout_seconds,
-                    read_timeout=settings.aws_read_timeout_seconds,
-                    retries={"mode": "standard", "total_max_attempts": settings.aws_max_attempts},
-                ),
-            )
+            _clients[service] = bounded_client(service)
         return _clients[service]
 
 
