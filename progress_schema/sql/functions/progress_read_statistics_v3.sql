@@ -7,31 +7,53 @@ RETURNS text
 LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
     p user_profiles;
+    state record;
     streak json;
     today date;
     cfg streak_config;
     versions user_settings[];
+    version_from date[];
+    version_masks integer[];
+    version_units text[];
+    version_targets integer[];
+    first_day date;
+    practice_days date[];
+    attempts integer[];
+    correct integer[];
+    covered date[];
     frozen date[];
     repaired date[];
 BEGIN
     SELECT * INTO p FROM user_profiles WHERE user_id = p_user_id;
     p.user_id := p_user_id;
     SELECT * INTO cfg FROM streak_config;
-    streak := progress_streak_now(p, p_now);
-    today := (streak ->> 'today')::date;
-    -- what each day of the series needs, read once: the settings versions, the days frozen since the
-    -- last history day (the read's, not stored), the repaired days
+    state := progress_streak_state(p, p_now);
+    streak := state.figures;
+    today := state.today;
+    first_day := today - p_days + 1;
+    -- the settings versions, oldest first, as arrays of the fields the series needs (a few rows; the series
+    -- takes the one in force each day by width_bucket over their first days)
+    version_from := '{}'; version_masks := '{}'; version_units := '{}'; version_targets := '{}';
     IF p.has_settings THEN
-        SELECT coalesce(array_agg(s ORDER BY s.effective_from), '{}') INTO versions
-          FROM user_settings s WHERE s.user_id = p_user_id;
-    ELSE
-        versions := '{}';
+        versions := ARRAY(SELECT s FROM user_settings s WHERE s.user_id = p_user_id ORDER BY s.effective_from);
+        FOR i IN 1..cardinality(versions) LOOP
+            version_from := version_from || (versions[i]).effective_from;
+            version_masks := version_masks || progress_weekday_mask((versions[i]).rest_weekdays);
+            version_units := version_units || (versions[i]).daily_goal_unit;
+            version_targets := version_targets || (versions[i]).daily_goal_target;
+        END LOOP;
     END IF;
+    -- the series' days with practice and the covered ones, each one index range read into arrays; the series
+    -- looks a day up in them (a join per day would cost an index probe, or a plan of many nodes, per day)
+    SELECT array_agg(d.day), array_agg(d.attempts), array_agg(d.correct) INTO practice_days, attempts, correct
+      FROM user_daily_stats d WHERE d.user_id = p_user_id AND d.day BETWEEN first_day AND today;
+    covered := ARRAY(SELECT c.day FROM user_covered_days c
+                      WHERE c.user_id = p_user_id AND c.day BETWEEN first_day AND today);
     -- the frozen days of the series (progress_frozen_days: stored before today, and since the last history day)
-    frozen := (progress_frozen_days(p_user_id, streak, today - p_days + 1)).days;
+    frozen := (progress_frozen_days(p_user_id, today, state.frozen_since, state.frozen_since_sources, first_day)).days;
     repaired := ARRAY(SELECT r.day::date
                         FROM streak_repairs sr, generate_series(sr.gap_from, sr.gap_to, interval '1 day') AS r(day)
-                       WHERE sr.user_id = p_user_id AND sr.gap_to > today - p_days);
+                       WHERE sr.user_id = p_user_id AND sr.gap_to >= first_day);
     RETURN json_build_object(
         'total_attempts', coalesce(p.total_attempts, 0),
         'correct_attempts', coalesce(p.correct_attempts, 0),
@@ -52,21 +74,18 @@ BEGIN
         ),
         'daily', (
             SELECT json_agg(json_build_array(
-                       series.day, coalesce(d.attempts, 0), coalesce(d.correct, 0), c.day IS NOT NULL,
-                       progress_day_kind(series.day, d.day IS NOT NULL, c.day IS NOT NULL, cfg.rules_start,
-                                         v.rest_weekdays, series.day = ANY (frozen), series.day = ANY (repaired)),
-                       CASE WHEN coalesce(v.daily_goal_unit, 'attempts') = 'correct'
-                            THEN coalesce(d.correct, 0) ELSE coalesce(d.attempts, 0) END
-                           >= coalesce(v.daily_goal_target, cfg.daily_goal))
-                   ORDER BY series.day)
-              FROM (SELECT today - i AS day FROM generate_series(0, p_days - 1) AS i) series
-              -- the series' range stated too: an index range of p_days rows, never all of the learner's days
-              LEFT JOIN user_daily_stats d ON d.user_id = p_user_id AND d.day = series.day
-                                          AND d.day BETWEEN today - p_days + 1 AND today
-              LEFT JOIN user_covered_days c ON c.user_id = p_user_id AND c.day = series.day
-                                           AND c.day BETWEEN today - p_days + 1 AND today
-              LEFT JOIN LATERAL (SELECT x.* FROM unnest(versions) x WHERE x.effective_from <= series.day
-                                  ORDER BY x.effective_from DESC LIMIT 1) v ON true
+                       x.day, coalesce(attempts[x.k], 0), coalesce(correct[x.k], 0), x.day = ANY (covered),
+                       progress_day_kind(x.day, x.k IS NOT NULL, x.day = ANY (covered), cfg.rules_start,
+                                         progress_rest_day(x.day, version_from, version_masks), x.day = ANY (frozen), x.day = ANY (repaired)),
+                       CASE WHEN coalesce(version_units[x.v], 'attempts') = 'correct'
+                            THEN coalesce(correct[x.k], 0) ELSE coalesce(attempts[x.k], 0) END
+                           >= coalesce(version_targets[x.v], cfg.daily_goal))
+                   ORDER BY x.day)
+              -- k: the day's place in the practice arrays (NULL: not practised); v: the settings version in
+              -- force that day (the newest effective on or before it; 0: none, the defaults)
+              FROM (SELECT first_day + i AS day, array_position(practice_days, first_day + i) AS k,
+                           width_bucket(first_day + i, version_from) AS v
+                      FROM generate_series(0, p_days - 1) AS i) x
         )
     )::text;
 END

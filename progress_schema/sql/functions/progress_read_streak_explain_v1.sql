@@ -9,12 +9,15 @@ RETURNS text
 LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
     p user_profiles;
+    state record;
     streak json;
     today date;
     zone text;
     complete timestamptz;
     cfg streak_config;
     versions user_settings[];
+    version_from date[];
+    version_masks integer[];
     frozen record;
     last_day date;
     first_day date;
@@ -22,8 +25,9 @@ BEGIN
     SELECT * INTO p FROM user_profiles WHERE user_id = p_user_id;
     p.user_id := p_user_id;
     SELECT * INTO cfg FROM streak_config;
-    streak := progress_streak_now(p, p_now);
-    today := (streak ->> 'today')::date;
+    state := progress_streak_state(p, p_now);
+    streak := state.figures;
+    today := state.today;
     zone := streak ->> 'timezone';
     complete := (streak ->> 'data_complete_through')::timestamptz;
     last_day := coalesce(p_to, today);
@@ -34,7 +38,12 @@ BEGIN
     ELSE
         versions := '{}';
     END IF;
-    frozen := progress_frozen_days(p_user_id, streak, first_day);
+    version_from := '{}'; version_masks := '{}';
+    FOR i IN 1..cardinality(versions) LOOP
+        version_from := version_from || (versions[i]).effective_from;
+        version_masks := version_masks || progress_weekday_mask((versions[i]).rest_weekdays);
+    END LOOP;
+    frozen := progress_frozen_days(p_user_id, today, state.frozen_since, state.frozen_since_sources, first_day);
     RETURN json_build_object(
         'timezone', zone,
         'today', today,
@@ -57,7 +66,7 @@ BEGIN
                        'frozen', CASE WHEN x.frozen_at IS NOT NULL THEN json_build_object(
                                      'source', frozen.sources[x.frozen_at],
                                      'stored', x.frozen_at <= cardinality(frozen.days)
-                                               - json_array_length(streak -> 'frozen_since')) END,
+                                               - cardinality(state.frozen_since)) END,
                        'repaired', CASE WHEN x.repair_id IS NOT NULL THEN json_build_object(
                                        'repair_id', x.repair_id::text, 'created_at', x.repair_at,
                                        'gap_from', x.gap_from, 'gap_to', x.gap_to) END,
@@ -69,7 +78,8 @@ BEGIN
                    ORDER BY x.day), '[]')
               FROM (SELECT series.day,
                            progress_day_kind(series.day, d.day IS NOT NULL, c.day IS NOT NULL, cfg.rules_start,
-                                             (sv.v).rest_weekdays, fa.at IS NOT NULL, r.id IS NOT NULL) AS kind,
+                                             progress_rest_day(series.day, version_from, version_masks),
+                                             fa.at IS NOT NULL, r.id IS NOT NULL) AS kind,
                            progress_day_settled(series.day, zone, complete) AS settled,
                            coalesce(d.attempts, 0) AS attempts, coalesce(d.correct, 0) AS correct,
                            c.reason AS covered_reason, c.incident_id, c.covered_at,

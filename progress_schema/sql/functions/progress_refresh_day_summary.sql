@@ -7,6 +7,7 @@
 CREATE OR REPLACE FUNCTION progress_refresh_day_summary(p_user_id bigint, p_changed_from date DEFAULT '-infinity')
 RETURNS void
 LANGUAGE plpgsql AS $fn$
+<<refresh>>
 DECLARE
     checkpoint user_profiles;
     w record;
@@ -15,6 +16,8 @@ DECLARE
     weekly_goals boolean := false;
     chain_week date;
     chain integer := 0;
+    week_practised integer;
+    week_covered integer;
 BEGIN
     SELECT * INTO checkpoint FROM user_profiles WHERE user_id = p_user_id;
     resumed := checkpoint.streak_run_end IS NOT NULL AND p_changed_from > checkpoint.streak_run_end;
@@ -41,6 +44,9 @@ BEGIN
         ELSE
             chain := progress_weekly_chain(p_user_id, chain_week - 7, versions, '-infinity');
         END IF;
+        -- and that week's counts, which a read takes instead of counting while it is the current week
+        SELECT c.practised, c.covered INTO week_practised, week_covered
+          FROM progress_week_counts(p_user_id, chain_week) c;
     END IF;
     UPDATE user_profiles p
        SET practice_days = d.practice_days,
@@ -57,6 +63,13 @@ BEGIN
            break_run = w.break_run,
            weekly_chain = chain,
            weekly_chain_week = chain_week,
+           week_practised = refresh.week_practised,
+           week_covered = refresh.week_covered,
+           -- the reads query the grants only when one comes after the checkpoint (progress_streak_now); the
+           -- profile's lock, taken by every writer of grants and days first, orders this with a new grant
+           has_grants = p.has_grants AND EXISTS (
+               SELECT 1 FROM freeze_grants g
+                WHERE g.user_id = p_user_id AND g.local_day > coalesce(w.last_day, d.last_day, '-infinity')),
            -- the learner's signals are planned again at the next sweep (docs/signals.md, the due index)
            next_signal_at = '-infinity',
            updated_at = now()

@@ -1,13 +1,9 @@
--- ISO weekdays (1 = Monday .. 7 = Sunday) as a bit mask: bit (d - 1) for weekday d. PL/pgSQL, a loop: an
--- SQL function with a FROM would be planned on every call.
+-- ISO weekdays (1 = Monday .. 7 = Sunday) as a bit mask: bit (d - 1) for weekday d (a set holds each weekday
+-- at most once, so at most 7 elements). A plain expression, inlined where it is called.
 CREATE OR REPLACE FUNCTION progress_weekday_mask(p_weekdays smallint[]) RETURNS integer
-LANGUAGE plpgsql IMMUTABLE AS $fn$
-DECLARE
-    mask integer := 0;
-BEGIN
-    FOR i IN 1..coalesce(cardinality(p_weekdays), 0) LOOP
-        mask := mask | (1 << (p_weekdays[i] - 1));
-    END LOOP;
-    RETURN mask;
-END
+LANGUAGE sql IMMUTABLE AS $fn$
+    SELECT coalesce(1 << (p_weekdays[1] - 1), 0) | coalesce(1 << (p_weekdays[2] - 1), 0)
+         | coalesce(1 << (p_weekdays[3] - 1), 0) | coalesce(1 << (p_weekdays[4] - 1), 0)
+         | coalesce(1 << (p_weekdays[5] - 1), 0) | coalesce(1 << (p_weekdays[6] - 1), 0)
+         | coalesce(1 << (p_weekdays[7] - 1), 0)
 $fn$;
