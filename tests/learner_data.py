@@ -31,16 +31,26 @@ KIND_TABLES = {
     "settings_version": "user_settings",
     "freeze_grant": "freeze_grants",
     "repair": "streak_repairs",
+    "reminder_settings": "user_reminders",
+    "signal": "signal_outbox",
 }
+SIGNAL_KINDS = ("streak_saver", "weekly_goal_at_risk", "milestone", "freeze_used", "streak_lost")
 
 
 def seed_learner(
-    engine: Engine, user_id: int, *, live: int = 6, archived: int = 4, answer: str = "la maison"
+    engine: Engine,
+    user_id: int,
+    *,
+    live: int = 6,
+    archived: int = 4,
+    signals: int = 2,
+    answer: str = "la maison",
 ) -> None:
     """Attempts live and archived (some at the same instant: keyset ties), two sessions, covered days, a
     quarantined attempt, two settings versions, a freeze grant and a repair (with 3 archived attempts or more,
-    the grant's freeze keeps the day between the first two archived days: a frozen day); the answers carry
-    `answer` and the user id, so another learner's rows can be told."""
+    the grant's freeze keeps the day between the first two archived days: a frozen day), reminders settings
+    and `signals` outbox rows (the first published, the second suppressed, the others pending); the answers
+    carry `answer` and the user id, so another learner's rows can be told."""
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     old = now - dt.timedelta(days=400)
     rows = []
@@ -155,6 +165,47 @@ def seed_learner(
             },
         )
         conn.execute(text("SELECT progress_refresh_day_summary(:u)"), {"u": user_id})
+        # signals (docs/signals.md): reminders as PUT /progress/settings writes them (no settings version),
+        # outbox rows as the sweep and the publisher leave them
+        conn.execute(
+            text("SELECT progress_settings_put_v2(:u, now(), CAST(:changes AS jsonb))"),
+            {
+                "u": user_id,
+                "changes": json.dumps(
+                    {
+                        "reminders": {
+                            "kinds": {"milestone": False},
+                            "reminder_time": "19:30",
+                            "quiet_hours": {"from": "22:00", "to": "07:00"},
+                        }
+                    }
+                ),
+            },
+        )
+        for n in range(signals):
+            status, reason, published_at, tries = {
+                0: ("published", None, now, 1),
+                1: ("suppressed", "practised", None, 0),
+            }.get(n, ("pending", None, None, 0))
+            conn.execute(
+                text(
+                    "INSERT INTO signal_outbox (user_id, kind, local_day, due_at, detail, status,"
+                    " suppressed_reason, published_at, publish_attempts)"
+                    " VALUES (:u, :kind, :day, :due_at, CAST(:detail AS jsonb), :status, :reason, :published_at,"
+                    " :tries)"
+                ),
+                {
+                    "u": user_id,
+                    "kind": SIGNAL_KINDS[n % len(SIGNAL_KINDS)],
+                    "day": today - dt.timedelta(days=n // len(SIGNAL_KINDS)),
+                    "due_at": now - dt.timedelta(hours=n + 1),
+                    "detail": json.dumps({"current_streak": n + 1, "user": user_id}),
+                    "status": status,
+                    "reason": reason,
+                    "published_at": published_at,
+                    "tries": tries,
+                },
+            )
 
 
 def recount(engine: Engine, user_id: int) -> dict[str, int]:

@@ -1,7 +1,8 @@
 """Keeping a streak on the dashboard, in real headless Chromium against `serve` (tests/browser.py): freezes held
 and the next earned one, today's goal as a ring, the week's goal, rest/frozen/covered/repaired days told apart
-in the heatmap by a pattern and a legend (not by colour alone), the repair offer and its button, and the
-settings form with the API's 422 messages next to the field they name.
+in the heatmap by a pattern and a legend (not by colour alone), the repair offer and its button, the
+settings form with the API's 422 messages next to the field they name (reminders included), and the notice of
+paused reminders.
 
 The learner's history is seeded as tests/test_keeping_a_streak.py does: attempts by plain SQL, a settings
 version, a covered day, then the walk refreshed (progress_refresh_day_summary). Dates are relative to the
@@ -407,4 +408,127 @@ def test_a_server_without_the_settings_route_says_so(browser, site, new_user_id)
     # a learner without history: no repair offer, today's goal at zero
     assert page.is_hidden("#repair")
     assert page.get_attribute("#goal-ring", "aria-valuenow") == "0"
+    assert page.errors == []
+
+
+def test_paused_reminders_are_said_and_the_reminders_form_saves_and_shows_the_apis_422(
+    browser, site, db, new_user_id
+) -> None:
+    """Signals on the dashboard (docs/signals.md): the kinds GET /progress says are paused, in words with what
+    ends the pause; the settings form edits `reminders` (kinds, reminder_time, quiet hours), which apply at
+    once, with the API's 422 messages next to the field they name."""
+    user = new_user_id()
+    set_timezone(db, user, ZONE)
+    _attempts(db, user, _today() - D, 3)
+    _refresh(db, user)
+    with db.begin() as conn:  # as the sweep leaves it after 3 unanswered signals of each kind
+        conn.execute(
+            text(
+                "UPDATE user_profiles SET reminders_paused = '{streak_saver,weekly_goal_at_risk}' WHERE user_id = :u"
+            ),
+            {"u": user},
+        )
+    token = make_token({"sub": f"user_{user}"})
+    assert _api(site, token, "/progress")["reminders_paused"] == ["streak_saver", "weekly_goal_at_risk"]
+    before = _api(site, token, "/progress/settings")
+    assert before["reminders"] == {
+        "kinds": dict.fromkeys(
+            ("streak_saver", "weekly_goal_at_risk", "milestone", "freeze_used", "streak_lost"), True
+        ),
+        "reminder_time": "20:00",
+        "quiet_hours": None,
+    }
+    page = _open(browser, site, token, PHONE)
+    _shown(page)
+
+    # the pause, in words (not by colour alone), and what ends it
+    assert page.is_visible("#reminders-paused")
+    assert page.inner_text("#reminders-paused") == (
+        "Reminders paused: streak saver, weekly goal at risk \N{EM DASH} practise to resume"
+    )
+    assert page.get_attribute("#reminders-paused", "data-kinds") == "streak_saver weekly_goal_at_risk"
+
+    # the form shows the reminders the API holds: every kind on, 20:00, no quiet hours
+    page.wait_for_selector("#settings-form:not([hidden])")
+    assert page.is_visible("#reminders-field")
+    boxes = dict(
+        page.eval_on_selector_all("#reminder-kind-boxes input", "els => els.map(e => [e.value, e.checked])")
+    )
+    assert boxes == before["reminders"]["kinds"]
+    assert page.input_value("#reminder-time") == "20:00"
+    assert (
+        not page.is_checked("#quiet-on") and page.is_disabled("#quiet-from") and page.is_disabled("#quiet-to")
+    )
+
+    # two mistakes: the reminder time cleared, quiet hours without their start. The API's 422 names each field
+    page.fill("#reminder-time", "")
+    page.check("#quiet-on")
+    assert page.is_enabled("#quiet-from")
+    page.fill("#quiet-to", "06:30")
+    page.click("#settings-save")
+    page.wait_for_selector("#reminder-time-error:not([hidden])")
+    status, answer = _send(
+        site,
+        token,
+        "PUT",
+        "/progress/settings",
+        {"reminders": {"reminder_time": "", "quiet_hours": {"from": "", "to": "06:30"}}},
+    )
+    assert status == 422 and answer["error"]["code"] == "validation_error"
+    messages = {tuple(d["loc"][1:]): d["message"] for d in answer["error"]["details"]}
+    assert set(messages) == {("reminders", "reminder_time"), ("reminders", "quiet_hours", "from")}
+    assert _errors(page) == {
+        "reminder-time-error": messages[("reminders", "reminder_time")],
+        "quiet-from-error": messages[("reminders", "quiet_hours", "from")],
+    }
+    for field, error in (("#reminder-time", "reminder-time-error"), ("#quiet-from", "quiet-from-error")):
+        assert page.get_attribute(field, "aria-invalid") == "true"
+        assert error in (page.get_attribute(field, "aria-describedby") or "").split()
+        assert page.eval_on_selector(
+            f"#{error}",
+            "(e, f) => e.closest('.field') === document.querySelector(f).closest('.field')",
+            field,
+        )
+    assert page.evaluate("document.activeElement.id") == "reminder-time"  # the first field to fix
+    assert _api(site, token, "/progress/settings") == before  # nothing was written
+
+    # fixed: a new reminder time, milestones off, quiet hours 22:30-06:30; they apply at once, and no
+    # settings version is written (effective_from stays as it was)
+    page.fill("#reminder-time", "07:45")
+    page.fill("#quiet-from", "22:30")
+    page.uncheck('#reminder-kind-boxes input[value="milestone"]')
+    page.click("#settings-save")
+    page.wait_for_function("() => document.getElementById('settings-status').textContent.startsWith('Saved')")
+    assert page.inner_text("#settings-status") == "Saved. Your reminders apply at once."
+    assert _errors(page) == {} and page.locator("#settings-form [aria-invalid]").count() == 0
+    after = _api(site, token, "/progress/settings")
+    assert after == {
+        **before,
+        "reminders": {
+            "kinds": {**before["reminders"]["kinds"], "milestone": False},
+            "reminder_time": "07:45",
+            "quiet_hours": {"from": "22:30", "to": "06:30"},
+        },
+    }
+    # a page opened afterwards shows them
+    page.reload()
+    _shown(page)
+    page.wait_for_selector("#settings-form:not([hidden])")
+    assert page.input_value("#reminder-time") == "07:45"
+    assert page.is_checked("#quiet-on") and page.input_value("#quiet-from") == "22:30"
+    assert not page.is_checked('#reminder-kind-boxes input[value="milestone"]')
+    # turning quiet hours off sends null
+    page.uncheck("#quiet-on")
+    page.click("#settings-save")
+    page.wait_for_function("() => document.getElementById('settings-status').textContent.startsWith('Saved')")
+    assert _api(site, token, "/progress/settings")["reminders"]["quiet_hours"] is None
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert page.evaluate(CONTRAST_SCRIPT) == []
+
+    # practice ends the pause: the notice goes
+    _attempts(db, user, _today(), 1)
+    assert _api(site, token, "/progress")["reminders_paused"] == []
+    page.reload()
+    _shown(page)
+    page.wait_for_selector("#reminders-paused", state="hidden")
     assert page.errors == []

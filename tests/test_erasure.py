@@ -79,19 +79,7 @@ def give_the_learner_everything(
 ) -> None:
     """A row of the learner in every table the service has: history, live ticket and connection, an export
     with its file."""
-    seed_learner(engine, user_id)
-    with engine.begin() as conn:  # a reminders setting and a signal (docs/signals.md)
-        conn.execute(
-            text("SELECT progress_settings_put_v2(:u, now(), CAST(:c AS jsonb))"),
-            {"u": user_id, "c": '{"reminders": {"reminder_time": "19:00"}}'},
-        )
-        conn.execute(
-            text(
-                "INSERT INTO signal_outbox (user_id, kind, local_day, due_at)"
-                " VALUES (:u, 'milestone', '2026-06-01', now())"
-            ),
-            {"u": user_id},
-        )
+    seed_learner(engine, user_id)  # reminders settings and signals among the rest (docs/signals.md)
     issue_ticket(user_id)
     bind_connection_for(user_id)
     call(handlers["request_export"], http_event("POST", "/progress/export", claims={"sub": str(user_id)}))

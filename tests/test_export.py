@@ -60,7 +60,7 @@ def download(url: str) -> bytes:
 
 
 def test_an_export_holds_everything_of_the_learner_and_nothing_of_anyone_else(
-    handlers, aws, db: Engine, new_user_id
+    handlers, aws, db: Engine, new_user_id, load_function
 ) -> None:
     learner, other = new_user_id(), new_user_id()
     seed_learner(db, learner, live=7, archived=5, answer="la maison")
@@ -80,6 +80,7 @@ def test_an_export_holds_everything_of_the_learner_and_nothing_of_anyone_else(
     assert ready["counts"] == truth and ready["format_version"] == 1
     assert truth["attempt"] == 7 and truth["archived_attempt"] == 5 and truth["covered_day"] == 2
     assert (truth["settings_version"], truth["freeze_grant"], truth["repair"]) == (2, 1, 1)
+    assert (truth["reminder_settings"], truth["signal"]) == (1, 2)
 
     # the pre-signed link: the file, for 15 minutes, saved under a name of its own
     link = urlsplit(ready["download_url"])
@@ -171,6 +172,59 @@ def test_an_export_holds_everything_of_the_learner_and_nothing_of_anyone_else(
         ).scalar()
     assert not {kind for kind in exported.kinds if "frozen" in kind}
 
+    # signals (docs/signals.md): the reminders as GET /progress/settings shows them, the outbox rows as they
+    # are; the settings versions' `reminders` is a column no writer sets (reminders are kept apart)
+    assert [v["reminders"] for v in exported.of("settings_version")] == [None, None]
+    (reminders,) = exported.of("reminder_settings")
+    status, _, settings = call(
+        load_function("settings").lambda_handler,
+        http_event("GET", "/progress/settings", claims={"sub": str(learner)}),
+    )
+    assert status == 200 and reminders["reminders"] == settings["reminders"]
+    assert reminders["reminders"] == {
+        "kinds": {
+            "streak_saver": True,
+            "weekly_goal_at_risk": True,
+            "milestone": False,
+            "freeze_used": True,
+            "streak_lost": True,
+        },
+        "reminder_time": "19:30",
+        "quiet_hours": {"from": "22:00", "to": "07:00"},
+    }
+    assert list(reminders) == ["type", "reminders", "updated_at"]
+    with db.connect() as conn:
+        outbox = conn.execute(
+            text(
+                "SELECT id, kind, local_day, due_at, created_at, detail, status, suppressed_reason, published_at,"
+                " publish_attempts FROM signal_outbox WHERE user_id = :u ORDER BY id"
+            ),
+            {"u": learner},
+        ).mappings()
+        outbox = [dict(row) for row in outbox]
+        updated_at = conn.execute(
+            text("SELECT updated_at FROM user_reminders WHERE user_id = :u"), {"u": learner}
+        ).scalar_one()
+    assert dt.datetime.fromisoformat(reminders["updated_at"]) == updated_at
+    signals = exported.of("signal")
+    assert [list(line) for line in signals] == [["type", *outbox[0]]] * 2
+    for line, row in zip(signals, outbox, strict=True):
+        assert {k: v for k, v in line.items() if k != "type"} == {
+            **row,
+            "local_day": str(row["local_day"]),
+            "due_at": line["due_at"],
+            "created_at": line["created_at"],
+            "published_at": line["published_at"],
+        }
+        for instant in ("due_at", "created_at", "published_at"):
+            assert (line[instant] and dt.datetime.fromisoformat(line[instant])) == row[instant]
+    assert [(s["status"], s["suppressed_reason"], s["publish_attempts"]) for s in signals] == [
+        ("published", None, 1),
+        ("suppressed", "practised", 0),
+    ]
+    assert signals[0]["published_at"] and signals[1]["published_at"] is None
+    assert signals[0]["detail"] == {"current_streak": 1, "user": learner}
+
     # nothing of the other learner: not their answers, not their rows
     raw = json.dumps(exported.lines)
     assert "der Hund" not in raw and str(other) not in raw
@@ -179,22 +233,36 @@ def test_an_export_holds_everything_of_the_learner_and_nothing_of_anyone_else(
 
 def test_pages_follow_the_keyset_across_ties_and_kinds(aws, db: Engine, new_user_id, count_sql) -> None:
     learner = new_user_id()
-    seed_learner(db, learner, live=11, archived=9)  # pairs and triples at the same instant
+    other = new_user_id()
+    # pairs and triples at the same instant; signals over three pages of 2
+    seed_learner(db, learner, live=11, archived=9, signals=5)
+    seed_learner(db, other, live=1, archived=0, signals=3)  # signals of another learner in the same table
     ((export_id, *_),) = db.connect().execute(
         text("SELECT export_id, created FROM progress_export_request_v1(:u, 3600, 30)"), {"u": learner}
     )
     count_sql.reset()
     run = exports.run_export(export_id, page_rows=2)
     assert run.outcome == "ready"
-    pages = [s for s in count_sql.statements if "progress_export_page_v3" in s]
-    # manifest, profile, then each kind in pages of 2 (a full last page costs one empty page more)
-    expected = 2 + sum(n // 2 + 1 for kind, n in recount(db, learner).items() if kind != "profile")
+    pages = [s for s in count_sql.statements if "progress_export_page_v4" in s]
+    # manifest, profile, then each kind in pages of 2 (a full last page costs one empty page more; the
+    # kinds of a handful of rows at most, held_message and reminder_settings, one page: they hold 1 here)
+    counts = recount(db, learner)
+    assert (counts["held_message"], counts["reminder_settings"], counts["signal"]) == (1, 1, 5)
+    expected = 2 + sum(n // 2 + 1 for kind, n in counts.items() if kind != "profile")
     assert len(pages) == run.pages == expected
     key = aws.objects()[0]
     exported = read_export_file(aws.s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read())
     ids = [a["id"] for a in exported.of("attempt")]
     assert len(ids) == len(set(ids)) == 11
     assert len({a["id"] for a in exported.of("archived_attempt")}) == 9
+    with db.connect() as conn:
+        outbox_ids = list(
+            conn.execute(
+                text("SELECT id FROM signal_outbox WHERE user_id = :u ORDER BY id"), {"u": learner}
+            ).scalars()
+        )
+    assert [s["id"] for s in exported.of("signal")] == outbox_ids and len(outbox_ids) == 5
+    assert all(s["detail"]["user"] == learner for s in exported.of("signal"))
     assert dict(exported.kinds) == exported.manifest["counts"] == recount(db, learner)
 
 
@@ -485,7 +553,7 @@ def test_the_manifest_kinds_are_the_tables_of_the_learners_data(db, new_user_id)
     seed_learner(db, learner)
     with db.connect() as conn:
         (line,) = conn.execute(
-            text("SELECT lines FROM progress_export_page_v3(:u, 0, NULL, NULL, 10)"), {"u": learner}
+            text("SELECT lines FROM progress_export_page_v4(:u, 0, NULL, NULL, 10)"), {"u": learner}
         ).scalars()
     assert set(json.loads(line)["counts"]) == set(KIND_TABLES)
 

@@ -17,7 +17,14 @@ from tests.events import call, http_event
 from tests.test_keeping_a_streak import TODAY, D, days_before, kinds
 from tests.test_streaks import at, practise, read_both, set_timezone
 
-STREAK_TABLES = ("user_settings", "freeze_grants", "streak_repairs", "user_frozen_days")
+STREAK_TABLES = (
+    "user_settings",
+    "freeze_grants",
+    "streak_repairs",
+    "user_frozen_days",
+    "user_reminders",
+    "signal_outbox",
+)
 CHECKPOINT = "freezes, run_perfect, starter_given, break_from, break_to, break_run, has_grants"
 # the column defaults of migration 0014: no freeze held, a perfect run, no starter given, no break, no grant
 CHECKPOINT_DEFAULTS = ([], True, False, None, None, None, False)
@@ -80,6 +87,17 @@ def rows(db: Engine, user: int) -> dict[str, list[tuple]]:
         }
 
 
+def signals_state(db: Engine, user: int) -> tuple:
+    """The profile's pause (reminders_paused) and its next signal instant."""
+    with db.connect() as conn:
+        return tuple(
+            conn.execute(
+                text("SELECT reminders_paused, next_signal_at FROM user_profiles WHERE user_id = :u"),
+                {"u": user},
+            ).one()
+        )
+
+
 def checkpoint(db: Engine, user: int) -> tuple:
     with db.connect() as conn:
         return tuple(
@@ -101,13 +119,18 @@ def repair(db: Engine, user: int, gap_from: dt.date, gap_to: dt.date) -> None:
 
 
 def give_the_learner_a_kept_streak(db: Engine, load_function, set_now, user: int) -> None:
-    """Two settings versions, a grant, a repaired break, frozen days, a remembered break."""
+    """Two settings versions and reminders, a grant, a repaired break, frozen days, a remembered break, two
+    signals and a paused kind."""
     put_settings(
         load_function,
         set_now,
         user,
         TODAY - 41 * D,
-        {"weekly_goal_days": 3, "daily_goal": {"unit": "correct", "target": 5}},
+        {
+            "weekly_goal_days": 3,
+            "daily_goal": {"unit": "correct", "target": 5},
+            "reminders": {"reminder_time": "07:15", "kinds": {"milestone": False}},
+        },
     )
     put_settings(
         load_function, set_now, user, TODAY - 3 * D, {"rest_weekdays": ["sat", "sun"], "week_start": "sun"}
@@ -117,19 +140,34 @@ def give_the_learner_a_kept_streak(db: Engine, load_function, set_now, user: int
     repair(db, user, TODAY - 14 * D, TODAY - 13 * D)  # then d-12 .. d-9 break the run (3 freezes, 4 days)
     practise(db, user, "UTC", days_before(8, 7, 5))  # d-6 frozen
     practise(db, user, "UTC", days_before(3))  # d-4 frozen; the run ends with a missed yesterday
+    with db.begin() as conn:  # signals as the sweep writes them, and a kind the sweep paused
+        for kind, day in (("streak_saver", TODAY - 2 * D), ("streak_lost", TODAY)):
+            conn.execute(
+                text(
+                    "INSERT INTO signal_outbox (user_id, kind, local_day, due_at) VALUES (:u, :k, :d, now())"
+                ),
+                {"u": user, "k": kind, "d": day},
+            )
+        conn.execute(
+            text("UPDATE user_profiles SET reminders_paused = '{streak_saver}' WHERE user_id = :u"),
+            {"u": user},
+        )
 
 
-def test_a_reset_keeps_the_settings_and_removes_grants_repairs_and_frozen_days(
+def test_a_reset_keeps_the_settings_and_removes_grants_repairs_frozen_days_and_signals(
     db, load_function, learner, new_user_id, set_now
 ) -> None:
+    """The reminders are settings: they stay, like the settings versions; the signals go, and the pause ends."""
     other = new_user_id()
     for user in (learner, other):
         give_the_learner_a_kept_streak(db, load_function, set_now, user)
     before, others_before = rows(db, learner), rows(db, other)
     assert all(before[table] for table in STREAK_TABLES), before  # a row in each, settings: two versions
     assert len(before["user_settings"]) == 2
+    assert len(before["signal_outbox"]) == 2
     assert checkpoint(db, learner) != CHECKPOINT_DEFAULTS
-    other_checkpoint = checkpoint(db, other)
+    assert signals_state(db, learner)[0] == ["streak_saver"]
+    other_checkpoint, other_signals = checkpoint(db, other), signals_state(db, other)
 
     body = reset(load_function, learner)
     # the answer keeps its shape (v3's): the streak rows are not counted in it
@@ -142,14 +180,18 @@ def test_a_reset_keeps_the_settings_and_removes_grants_repairs_and_frozen_days(
     }
     after = rows(db, learner)
     assert after["user_settings"] == before["user_settings"]  # row for row, changed_at included
+    assert after["user_reminders"] == before["user_reminders"]  # updated_at included
     assert (after["freeze_grants"], after["streak_repairs"], after["user_frozen_days"]) == ([], [], [])
+    assert after["signal_outbox"] == []
     assert checkpoint(db, learner) == CHECKPOINT_DEFAULTS
+    assert signals_state(db, learner) == ([], None)  # no pause, nothing due until the next attempt
     # nothing of anyone else's
     assert rows(db, other) == others_before and checkpoint(db, other) == other_checkpoint
+    assert signals_state(db, other) == other_signals
 
     # the kept settings are the ones in force; nothing else is left to show
     progress, stats = read_both(load_function, learner)
-    assert progress["rest_weekdays"] == ["sat", "sun"]
+    assert progress["rest_weekdays"] == ["sat", "sun"] and progress["reminders_paused"] == []
     assert progress["today"]["goal"]["unit"] == "correct" and progress["today"]["goal"]["target"] == 5
     assert (progress["current_streak"], progress["longest_streak"], progress["freezes_held"]) == (0, 0, 0)
     assert progress["repair"] is None and progress["week"]["practised_days"] == 0

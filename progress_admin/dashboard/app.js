@@ -32,6 +32,15 @@
     repairing: false,
   };
   const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]; // the API's names, Monday first
+  // the signal kinds of the reminders (docs/signals.md), in the API's order, with their names in words
+  const SIGNAL_KINDS = [
+    ["streak_saver", "streak saver"],
+    ["weekly_goal_at_risk", "weekly goal at risk"],
+    ["milestone", "milestones"],
+    ["freeze_used", "freeze used"],
+    ["streak_lost", "streak lost"],
+  ];
+  const signalKindName = (kind) => (SIGNAL_KINDS.find(([name]) => name === kind) || [kind, kind.replace(/_/g, " ")])[1];
 
   class ApiError extends Error {
     constructor(kind, status, message, retryAfter, error) {
@@ -290,6 +299,15 @@
     perfect.textContent = p.current_streak_perfect
       ? "Perfect run: no freeze or repair needed"
       : "This run was kept with a freeze or a repair";
+
+    // kinds of reminders paused after 3 went unanswered: said in words, with what ends the pause
+    const paused = $("reminders-paused");
+    const kinds = Array.isArray(p.reminders_paused) ? p.reminders_paused : [];
+    paused.hidden = !kinds.length;
+    paused.dataset.kinds = kinds.join(" ");
+    paused.textContent = kinds.length
+      ? "Reminders paused: " + kinds.map(signalKindName).join(", ") + " — practise to resume"
+      : "";
 
     const freezes = $("freezes");
     freezes.hidden = typeof p.freezes_held !== "number" || !p.freezes_max;
@@ -781,7 +799,7 @@
       list.appendChild(li);
     }
     const kept = document.createElement("p");
-    kept.textContent = "Your settings (goals, rest days, day start) are kept.";
+    kept.textContent = "Your settings (goals, rest days, day start, reminders) are kept.";
     what.append(intro, list, kept);
     $("reset-dialog").returnValue = "";
     $("reset-dialog").showModal();
@@ -939,6 +957,26 @@
       box.setAttribute("aria-label", weekdayName(name, "long"));
       boxes.appendChild(label);
     }
+    const kinds = $("reminder-kind-boxes");
+    for (const [kind, words] of SIGNAL_KINDS) {
+      const label = document.createElement("label");
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.name = "reminders.kinds." + kind;
+      box.value = kind;
+      const text = document.createElement("span");
+      text.textContent = words.charAt(0).toUpperCase() + words.slice(1);
+      label.append(box, text);
+      kinds.appendChild(label);
+    }
+    $("quiet-on").addEventListener("change", quietTimesEnabled);
+  }
+
+  // the quiet hours' times count only when quiet hours are on
+  function quietTimesEnabled() {
+    const on = $("quiet-on").checked;
+    $("quiet-from").disabled = !on;
+    $("quiet-to").disabled = !on;
   }
 
   async function loadSettings() {
@@ -973,6 +1011,18 @@
       box.checked = settings.rest_weekdays.includes(box.value);
     }
     $("day-start").value = minutesToTime(settings.day_start_minutes);
+    // reminders: shown when the API has them (an older one leaves them out)
+    const reminders = settings.reminders;
+    $("reminders-field").hidden = !reminders;
+    if (!reminders) return;
+    for (const box of $("reminder-kind-boxes").querySelectorAll("input")) {
+      box.checked = reminders.kinds[box.value] !== false;
+    }
+    $("reminder-time").value = reminders.reminder_time;
+    $("quiet-on").checked = Boolean(reminders.quiet_hours);
+    $("quiet-from").value = reminders.quiet_hours ? reminders.quiet_hours.from : "";
+    $("quiet-to").value = reminders.quiet_hours ? reminders.quiet_hours.to : "";
+    quietTimesEnabled();
   }
 
   // a number field as the API should judge it: a number when it is one, else what was typed
@@ -999,7 +1049,32 @@
     const time = $("day-start").value; // "HH:MM", or "" when cleared
     const minutes = /^\d\d:\d\d/.test(time) ? Number(time.slice(0, 2)) * 60 + Number(time.slice(3, 5)) : null;
     if (minutes !== before.day_start_minutes) changes.day_start_minutes = minutes;
+    const reminders = remindersChanges(before.reminders);
+    if (reminders) changes.reminders = reminders;
     return changes;
+  }
+
+  // the reminders that differ from those read (kinds by name); null: none. Times go as typed ("" when
+  // cleared): the API says what is wrong with them
+  function remindersChanges(before) {
+    if (!before) return null;
+    const changes = {};
+    const kinds = {};
+    for (const box of $("reminder-kind-boxes").querySelectorAll("input")) {
+      if (box.checked !== (before.kinds[box.value] !== false)) kinds[box.value] = box.checked;
+    }
+    if (Object.keys(kinds).length) changes.kinds = kinds;
+    const time = $("reminder-time").value;
+    if (time !== before.reminder_time) changes.reminder_time = time;
+    if (!$("quiet-on").checked) {
+      if (before.quiet_hours) changes.quiet_hours = null;
+    } else {
+      const quiet = { from: $("quiet-from").value, to: $("quiet-to").value };
+      if (!before.quiet_hours || quiet.from !== before.quiet_hours.from || quiet.to !== before.quiet_hours.to) {
+        changes.quiet_hours = quiet;
+      }
+    }
+    return Object.keys(changes).length ? changes : null;
   }
 
   function clearSettingsErrors() {
@@ -1030,14 +1105,13 @@
       const el = errorElementFor(detail.loc);
       el.textContent = el.textContent ? el.textContent + " " + detail.message : detail.message;
       el.hidden = false;
-      // the control (or the group of boxes) the message belongs to
-      const control =
-        el.id === "rest-days-error" ? $("rest-days-field") : el.parentElement.querySelector("input, select");
+      // the control (or the group of boxes: data-control) the message belongs to
+      const control = el.dataset.control ? $(el.dataset.control) : el.parentElement.querySelector("input, select");
       if (control && el.id !== "settings-error") control.setAttribute("aria-invalid", "true");
     }
     // the first field to fix, in the form's order
     const first = $("settings-form").querySelector('[aria-invalid="true"]');
-    if (first) (first.matches("fieldset") ? first.querySelector("input") : first).focus();
+    if (first) (first.matches("input, select") ? first : first.querySelector("input:not(:disabled)")).focus();
   }
 
   async function saveSettings(event) {
@@ -1056,9 +1130,12 @@
     try {
       const saved = await api("/progress/settings", { method: "PUT", json: changes });
       fillSettings(saved);
-      status.textContent = saved.effective_from
-        ? "Saved. Your new settings apply from " + longDate(saved.effective_from) + "."
-        : "Saved.";
+      // reminders apply at once; the other settings from the learner's next day
+      const others = Object.keys(changes).some((name) => name !== "reminders");
+      status.textContent =
+        (others && saved.effective_from
+          ? "Saved. Your new settings apply from " + longDate(saved.effective_from) + "."
+          : "Saved.") + (changes.reminders ? " Your reminders apply at once." : "");
       scheduleRefresh(0);
     } catch (err) {
       status.textContent = "";

@@ -2,7 +2,7 @@
 
 POST records an export (one in progress per learner) and hands its id to the worker through the export
 queue. The worker reads everything of the learner in keyset pages inside one REPEATABLE READ snapshot
-(PostgreSQL builds each page's JSON Lines, progress_export_page_v3) and streams it, gzip-compressed, into the
+(PostgreSQL builds each page's JSON Lines, progress_export_page_v4) and streams it, gzip-compressed, into the
 export store as it goes: a manifest line first (format version, counts per kind, generated_at), then every
 kind (docs/export.md). Memory stays flat whatever the history: one page and one upload part at a time. GET
 answers the export's status and, when ready, a download link valid DOWNLOAD_URL_SECONDS. Answer text
@@ -61,7 +61,7 @@ STATUS_SQL = (
     " CAST({stale} AS integer), CAST({retention} AS integer))"
 )
 PAGE_SQL = (
-    "SELECT next_kind, next_at, next_id, line_count, lines FROM progress_export_page_v3("
+    "SELECT next_kind, next_at, next_id, line_count, lines FROM progress_export_page_v4("
     "CAST({user_id} AS bigint), CAST({kind} AS integer), CAST({after_at} AS timestamptz),"
     " CAST({after_id} AS bigint), CAST({limit} AS integer))"
 )
