@@ -6,7 +6,7 @@ round trip.
 
 In one run, two scratch databases: one migrated to 0013 (today's release: progress_read_progress_v2 with
 progress_ingest_status_v1 in one statement, progress_read_statistics_v2, the write path without the streak
-walk) and one to head (progress_read_progress_v3, progress_read_statistics_v3, the walk run by the write
+walk) and one to head (progress_read_progress_v4, progress_read_statistics_v4, the walk run by the write
 path), streak_config in head holding the deployment's defaults (StreakSettings()). Both get the same
 learners, seeded as plain inserts (the attempts trigger folds them in): 1 000 and 100 000 attempts over
 a year, practising every day ("daily"), with a missed day every 9 days and a 7-day break 20 days ago
@@ -112,19 +112,24 @@ READS = {
         " 'infinity', NULL, 21), progress_ingest_status_v1(CAST(:u AS bigint), CAST(:now AS timestamptz))"
     ),
     ("GET /progress", "new"): (
-        "SELECT progress_read_progress_v3(CAST(:u AS bigint), CAST(:now AS timestamptz) + i * interval '0 s',"
-        " 'infinity', NULL, 21)"
+        "SELECT progress_read_progress_v4(CAST(:u AS bigint), CAST(:now AS timestamptz) + i * interval '0 s',"
+        " 'infinity', NULL, 21), NULL::json"
     ),
     ("GET /progress/statistics", "old"): (
-        "SELECT progress_read_statistics_v2(CAST(:u AS bigint), CAST(:now AS timestamptz) + i * interval '0 s', 30)"
+        "SELECT progress_read_statistics_v2(CAST(:u AS bigint), CAST(:now AS timestamptz) + i * interval '0 s', 30),"
+        " NULL::json"
     ),
     ("GET /progress/statistics", "new"): (
-        "SELECT progress_read_statistics_v3(CAST(:u AS bigint), CAST(:now AS timestamptz) + i * interval '0 s', 30)"
+        "SELECT progress_read_statistics_v4(CAST(:u AS bigint), CAST(:now AS timestamptz) + i * interval '0 s', 30),"
+        " NULL::json"
     ),
 }
+# Each read gives a document and (old GET /progress only) the ingest status; octet_length makes the server
+# compute both without writing them out again (r::text, used before 2026-12-04 10:00, quoted the document
+# as a record: a cost that grew with the answer's size and that no request pays).
 READ_SQL = (
-    "SELECT count(*), sum(length(r::text)) FROM generate_series(1, CAST(:n AS integer)) AS i,"
-    " LATERAL ({read}) AS r"
+    "SELECT count(*), sum(octet_length(r.document) + coalesce(octet_length(r.status::text), 0))"
+    " FROM generate_series(1, CAST(:n AS integer)) AS i, LATERAL ({read}) AS r(document, status)"
 )
 # Batches of 10 as writes.py sends them (a JSON array of AttemptMessage.to_row()), all in one statement.
 WRITE_SQL = text(
@@ -275,6 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reads", type=int, default=200, help="reads per statement")
     parser.add_argument("--batches", type=int, default=20, help="batches of 10 per write statement")
     parser.add_argument("--quick", action="store_true", help="small histories, few rounds (smoke test)")
+    parser.add_argument(
+        "--old-generic-plans",
+        action="store_true",
+        help="today's release with generic plans (SET plan_cache_mode) on its connection, as head's statistics"
+        " read has them by its function's setting: what the rest of the difference costs",
+    )
     args = parser.parse_args(argv)
     sizes = (100, 2_000) if args.quick else SIZES
     rounds = 3 if args.quick else args.rounds
@@ -332,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{side}: seeded in {time.perf_counter() - started:.0f} s", flush=True)
             for timed_side in sides.values():
                 timed_side.open()
+            if args.old_generic_plans:
+                sides["old"].conn.execute(text("SET plan_cache_mode = force_generic_plan"))
+                sides["old"].conn.commit()
 
             cases: list[Case] = []
             for (pattern, n), user in read_users.items():
@@ -414,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
 
     cpu_known = all(x == x for case in cases for x in case.cpu["old"])  # NaN: no /proc of the server
     print()
-    print(render(cases, trips, sizes, kind, cpu_known, rounds, reads_per, batches))
+    print(render(cases, trips, sizes, kind, cpu_known, rounds, reads_per, batches, args.old_generic_plans))
     return 0
 
 
@@ -427,6 +441,7 @@ def render(
     rounds: int,
     reads_per: int,
     batches: int,
+    old_generic_plans: bool = False,
 ) -> str:
     measure = "server CPU" if cpu_known else "statement wall time"
     out = [
@@ -434,7 +449,9 @@ def render(
         f" Python {platform.python_version()}; database: {kind}; load average at the end (1/5/15 min):"
         f" {' '.join(f'{x:.1f}' for x in os.getloadavg())}",
         f"medians of {rounds} statements per side ({reads_per} reads or {batches} batches of 10 each), {measure}"
-        f" per GET or per attempt; old = revision {OLD_REVISION} (today's release), new = head",
+        f" per GET or per attempt; old = revision {OLD_REVISION} (today's release"
+        + (", with generic plans: --old-generic-plans" if old_generic_plans else "")
+        + "), new = head",
         "",
         "| operation | learner | old µs | new µs | new/old | target | met | new/old, wall time |",
         "|---|---|---:|---:|---:|---:|---|---:|",

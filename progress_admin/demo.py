@@ -46,7 +46,7 @@ INSERT_REPAIR_SQL = text(
     " WHERE NOT EXISTS (SELECT 1 FROM streak_repairs r"
     "                    WHERE r.user_id = :user_id AND r.gap_from = :gap_from AND r.gap_to = :gap_to)"
 )
-STATISTICS_SQL = text("SELECT progress_read_statistics_v3(CAST(:user_id AS bigint), now(), 30)")
+STATISTICS_SQL = text("SELECT progress_read_statistics_v4(CAST(:user_id AS bigint), now(), 30)")
 
 
 @dataclass(frozen=True)
@@ -246,7 +246,7 @@ def write_demo(engine: Engine, user_id: int, *, days: int, timezone: str) -> Dem
         cover_days(engine, plan.covered, plan.covered, COVER_REASON, user_ids=[user_id])
     with engine.connect() as conn:
         daily = json.loads(conn.execute(STATISTICS_SQL, {"user_id": user_id}).scalar_one())["daily"]
-    kinds = Counter(row[4] for row in daily if row[4] is not None)
+    kinds = Counter(kind for kind in daily["kind"] if kind is not None)
     return DemoReport(
         attempts=len(attempts), written=len(written), plan=plan, kinds=dict(sorted(kinds.items()))
     )

@@ -148,12 +148,23 @@ NO_KEEPING = json.dumps(
     }
 )
 TEMPLATE_NO_KEEPING = NO_KEEPING.replace("{", "{{").replace("}", "}}")  # a literal in a str.format template
+# the page by column, as v4 sends it (queries._rows)
+OLD_RECENT_BY_COLUMN = (
+    "(SELECT jsonb_build_object("
+    + ", ".join(
+        f"'{field}', coalesce(jsonb_agg(e -> '{field}' ORDER BY n), '[]')"
+        for field in ("id", "exercise_id", "is_correct", "user_answer", "created_at", "session_id")
+    )
+    + ") FROM jsonb_array_elements(r -> 'recent') WITH ORDINALITY AS x(e, n))"
+)
 OLD_PROGRESS_SQL = (
-    "SELECT jsonb_set(r, ARRAY['streak'], (r -> 'streak') || "
+    "SELECT jsonb_set(jsonb_set(r, ARRAY['streak'], (r -> 'streak') || "
     + OLD_STATUS
     + " || '"
     + TEMPLATE_NO_KEEPING
-    + "')::text"
+    + "'), ARRAY['recent'], "
+    + OLD_RECENT_BY_COLUMN
+    + ")::text"
     " FROM (SELECT progress_read_progress_v2(CAST({user_id} AS bigint), CAST({now} AS timestamptz),"
     " coalesce(CAST({cursor_at} AS timestamptz), 'infinity'), CAST({cursor_id} AS bigint),"
     " CAST({fetch} AS integer))::jsonb AS r) old"
@@ -162,8 +173,12 @@ OLD_STATISTICS_SQL = (
     "SELECT jsonb_set(jsonb_set(r, ARRAY['streak'], (r -> 'streak') || '"
     + TEMPLATE_NO_KEEPING
     + "'), ARRAY['daily'],"
-    " (SELECT jsonb_agg(d || '[null, false]'::jsonb ORDER BY n) FROM jsonb_array_elements(r -> 'daily')"
-    " WITH ORDINALITY AS e(d, n)))::text"
+    # the series by column, as v4 sends it, with no kind and no goal met (the old release had neither)
+    " (SELECT jsonb_build_object('from', (array_agg(d ->> 0 ORDER BY n))[1],"
+    " 'attempts', jsonb_agg(d -> 1 ORDER BY n), 'correct', jsonb_agg(d -> 2 ORDER BY n),"
+    " 'covered', jsonb_agg(d -> 3 ORDER BY n), 'kind', jsonb_agg('null'::jsonb ORDER BY n),"
+    " 'goal_met', jsonb_agg('false'::jsonb ORDER BY n))"
+    " FROM jsonb_array_elements(r -> 'daily') WITH ORDINALITY AS e(d, n)))::text"
     " FROM (SELECT progress_read_statistics_v2(CAST({user_id} AS bigint), CAST({now} AS timestamptz),"
     " CAST({days} AS integer))::jsonb AS r) old"
 )

@@ -350,7 +350,7 @@ def test_quiet_hours_over_midnight_move_a_freeze_used_to_the_morning(db, learner
 def read_progress(engine: Engine, user: int, now: dt.datetime) -> dict[str, Any]:
     with engine.connect() as conn:
         document = conn.execute(
-            text("SELECT progress_read_progress_v3(:u, :now, 'infinity', 9223372036854775807, 1)"),
+            text("SELECT progress_read_progress_v4(:u, :now, 'infinity', 9223372036854775807, 1)"),
             {"u": user, "now": now},
         ).scalar_one()
     return json.loads(document)

@@ -33,14 +33,15 @@ from progress_common.sqltext import UnrenderableValueError, render_sql
 PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX = 20, 100
 DAILY_SERIES_DAYS_DEFAULT, DAILY_SERIES_DAYS_MAX = 30, 366
 # Both read functions carry the streak of progress_streak_now: freezes, repair, goals, and (GET /progress)
-# how complete the data behind it is (streak_status, data_complete_through).
+# how complete the data behind it is (streak_status, data_complete_through). v4: the page of attempts and
+# the daily series come by column (one array per field; _rows makes the rows).
 PROGRESS_SQL = (
-    "SELECT progress_read_progress_v3(CAST({user_id} AS bigint), CAST({now} AS timestamptz),"
+    "SELECT progress_read_progress_v4(CAST({user_id} AS bigint), CAST({now} AS timestamptz),"
     " coalesce(CAST({cursor_at} AS timestamptz), 'infinity'), CAST({cursor_id} AS bigint),"
     " CAST({fetch} AS integer))"
 )
 STATISTICS_SQL = (
-    "SELECT progress_read_statistics_v3(CAST({user_id} AS bigint), CAST({now} AS timestamptz),"
+    "SELECT progress_read_statistics_v4(CAST({user_id} AS bigint), CAST({now} AS timestamptz),"
     " CAST({days} AS integer))"
 )
 
@@ -56,6 +57,11 @@ def _in_zone(instant: str, zone: str) -> dt.datetime:
         return moment.astimezone(ZoneInfo(zone))
     except (ZoneInfoNotFoundError, ValueError):
         return moment  # a zone name PostgreSQL takes and Python does not (e.g. an abbreviation): as is
+
+
+def _rows(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """The rows of a list the read functions send by column ({"field": [value per row], ...})."""
+    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
 def _date(value: str | None) -> dt.date | None:
@@ -125,7 +131,7 @@ def get_progress(
     """Totals, streaks and one page of recent attempts (newest first) for one user."""
     engine = engine or get_engine()
     row = _read(engine, user_id, _progress_sql(user_id, clock.utc_now(), limit + 1, cursor))
-    recent: list[dict[str, Any]] = row["recent"]
+    recent = _rows(row["recent"])
     next_cursor = None
     if len(recent) > limit:
         recent = recent[:limit]
@@ -151,10 +157,9 @@ def get_statistics(
     engine = engine or get_engine()
     row = _read(engine, user_id, render_sql(STATISTICS_SQL, user_id=user_id, now=clock.utc_now(), days=days))
     by_exercise = [{**e, "accuracy": round(e["correct"] / e["attempts"], 6)} for e in row["by_exercise"]]
-    daily = [
-        {"date": d, "attempts": a, "correct": c, "covered": covered, "kind": kind, "goal_met": goal_met}
-        for d, a, c, covered, kind, goal_met in row["daily"]
-    ]
+    series = row["daily"]
+    first_day = dt.date.fromisoformat(series.pop("from"))
+    daily = [{"date": first_day + dt.timedelta(days=i), **day} for i, day in enumerate(_rows(series))]
     sessions = row["session_count"]
     return StatisticsResponse.model_validate(
         {

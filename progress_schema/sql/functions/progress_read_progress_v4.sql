@@ -1,6 +1,6 @@
 -- GET /progress at the instant p_now: totals, the streak figures (with freezes, repair, goals and the
--- ingest status: progress_streak_now), one keyset page of attempts. v3: progress_streak_now replaces
--- progress_streak_at and progress_ingest_status_v1.
+-- ingest status: progress_streak_now), one keyset page of attempts. v4: the page by column ({"id": [...],
+-- "exercise_id": [...], ...}, newest first), which costs less to build than a list of objects.
 CREATE OR REPLACE FUNCTION progress_read_progress_v4(
     p_user_id bigint, p_now timestamptz, p_cursor_at timestamptz, p_cursor_id bigint, p_fetch integer
 ) RETURNS text
@@ -13,7 +13,7 @@ BEGIN
     RETURN json_build_object(
         'total_attempts', coalesce(p.total_attempts, 0),
         'correct_attempts', coalesce(p.correct_attempts, 0),
-        'streak', progress_streak_now(p, p_now),
+        'streak', (progress_streak_state(p, p_now)).figures,
         -- the page by column (one array per field, newest first): see progress_read_statistics_v4
         'recent', (
             SELECT json_build_object('id', coalesce(array_agg(r.id), '{}'),

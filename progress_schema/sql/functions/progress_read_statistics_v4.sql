@@ -1,10 +1,15 @@
 -- GET /progress/statistics at the instant p_now: everything from the profile and the aggregates.
--- The daily series and the streak come from the same per-day rows (and the same covered days). v3: the
--- streak of progress_streak_now, and each day's kind (practice > covered > rest > frozen > repaired > none)
--- (progress_day_kind) and whether its goal (the settings in force that day) was met.
+-- The daily series and the streak come from the same per-day rows (and the same covered days): each day's
+-- kind (practice > covered > rest > frozen > repaired > none, progress_day_kind) and whether its goal (the
+-- settings in force that day) was met. v4: the daily series by column ({"from": the first day,
+-- "attempts": [...], "correct": [...], "covered": [...], "kind": [...], "goal_met": [...]}, a value per
+-- day from "from" on).
 CREATE OR REPLACE FUNCTION progress_read_statistics_v4(p_user_id bigint, p_now timestamptz, p_days integer)
 RETURNS text
-LANGUAGE plpgsql STABLE AS $fn$
+LANGUAGE plpgsql STABLE
+-- its statements planned once per session (generic plans): the series' generate_series(0, p_days - 1) makes a
+-- generic plan look dearer than a custom one, and planning again on every call cost more than the read
+SET plan_cache_mode = force_generic_plan AS $fn$
 DECLARE
     p user_profiles;
     state record;

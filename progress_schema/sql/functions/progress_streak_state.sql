@@ -4,8 +4,9 @@
 -- writes. p is NULL-filled for a user without a profile. Also the repair offer, today's goal, the week,
 -- the weekly streak, the ingest status (streak_status, data_complete_through; docs/signals.md) and the
 -- signal kinds paused after 3 ignored (reminders_paused, kept on the profile by the sweep).
--- Its figures as JSON (progress_streak_now), with today and the days frozen since the last history day typed
--- for the reads that use them again (no parse of the JSON: the statistics, the explain).
+-- Returns the figures as JSON (what progress_streak_now gives every read), and today and the days frozen
+-- since the last history day typed, for the reads that use them again without parsing the JSON (the
+-- statistics, the explain).
 CREATE OR REPLACE FUNCTION progress_streak_state(
     p user_profiles, p_now timestamptz,
     OUT figures json, OUT today date, OUT frozen_since date[], OUT frozen_since_sources text[]
@@ -277,6 +278,7 @@ BEGIN
                                THEN cfg.freeze_earn_every - mod(current_streak, cfg.freeze_earn_every) END,
         'rest_weekdays', coalesce(v.rest_weekdays, '{}'),
         'day_start_minutes', coalesce(v.day_start_minutes, 0),
+        'frozen_since', pending_days,  -- the signals' freeze_used (progress_signals_plan)
         'repair', repair,
         'day', json_build_object(
             'date', today, 'attempts', today_attempts, 'correct', today_correct,
