@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 from sqlalchemy import Engine
 
 from progress_common import clock
@@ -51,7 +52,20 @@ class DailyGoalSetting(BaseModel):
 
 # a local wall time, "HH:MM" (24 h)
 LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
-LocalTime = Annotated[StrictStr, Field(pattern=LOCAL_TIME_PATTERN, examples=["20:00"])]
+
+
+def _local_time(value: str) -> str:
+    """A local time as the API takes it; the 422 says so in words (the dashboard shows it next to the field)."""
+    if re.fullmatch(LOCAL_TIME_PATTERN, value) is None:
+        raise ValueError("must be a local time as HH:MM, from 00:00 to 23:59")
+    return value
+
+
+LocalTime = Annotated[
+    StrictStr,
+    AfterValidator(_local_time),
+    Field(examples=["20:00"], json_schema_extra={"pattern": LOCAL_TIME_PATTERN}),
+]
 
 
 class SignalKinds(BaseModel):

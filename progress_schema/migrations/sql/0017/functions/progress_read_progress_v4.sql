@@ -4,7 +4,10 @@
 CREATE OR REPLACE FUNCTION progress_read_progress_v4(
     p_user_id bigint, p_now timestamptz, p_cursor_at timestamptz, p_cursor_id bigint, p_fetch integer
 ) RETURNS text
-LANGUAGE plpgsql STABLE AS $fn$
+LANGUAGE plpgsql STABLE
+-- its statements (and those of the functions it calls) planned once per session: generic plans, as for
+-- progress_read_statistics_v4 (a container serves many learners; planning again per call costs more)
+SET plan_cache_mode = force_generic_plan AS $fn$
 DECLARE
     p user_profiles;
 BEGIN
