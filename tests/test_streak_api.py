@@ -196,7 +196,9 @@ def test_a_bad_settings_change_is_422_naming_the_field_and_writes_nothing(
 @pytest.mark.parametrize("time", ["24:00", "7:00", "20:00:00", "20h00", ""])
 def test_a_bad_local_time_is_422_saying_the_format_in_words(api, new_user_id, time) -> None:
     """The message the dashboard shows next to the field names the format, not a regular expression."""
-    status, _, answer = api("PUT", "/progress/settings", new_user_id(), {"reminders": {"reminder_time": time}})
+    status, _, answer = api(
+        "PUT", "/progress/settings", new_user_id(), {"reminders": {"reminder_time": time}}
+    )
     assert status == 422, answer
     (detail,) = answer["error"]["details"]
     assert detail["loc"] == ["body", "reminders", "reminder_time"]
