@@ -699,3 +699,49 @@ def test_get_progress_says_reminders_paused_in_one_round_trip(
     # practice ends the pause, in the attempts' own statement
     practise(db, user, TODAY)
     assert api("GET", "/progress", user)[2]["reminders_paused"] == []
+
+
+def test_the_previous_releases_reads_answer_what_v4_does_in_their_shape(
+    db, new_user_id, streak_limits
+) -> None:
+    """While a deploy is under way the previous release's code calls progress_read_progress_v3 and
+    progress_read_statistics_v3 (rows, not columns): the same figures as v4, day for day and attempt for
+    attempt, for a learner with settings versions, a covered day and a frozen day in the series."""
+    streak_limits(freeze_starter=2, freeze_max_held=2)
+    user = new_user_id()
+    with db.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO user_settings (user_id, effective_from, rest_weekdays, daily_goal_unit,"
+                " daily_goal_target, weekly_goal_days) VALUES (:u, :d, '{7}', 'correct', 2, 3)"
+            ),
+            {"u": user, "d": TODAY - dt.timedelta(days=20)},
+        )
+    practise(db, user, *(TODAY - dt.timedelta(days=d) for d in (12, 11, 10, 8, 7, 5, 4, 3, 2)), count=3)
+    with db.begin() as conn:
+        conn.execute(
+            text("INSERT INTO user_covered_days (user_id, day, reason) VALUES (:u, :d, 'outage')"),
+            {"u": user, "d": TODAY - dt.timedelta(days=9)},
+        )
+        conn.execute(text("SELECT progress_refresh_day_summary(:u)"), {"u": user})
+    now = at(TODAY, "UTC")
+    with db.connect() as conn:
+        read = lambda sql: json.loads(conn.execute(text(sql), {"u": user, "now": now}).scalar_one())  # noqa: E731
+        v3 = read("SELECT progress_read_statistics_v3(:u, :now, 30)")
+        v4 = read("SELECT progress_read_statistics_v4(:u, :now, 30)")
+        p3 = read("SELECT progress_read_progress_v3(:u, :now, 'infinity', 9223372036854775807, 5)")
+        p4 = read("SELECT progress_read_progress_v4(:u, :now, 'infinity', 9223372036854775807, 5)")
+    series = v4.pop("daily")
+    first = dt.date.fromisoformat(series["from"])
+    fields = ("attempts", "correct", "covered", "kind", "goal_met")
+    assert v3.pop("daily") == [
+        [str(first + dt.timedelta(days=i)), *(series[f][i] for f in fields)] for i in range(30)
+    ]
+    assert v3 == v4
+    kinds = {kind for kind in series["kind"] if kind}
+    assert {"practice", "covered", "frozen"} <= kinds, kinds  # the series this test means to compare
+    recent = p4.pop("recent")
+    assert p3.pop("recent") == [
+        dict(zip(recent, values, strict=True)) for values in zip(*recent.values(), strict=True)
+    ]
+    assert len(recent["id"]) == 5 and p3 == p4
