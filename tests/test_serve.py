@@ -492,3 +492,19 @@ def test_a_chunked_body_found_broken_after_its_headers_were_taken_is_a_400(live_
     head, _, body = reply.partition(b"\r\n\r\n")
     _assert_refused(head, 400)
     assert json.loads(body) == {"message": "Bad Request"}
+
+
+def test_a_shutdown_before_the_serving_thread_starts_stops_it_before_it_serves(engine) -> None:
+    """A test's teardown (or a signal) may call shutdown() before serve_forever() has started in its thread:
+    the thread then serves nothing and ends, and server_close() never closes a socket under a running loop."""
+    server = create_server(ROOT, "127.0.0.1", 0, log=lambda line: None)
+    try:
+        started = time.monotonic()
+        server.shutdown()  # nothing serves yet: returns at once
+        assert time.monotonic() - started < 1
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        thread.join(5)
+        assert not thread.is_alive()  # it did not serve on (without the request it would, until shutdown)
+    finally:
+        server.server_close()

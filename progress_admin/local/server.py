@@ -133,6 +133,8 @@ class LocalServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._finished = threading.Event()
+        self._state_lock = threading.Lock()  # orders shutdown() with _serve()'s start
+        self._stop_requested = False
 
     async def invoke(self, function: Callable[..., Any], *args: Any) -> Any:
         """Run a blocking call (a handler) in a worker thread; the loop serves on meanwhile (the consumer's
@@ -145,7 +147,11 @@ class LocalServer:
         asyncio.run(self._serve())
 
     async def _serve(self) -> None:
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        with self._state_lock:
+            if self._stop_requested:  # shutdown() came before this thread got here: serve nothing
+                self._finished.set()
+                return
+            self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
         limits = {
             "max_line_size": MAX_REQUEST_LINE_BYTES,
             "max_field_size": MAX_HEADER_LINE_BYTES,
@@ -159,7 +165,11 @@ class LocalServer:
         if self.sweep is not None:
             self.sweep.start()
         if self.live is not None:
-            runners.append(web.ServerRunner(_Server(self.live.websockets.handle, self.log, **limits)))
+            # the same bounded wait for open connections at shutdown as the HTTP runner's (aiohttp's default is
+            # 60 s: shutdown() gives up after 10 and server_close() would close the socket under a cleanup)
+            runners.append(
+                web.ServerRunner(_Server(self.live.websockets.handle, self.log, **limits), shutdown_timeout=2)
+            )
             await runners[1].setup()
             await web.SockSite(runners[1], self.live.websocket_socket).start()
         try:
@@ -172,9 +182,13 @@ class LocalServer:
             self._finished.set()
 
     def shutdown(self) -> None:
-        """Stop serve_forever() (called from another thread) and wait until it has."""
-        if self._loop is not None and self._stop is not None and not self._finished.is_set():
-            self._loop.call_soon_threadsafe(self._stop.set)
+        """Stop serve_forever() (called from another thread) and wait until it has; before it has started
+        serving, it will not (a thread that starts it late finds the request)."""
+        with self._state_lock:
+            self._stop_requested = True
+            loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and not self._finished.is_set():
+            loop.call_soon_threadsafe(stop.set)
             self._finished.wait(10)
 
     def server_close(self) -> None:

@@ -84,9 +84,9 @@ BEGIN
                        'from', first_day,
                        'attempts', array_agg(coalesce(attempts[x.k], 0)),
                        'correct', array_agg(coalesce(correct[x.k], 0)),
-                       'covered', array_agg(x.day = ANY (covered)),
+                       'covered', array_agg(x.is_covered),
                        'kind', array_agg(progress_day_kind(
-                                   x.day, x.k IS NOT NULL, x.day = ANY (covered), cfg.rules_start,
+                                   x.day, x.k IS NOT NULL, x.is_covered, cfg.rules_start,
                                    progress_rest_day(x.day, version_from, version_masks), x.day = ANY (frozen), x.day = ANY (repaired))),
                        'goal_met', array_agg(
                                    CASE WHEN coalesce(version_units[x.v], 'attempts') = 'correct'
@@ -94,10 +94,12 @@ BEGIN
                                    >= coalesce(version_targets[x.v], cfg.daily_goal)))
               -- the series' days in order, first_day first; k: the day's place in the practice arrays (NULL:
               -- not practised); v: the settings version in force that day (the newest effective on or before
-              -- it; 0: none, the defaults)
+              -- it; 0: none, the defaults); is_covered: a covered day
               FROM (SELECT first_day + i AS day, array_position(practice_days, first_day + i) AS k,
-                           width_bucket(first_day + i, version_from) AS v
-                      FROM generate_series(0, p_days - 1) AS i) x
+                           width_bucket(first_day + i, version_from) AS v,
+                           first_day + i = ANY (covered) AS is_covered
+                      FROM generate_series(0, p_days - 1) AS i
+                    OFFSET 0) x  -- each computed once a day (not pulled up: each is used more than once)
         )
     )::text;
 END
