@@ -13,7 +13,7 @@ from progress_common.errors import SchemaOutdatedError
 
 log = logging.getLogger(__name__)
 
-REQUIRED_SCHEMA_REVISION = "0017"
+REQUIRED_SCHEMA_REVISION = "0018"
 
 # What the migration sets as the application role's defaults in the service's database (ALTER ROLE ...
 # IN DATABASE ... SET), so that no connection sends them: RDS Proxy refuses the `options` startup

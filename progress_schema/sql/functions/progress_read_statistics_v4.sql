@@ -13,10 +13,10 @@ SET plan_cache_mode = force_generic_plan AS $fn$
 DECLARE
     p user_profiles;
     state record;
-    streak json;
-    today date;
     cfg streak_config;
     versions user_settings[];
+    streak json;
+    today date;
     version_from date[];
     version_masks integer[];
     version_units text[];
@@ -31,23 +31,21 @@ DECLARE
 BEGIN
     SELECT * INTO p FROM user_profiles WHERE user_id = p_user_id;
     p.user_id := p_user_id;
-    SELECT * INTO cfg FROM streak_config;
     state := progress_streak_state(p, p_now);
     streak := state.figures;
     today := state.today;
+    cfg := state.cfg;  -- the limits and settings versions the streak state read (not read again)
+    versions := state.versions;
     first_day := today - p_days + 1;
     -- the settings versions, oldest first, as arrays of the fields the series needs (a few rows; the series
     -- takes the one in force each day by width_bucket over their first days)
     version_from := '{}'; version_masks := '{}'; version_units := '{}'; version_targets := '{}';
-    IF p.has_settings THEN
-        versions := ARRAY(SELECT s FROM user_settings s WHERE s.user_id = p_user_id ORDER BY s.effective_from);
-        FOR i IN 1..cardinality(versions) LOOP
-            version_from := version_from || (versions[i]).effective_from;
-            version_masks := version_masks || progress_weekday_mask((versions[i]).rest_weekdays);
-            version_units := version_units || (versions[i]).daily_goal_unit;
-            version_targets := version_targets || (versions[i]).daily_goal_target;
-        END LOOP;
-    END IF;
+    FOR i IN 1..cardinality(versions) LOOP
+        version_from := version_from || (versions[i]).effective_from;
+        version_masks := version_masks || progress_weekday_mask((versions[i]).rest_weekdays);
+        version_units := version_units || (versions[i]).daily_goal_unit;
+        version_targets := version_targets || (versions[i]).daily_goal_target;
+    END LOOP;
     -- the series' days with practice and the covered ones, each one index range read into arrays; the series
     -- looks a day up in them (a join per day would cost an index probe, or a plan of many nodes, per day)
     SELECT array_agg(d.day), array_agg(d.attempts), array_agg(d.correct) INTO practice_days, attempts, correct

@@ -24,20 +24,15 @@ DECLARE
 BEGIN
     SELECT * INTO p FROM user_profiles WHERE user_id = p_user_id;
     p.user_id := p_user_id;
-    SELECT * INTO cfg FROM streak_config;
     state := progress_streak_state(p, p_now);
     streak := state.figures;
     today := state.today;
+    cfg := state.cfg;  -- the limits and settings versions the streak state read (not read again)
+    versions := state.versions;
     zone := streak ->> 'timezone';
     complete := (streak ->> 'data_complete_through')::timestamptz;
     last_day := coalesce(p_to, today);
     first_day := coalesce(p_from, last_day - 29);
-    IF p.has_settings THEN
-        SELECT coalesce(array_agg(s ORDER BY s.effective_from), '{}') INTO versions
-          FROM user_settings s WHERE s.user_id = p_user_id;
-    ELSE
-        versions := '{}';
-    END IF;
     version_from := '{}'; version_masks := '{}';
     FOR i IN 1..cardinality(versions) LOOP
         version_from := version_from || (versions[i]).effective_from;

@@ -5,21 +5,21 @@
 -- the weekly streak, the ingest status (streak_status, data_complete_through; docs/signals.md) and the
 -- signal kinds paused after 3 ignored (reminders_paused, kept on the profile by the sweep).
 -- Returns the figures as JSON (what progress_streak_now gives every read), and today and the days frozen
--- since the last history day typed, for the reads that use them again without parsing the JSON (the
--- statistics, the explain).
+-- since the last history day typed, with the settings versions and the deployment's limits it read, for the
+-- reads that use them again without parsing the JSON or reading those tables twice (the statistics, the
+-- explain).
 CREATE OR REPLACE FUNCTION progress_streak_state(
     p user_profiles, p_now timestamptz,
-    OUT figures json, OUT today date, OUT frozen_since date[], OUT frozen_since_sources text[]
+    OUT figures json, OUT today date, OUT frozen_since date[], OUT frozen_since_sources text[],
+    OUT versions user_settings[], OUT cfg streak_config
 )
 LANGUAGE plpgsql STABLE AS $fn$
 DECLARE
-    cfg streak_config;
     zone text := coalesce(p.timezone, 'UTC');
     local_now timestamp := p_now AT TIME ZONE zone;
     rest_from date[];
     rest_masks integer[];
     v user_settings;
-    versions user_settings[];
     weekly_goals boolean := false;
     w record;
     last_day date := coalesce(p.streak_run_end, p.last_practice_date);  -- NULL in profiles before 0005's runs
